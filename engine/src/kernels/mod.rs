@@ -1,0 +1,74 @@
+//! Compute kernels with run-time SIMD dispatch. Every kernel has a portable
+//! scalar path and, where it pays, AVX2+FMA and AVX-512 paths that produce
+//! the same bits: they share one reduction order (see [`dot`]), so a result
+//! never depends on which path, or how many threads, computed it.
+
+pub mod activation;
+pub mod attention;
+pub mod dot;
+pub mod matmul;
+pub mod norm;
+pub mod rope;
+
+use std::fmt;
+
+/// An instruction-set path for the kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Isa {
+    /// Portable Rust; fused multiply-adds through `f32::mul_add`.
+    Scalar,
+    /// x86-64 AVX2 with FMA3.
+    Avx2,
+    /// x86-64 AVX-512 Foundation.
+    Avx512,
+}
+
+impl Isa {
+    /// The fastest path this CPU supports.
+    pub fn detect() -> Isa {
+        *Isa::available().last().unwrap_or(&Isa::Scalar)
+    }
+
+    /// Every path this CPU can run, slowest first.
+    pub fn available() -> Vec<Isa> {
+        let mut v = vec![Isa::Scalar];
+        #[cfg(target_arch = "x86_64")]
+        {
+            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+                v.push(Isa::Avx2);
+            }
+            if is_x86_feature_detected!("avx512f") {
+                v.push(Isa::Avx512);
+            }
+        }
+        v
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Isa::Scalar => "scalar",
+            Isa::Avx2 => "avx2",
+            Isa::Avx512 => "avx512",
+        }
+    }
+
+    pub fn from_name(s: &str) -> Option<Isa> {
+        match s {
+            "scalar" => Some(Isa::Scalar),
+            "avx2" => Some(Isa::Avx2),
+            "avx512" => Some(Isa::Avx512),
+            _ => None,
+        }
+    }
+
+    /// Whether this CPU can run the path.
+    pub fn is_supported(self) -> bool {
+        Isa::available().contains(&self)
+    }
+}
+
+impl fmt::Display for Isa {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

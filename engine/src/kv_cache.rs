@@ -1,0 +1,64 @@
+//! The KV cache: one preallocated f32 buffer per layer for keys and one for
+//! values, `capacity` rows of `n_kv_heads · head_dim` each, written in place.
+
+use crate::error::{Error, Result};
+
+pub struct KvCache {
+    pub capacity: usize,
+    pub row: usize,
+    keys: Vec<Vec<f32>>,
+    values: Vec<Vec<f32>>,
+}
+
+impl KvCache {
+    /// Allocates the whole cache up front; fails cleanly when it cannot.
+    pub fn new(n_layers: usize, capacity: usize, row: usize) -> Result<KvCache> {
+        let per_layer = capacity.checked_mul(row).ok_or_else(|| Error::Resource {
+            resource: "memory".into(),
+            reason: format!("a KV cache of {capacity} positions overflows"),
+        })?;
+        let alloc = |n: usize| -> Result<Vec<f32>> {
+            let mut v = Vec::new();
+            v.try_reserve_exact(n).map_err(|_| Error::Resource {
+                resource: "memory".into(),
+                reason: format!(
+                    "cannot allocate a KV cache of {capacity} positions ({} MiB per layer)",
+                    n * 4 >> 20
+                ),
+            })?;
+            v.resize(n, 0.0);
+            Ok(v)
+        };
+        let mut keys = Vec::with_capacity(n_layers);
+        let mut values = Vec::with_capacity(n_layers);
+        for _ in 0..n_layers {
+            keys.push(alloc(per_layer)?);
+            values.push(alloc(per_layer)?);
+        }
+        Ok(KvCache {
+            capacity,
+            row,
+            keys,
+            values,
+        })
+    }
+
+    /// Writes rows `pos..pos + n` of layer `layer`.
+    pub fn write(&mut self, layer: usize, pos: usize, k: &[f32], v: &[f32]) {
+        let start = pos * self.row;
+        self.keys[layer][start..start + k.len()].copy_from_slice(k);
+        self.values[layer][start..start + v.len()].copy_from_slice(v);
+    }
+
+    /// Keys and values of layer `layer` for positions `0..len`.
+    pub fn layer(&self, layer: usize, len: usize) -> (&[f32], &[f32]) {
+        (
+            &self.keys[layer][..len * self.row],
+            &self.values[layer][..len * self.row],
+        )
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.keys.len() * 2 * self.capacity * self.row * 4
+    }
+}

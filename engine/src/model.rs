@@ -1,0 +1,460 @@
+//! The model plan: normalized hyperparameters (per layer) and the weights,
+//! built from a file and a family spec. The decoder reads only this.
+
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::ggml_type::GgmlType;
+use crate::gguf::GgufFile;
+use crate::kernels::activation::Activation;
+use crate::kernels::attention::AttnShape;
+use crate::kernels::rope::Rope;
+use crate::spec::{FamilySpec, SlidingPattern};
+use crate::tensor::{Bytes, Matrix, Storage};
+
+/// Upper bounds on hyperparameters, so that a lying file cannot make the
+/// engine allocate absurd buffers before the weights contradict it.
+const MAX_LAYERS: usize = 1 << 12;
+const MAX_DIM: usize = 1 << 20;
+
+/// One layer's execution plan.
+#[derive(Clone, Debug)]
+pub struct LayerConfig {
+    pub attn: AttnShape,
+    /// Index into [`ModelConfig::ropes`].
+    pub rope: usize,
+}
+
+/// Normalized hyperparameters.
+#[derive(Clone, Debug)]
+pub struct ModelConfig {
+    pub family: String,
+    pub architecture: String,
+    pub n_layers: usize,
+    pub hidden: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn_hidden: usize,
+    pub vocab: usize,
+    pub context_length: usize,
+    pub norm_eps: f64,
+    pub norm_weight_offset: f64,
+    pub activation: Activation,
+    pub embed_scale: Option<f64>,
+    pub final_softcap: Option<f64>,
+    pub ropes: Vec<Rope>,
+    pub layers: Vec<LayerConfig>,
+}
+
+impl ModelConfig {
+    pub fn q_dim(&self) -> usize {
+        self.n_heads * self.head_dim
+    }
+    pub fn kv_dim(&self) -> usize {
+        self.n_kv_heads * self.head_dim
+    }
+}
+
+/// One layer's weights.
+pub struct LayerWeights {
+    pub attn_norm: Vec<f32>,
+    pub q: Matrix,
+    pub k: Matrix,
+    pub v: Matrix,
+    pub o: Matrix,
+    pub q_bias: Option<Vec<f32>>,
+    pub k_bias: Option<Vec<f32>>,
+    pub v_bias: Option<Vec<f32>>,
+    pub q_norm: Option<Vec<f32>>,
+    pub k_norm: Option<Vec<f32>>,
+    pub post_attn_norm: Option<Vec<f32>>,
+    pub ffn_norm: Vec<f32>,
+    pub gate: Matrix,
+    pub up: Matrix,
+    pub down: Matrix,
+    pub post_ffn_norm: Option<Vec<f32>>,
+}
+
+pub struct Weights {
+    pub embed: Matrix,
+    /// The output projection (the embedding matrix itself when tied).
+    pub output: Matrix,
+    pub tied: bool,
+    pub final_norm: Vec<f32>,
+    pub layers: Vec<LayerWeights>,
+}
+
+/// A loaded model: its plan and its weights.
+pub struct Model {
+    pub config: ModelConfig,
+    pub weights: Weights,
+    pub spec: FamilySpec,
+}
+
+/// Reads tensors out of an opened GGUF file by name.
+struct GgufTensors<'a> {
+    file: &'a GgufFile,
+    storage: Arc<dyn Storage>,
+}
+
+impl GgufTensors<'_> {
+    fn has(&self, name: &str) -> bool {
+        self.file.tensor(name).is_some()
+    }
+
+    fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
+        let info = self
+            .file
+            .tensor(name)
+            .ok_or_else(|| Error::weights(name, "missing from the file"))?;
+        if info.dims.len() != 2 || info.dims[0] != cols || info.dims[1] != rows {
+            return Err(Error::weights(
+                name,
+                format!("shape {:?}, expected [{rows}, {cols}]", info.shape()),
+            ));
+        }
+        let bytes = Bytes::new(self.storage.clone(), info.offset, info.size)?;
+        Matrix::new(name, info.dtype, rows, cols, bytes)
+    }
+
+    /// A matrix whose row count the file decides (checked by the caller).
+    fn matrix_any_rows(&self, name: &str, cols: usize) -> Result<Matrix> {
+        let info = self
+            .file
+            .tensor(name)
+            .ok_or_else(|| Error::weights(name, "missing from the file"))?;
+        if info.dims.len() != 2 {
+            return Err(Error::weights(name, format!("shape {:?} is not 2-D", info.shape())));
+        }
+        self.matrix(name, info.dims[1], cols)
+    }
+
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let info = self
+            .file
+            .tensor(name)
+            .ok_or_else(|| Error::weights(name, "missing from the file"))?;
+        if info.elements() != len {
+            return Err(Error::weights(
+                name,
+                format!("has {} elements, expected {len}", info.elements()),
+            ));
+        }
+        let mut v = vec![0f32; len];
+        crate::dequant::dequantize_row(info.dtype, self.file.tensor_data(info), &mut v)?;
+        if v.iter().any(|x| !x.is_finite()) {
+            return Err(Error::weights(name, "holds a NaN or infinite value"));
+        }
+        Ok(v)
+    }
+
+    fn opt_vector(&self, name: &str, len: usize) -> Result<Option<Vec<f32>>> {
+        if self.has(name) {
+            self.vector(name, len).map(Some)
+        } else {
+            Ok(None)
+        }
+    }
+}
+
+fn required(value: Option<usize>, key: &str) -> Result<usize> {
+    let v = value.ok_or_else(|| Error::config(key, "missing"))?;
+    if v == 0 {
+        return Err(Error::config(key, "is zero"));
+    }
+    Ok(v)
+}
+
+fn bounded(v: usize, key: &str, max: usize) -> Result<usize> {
+    if v > max {
+        return Err(Error::config(key, format!("{v} exceeds the limit of {max}")));
+    }
+    Ok(v)
+}
+
+impl Model {
+    /// Loads a GGUF model with the built-in spec for its architecture.
+    pub fn from_gguf(file: &GgufFile, storage: Arc<dyn Storage>) -> Result<Model> {
+        let arch = file.architecture()?.to_string();
+        let spec = FamilySpec::for_gguf_architecture(&arch).ok_or_else(|| {
+            Error::unsupported(
+                format!("architecture {arch:?}"),
+                "no built-in family spec reads it",
+            )
+        })?;
+        Model::from_gguf_with_spec(file, storage, spec)
+    }
+
+    pub fn from_gguf_with_spec(
+        file: &GgufFile,
+        storage: Arc<dyn Storage>,
+        spec: FamilySpec,
+    ) -> Result<Model> {
+        let arch = file.architecture()?.to_string();
+        let m = &file.metadata;
+        let key = |k: &str| format!("{arch}.{k}");
+        let n_layers = bounded(
+            required(m.usize(&key("block_count"))?, &key("block_count"))?,
+            &key("block_count"),
+            MAX_LAYERS,
+        )?;
+        let hidden = bounded(
+            required(m.usize(&key("embedding_length"))?, &key("embedding_length"))?,
+            &key("embedding_length"),
+            MAX_DIM,
+        )?;
+        let ffn_hidden = bounded(
+            required(m.usize(&key("feed_forward_length"))?, &key("feed_forward_length"))?,
+            &key("feed_forward_length"),
+            MAX_DIM,
+        )?;
+        let n_heads = bounded(
+            required(m.usize(&key("attention.head_count"))?, &key("attention.head_count"))?,
+            &key("attention.head_count"),
+            MAX_DIM,
+        )?;
+        let n_kv_heads = match m.usize(&key("attention.head_count_kv"))? {
+            Some(v) => required(Some(v), &key("attention.head_count_kv"))?,
+            None => n_heads,
+        };
+        if n_heads % n_kv_heads != 0 {
+            return Err(Error::config(
+                key("attention.head_count_kv"),
+                format!("{n_kv_heads} does not divide the {n_heads} query heads"),
+            ));
+        }
+        let head_dim = match m.usize(&key("attention.key_length"))? {
+            Some(v) => bounded(required(Some(v), &key("attention.key_length"))?, &key("attention.key_length"), MAX_DIM)?,
+            None => {
+                if hidden % n_heads != 0 {
+                    return Err(Error::config(
+                        key("attention.head_count"),
+                        format!("{n_heads} heads do not divide the hidden size {hidden}"),
+                    ));
+                }
+                hidden / n_heads
+            }
+        };
+        if let Some(vl) = m.usize(&key("attention.value_length"))? {
+            if vl != head_dim {
+                return Err(Error::unsupported(
+                    key("attention.value_length"),
+                    format!("value width {vl} differs from key width {head_dim}"),
+                ));
+            }
+        }
+        let norm_eps = m
+            .f64(&key("attention.layer_norm_rms_epsilon"))?
+            .ok_or_else(|| Error::config(key("attention.layer_norm_rms_epsilon"), "missing"))?;
+        if !(norm_eps >= 0.0 && norm_eps < 1.0) {
+            return Err(Error::config(
+                key("attention.layer_norm_rms_epsilon"),
+                format!("{norm_eps} is not in [0, 1)"),
+            ));
+        }
+        let context_length = m.usize(&key("context_length"))?.unwrap_or(2048).max(1);
+        let theta = m.f64(&key("rope.freq_base"))?.unwrap_or(10_000.0);
+        if theta <= 1.0 {
+            return Err(Error::config(key("rope.freq_base"), format!("{theta} must exceed 1")));
+        }
+        let rotary_dim = m.usize(&key("rope.dimension_count"))?.unwrap_or(head_dim);
+        if rotary_dim > head_dim || rotary_dim % 2 != 0 {
+            return Err(Error::config(
+                key("rope.dimension_count"),
+                format!("{rotary_dim} must be even and at most the head size {head_dim}"),
+            ));
+        }
+        if let Some(t) = m.str(&key("rope.scaling.type"))? {
+            if t != "none" {
+                return Err(Error::unsupported(
+                    key("rope.scaling.type"),
+                    format!("rope scaling {t:?} from GGUF is not implemented yet"),
+                ));
+            }
+        }
+        let softcap = |k: &Option<String>| -> Result<Option<f64>> {
+            match k {
+                Some(k) => {
+                    let k = k.replace("{arch}", &arch);
+                    let v = m.f64(&k)?;
+                    match v {
+                        Some(c) if c <= 0.0 => Err(Error::config(k, format!("{c} must be positive"))),
+                        v => Ok(v),
+                    }
+                }
+                None => Ok(None),
+            }
+        };
+        let attn_softcap = softcap(&spec.attn_softcap_key)?;
+        let final_softcap = softcap(&spec.final_softcap_key)?;
+        let window = m.usize(&key("attention.sliding_window"))?;
+        let period = match &spec.sliding {
+            SlidingPattern::Periodic { period, period_key } => {
+                let from_file = match period_key {
+                    Some(k) => m.usize(&k.replace("{arch}", &arch))?,
+                    None => None,
+                };
+                Some(required(Some(from_file.unwrap_or(*period)), "sliding window period")?)
+            }
+            _ => None,
+        };
+
+        let mut ropes = vec![Rope::plain(spec.rope_style, rotary_dim, theta)];
+        let sliding_rope = match spec.sliding_rope_theta {
+            Some(t) if t != theta => {
+                ropes.push(Rope::plain(spec.rope_style, rotary_dim, t));
+                1
+            }
+            _ => 0,
+        };
+        let scale = 1.0 / (head_dim as f64).sqrt();
+        let layers = (0..n_layers)
+            .map(|i| {
+                let sliding = match (&spec.sliding, window) {
+                    (SlidingPattern::None, _) | (_, None) => false,
+                    (SlidingPattern::All, Some(_)) => true,
+                    (SlidingPattern::Periodic { .. }, Some(_)) => {
+                        (i + 1) % period.unwrap_or(1) != 0
+                    }
+                };
+                LayerConfig {
+                    attn: AttnShape {
+                        n_heads,
+                        n_kv_heads,
+                        head_dim,
+                        scale,
+                        softcap: attn_softcap,
+                        window: if sliding { window } else { None },
+                    },
+                    rope: if sliding { sliding_rope } else { 0 },
+                }
+            })
+            .collect();
+
+        let t = GgufTensors { file, storage };
+        let names = &spec.tensors;
+        let embed = t.matrix_any_rows(&names.embed, hidden)?;
+        let vocab = bounded(embed.rows, &names.embed, 1 << 24)?;
+        let (output, tied) = if t.has(&names.output) {
+            (t.matrix(&names.output, vocab, hidden)?, false)
+        } else {
+            (embed.clone(), true)
+        };
+        let q_dim = n_heads * head_dim;
+        let kv_dim = n_kv_heads * head_dim;
+        let mut layers_w = Vec::with_capacity(n_layers);
+        for i in 0..n_layers {
+            let n = |s: &str| s.replace("{i}", &i.to_string());
+            let (q, k, v) = match &names.qkv {
+                Some(qkv) if !t.has(&n(&names.q)) && t.has(&n(qkv)) => {
+                    let fused = t.matrix(&n(qkv), q_dim + 2 * kv_dim, hidden)?;
+                    (
+                        fused.slice_rows(format!("{}[q]", n(qkv)), 0, q_dim)?,
+                        fused.slice_rows(format!("{}[k]", n(qkv)), q_dim, q_dim + kv_dim)?,
+                        fused.slice_rows(format!("{}[v]", n(qkv)), q_dim + kv_dim, q_dim + 2 * kv_dim)?,
+                    )
+                }
+                _ => (
+                    t.matrix(&n(&names.q), q_dim, hidden)?,
+                    t.matrix(&n(&names.k), kv_dim, hidden)?,
+                    t.matrix(&n(&names.v), kv_dim, hidden)?,
+                ),
+            };
+            let (gate, up) = if spec.fused_gate_up {
+                let fused = t.matrix(&n(&names.up), 2 * ffn_hidden, hidden)?;
+                (
+                    fused.slice_rows(format!("{}[gate]", n(&names.up)), 0, ffn_hidden)?,
+                    fused.slice_rows(format!("{}[up]", n(&names.up)), ffn_hidden, 2 * ffn_hidden)?,
+                )
+            } else {
+                (
+                    t.matrix(&n(&names.gate), ffn_hidden, hidden)?,
+                    t.matrix(&n(&names.up), ffn_hidden, hidden)?,
+                )
+            };
+            let q_norm = t.opt_vector(&n(&names.q_norm), head_dim)?;
+            let k_norm = t.opt_vector(&n(&names.k_norm), head_dim)?;
+            if spec.qk_norm && (q_norm.is_none() || k_norm.is_none()) {
+                return Err(Error::weights(
+                    n(&names.q_norm),
+                    format!("the {} family needs per-head q and k norms", spec.name),
+                ));
+            }
+            let (post_attn_norm, post_ffn_norm) = if spec.post_norms {
+                (
+                    Some(t.vector(&n(&names.post_attn_norm), hidden)?),
+                    Some(t.vector(&n(&names.post_ffn_norm), hidden)?),
+                )
+            } else {
+                (None, None)
+            };
+            layers_w.push(LayerWeights {
+                attn_norm: t.vector(&n(&names.attn_norm), hidden)?,
+                q,
+                k,
+                v,
+                o: t.matrix(&n(&names.o), hidden, q_dim)?,
+                q_bias: t.opt_vector(&n(&names.q_bias), q_dim)?,
+                k_bias: t.opt_vector(&n(&names.k_bias), kv_dim)?,
+                v_bias: t.opt_vector(&n(&names.v_bias), kv_dim)?,
+                q_norm,
+                k_norm,
+                post_attn_norm,
+                ffn_norm: t.vector(&n(&names.ffn_norm), hidden)?,
+                gate,
+                up,
+                down: t.matrix(&n(&names.down), hidden, ffn_hidden)?,
+                post_ffn_norm,
+            });
+        }
+        let final_norm = t.vector(&names.final_norm, hidden)?;
+
+        let config = ModelConfig {
+            family: spec.name.clone(),
+            architecture: arch.clone(),
+            n_layers,
+            hidden,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            ffn_hidden,
+            vocab,
+            context_length,
+            norm_eps,
+            norm_weight_offset: spec.norm_weight_offset,
+            activation: spec.activation,
+            embed_scale: spec.embed_scale_sqrt_hidden.then(|| (hidden as f64).sqrt()),
+            final_softcap,
+            ropes,
+            layers,
+        };
+        Ok(Model {
+            config,
+            weights: Weights {
+                embed,
+                output,
+                tied,
+                final_norm,
+                layers: layers_w,
+            },
+            spec,
+        })
+    }
+
+    /// Counts of weight matrices by stored type.
+    pub fn matrix_types(&self) -> Vec<(GgmlType, usize)> {
+        let mut counts: Vec<(GgmlType, usize)> = Vec::new();
+        let mut add = |t: GgmlType| match counts.iter_mut().find(|(x, _)| *x == t) {
+            Some((_, c)) => *c += 1,
+            None => counts.push((t, 1)),
+        };
+        add(self.weights.embed.dtype);
+        for l in &self.weights.layers {
+            for m in [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down] {
+                add(m.dtype);
+            }
+        }
+        counts
+    }
+}

@@ -1,0 +1,51 @@
+//! The execution context handed to every kernel: the SIMD path and the one
+//! persistent thread pool. Built once from typed options; nothing is read from
+//! the environment.
+
+use crate::error::{Error, Result};
+use crate::kernels::Isa;
+
+pub struct Runtime {
+    pub isa: Isa,
+    pool: rayon::ThreadPool,
+}
+
+impl Runtime {
+    /// `threads == 0` means one per available core; `isa == None` picks the
+    /// fastest path the CPU supports.
+    pub fn new(threads: usize, isa: Option<Isa>) -> Result<Runtime> {
+        let isa = match isa {
+            Some(i) if !i.is_supported() => {
+                return Err(Error::argument(
+                    "--isa",
+                    format!("this CPU cannot run the {i} kernels"),
+                ))
+            }
+            Some(i) => i,
+            None => Isa::detect(),
+        };
+        let threads = if threads == 0 {
+            std::thread::available_parallelism().map_or(1, |n| n.get())
+        } else {
+            threads
+        };
+        let pool = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads)
+            .thread_name(|i| format!("atenia-{i}"))
+            .build()
+            .map_err(|e| Error::Resource {
+                resource: "threads".into(),
+                reason: e.to_string(),
+            })?;
+        Ok(Runtime { isa, pool })
+    }
+
+    pub fn threads(&self) -> usize {
+        self.pool.current_num_threads()
+    }
+
+    /// Runs `f` inside the pool (parallel iterators in `f` use its threads).
+    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.pool.install(f)
+    }
+}

@@ -1,0 +1,67 @@
+//! The real models against their float64 references (fixtures computed by
+//! transformers from the files' own dequantized weights, in float64).
+
+mod common;
+
+use atenia_engine::decoder::{Logits, Session};
+use atenia_engine::gguf::GgufFile;
+use atenia_engine::model::Model;
+use atenia_engine::runtime::Runtime;
+
+fn run(model_file: &str, fixture_dir: &str) {
+    let path = common::model_path(model_file);
+    let g = GgufFile::open(&path).unwrap();
+    let model = Model::from_gguf(&g, g.storage()).unwrap();
+    let rt = Runtime::new(2, None).unwrap();
+    let vocab = model.config.vocab;
+    let dir = common::golden().join("real").join(fixture_dir);
+    let index: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
+    for (case, info) in index.as_object().unwrap() {
+        let r = common::read_reference(&dir.join(format!("{case}.safetensors")));
+        let ids = &r.input_ids;
+        let mut s = Session::new(&model, &rt, ids.len() + 20).unwrap();
+        let mut logits = Vec::new();
+        s.forward(ids, Logits::All, &mut logits).unwrap();
+        // Argmax at every position.
+        let am = r.argmax.as_ref().unwrap();
+        for (p, &want) in am.iter().enumerate() {
+            assert_eq!(common::argmax(&logits[p * vocab..(p + 1) * vocab]), want, "{case} position {p}");
+        }
+        // Last-position logits.
+        let p = r.positions[0];
+        let d = logits[p * vocab..(p + 1) * vocab]
+            .iter()
+            .zip(&r.logits[0])
+            .map(|(a, b)| (*a as f64 - b).abs())
+            .fold(0.0, f64::max);
+        eprintln!("{model_file} {case}: max abs diff at last position {d:.3e}");
+        assert!(d <= 1e-4, "{case}: {d}");
+        // Greedy continuation through the KV cache.
+        let want: Vec<u32> = info["greedy_ids"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|v| v.as_u64().unwrap() as u32)
+            .collect();
+        let mut got = vec![];
+        let mut last = common::argmax(&logits[(ids.len() - 1) * vocab..]) as u32;
+        let mut out = Vec::new();
+        for _ in 0..want.len() {
+            got.push(last);
+            s.forward(&[last], Logits::Last, &mut out).unwrap();
+            last = common::argmax(&out) as u32;
+        }
+        assert_eq!(got, want, "{model_file} {case}: greedy continuation");
+    }
+}
+
+#[test]
+fn smollm2_matches_float64() {
+    run("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_1");
+}
+
+#[test]
+fn gemma3_matches_float64() {
+    run("gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q4_k_m");
+}
