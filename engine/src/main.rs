@@ -1,3 +1,7 @@
+//! `atenia`: run, chat with, and inspect decoder-only language models.
+
+mod cli;
+
 fn main() {
-    println!("atenia");
+    std::process::exit(cli::main());
 }

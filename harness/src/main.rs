@@ -1,1 +1,54 @@
-fn main() {}
+//! `atenia-harness`: checks the engine against references.
+
+mod compare_cmd;
+mod logits;
+
+use clap::{Parser, Subcommand};
+
+use atenia_engine::Error;
+
+#[derive(Parser)]
+#[command(
+    name = "atenia-harness",
+    version,
+    about = "Check Atenia's numbers against float64 references",
+    after_help = "Examples:\n  atenia-harness logits --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt \"The capital of France is\" --out logits.safetensors"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write the logits of every position to a safetensors file for outside tools
+    Logits(logits::Args),
+    /// Check the engine against a reference logits file (exit 0 pass, 1 fail)
+    Compare(compare_cmd::Args),
+}
+
+fn main() {
+    std::panic::set_hook(Box::new(|info| {
+        eprintln!("error[E-PANIC]: internal error: {info}");
+        eprintln!("  help: this is a bug in atenia-harness; please report it with the command you ran");
+    }));
+    let cli = Cli::parse();
+    let result = std::panic::catch_unwind(move || match cli.command {
+        Command::Logits(a) => logits::run(a).map(|()| 0),
+        Command::Compare(a) => compare_cmd::run(a),
+    });
+    let code = match result {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            report(&e);
+            e.exit_code()
+        }
+        Err(_) => 101,
+    };
+    std::process::exit(code);
+}
+
+fn report(e: &Error) {
+    eprintln!("error[{}]: {e}", e.code());
+    eprintln!("  help: {}", e.hint());
+}

@@ -1,0 +1,195 @@
+//! `atenia generate`.
+
+use std::io::Write;
+use std::path::PathBuf;
+
+use clap::ValueEnum;
+
+use atenia_engine::chat_template::ChatMessage;
+use atenia_engine::decoder::Session;
+use atenia_engine::generate::generate;
+use atenia_engine::kernels::Isa;
+use atenia_engine::loader::{load, Loaded};
+use atenia_engine::runtime::Runtime;
+use atenia_engine::sampler::{Sampler, SamplerConfig};
+use atenia_engine::{Error, Result};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Output {
+    /// Stream the text to stdout; timings go to stderr
+    Text,
+    /// Print one JSON object when done
+    Json,
+}
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  \
+    atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"Why is the sky blue?\" --chat\n  \
+    atenia generate -m model.gguf -p \"Once upon a time\" --temperature 0.7 --top-p 0.9 --seed 42 --output json")]
+pub struct Args {
+    /// Model file (GGUF)
+    #[arg(short, long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// The prompt text
+    #[arg(short, long, value_name = "TEXT")]
+    pub prompt: String,
+    /// Most tokens to generate
+    #[arg(short = 'n', long, default_value_t = 128, value_name = "N")]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 picks the most likely token every time (greedy)
+    #[arg(long, default_value_t = 0.8, value_name = "T")]
+    pub temperature: f32,
+    /// Sample only among the K most likely tokens (0 = all)
+    #[arg(long, default_value_t = 40, value_name = "K")]
+    pub top_k: usize,
+    /// Sample only among the most likely tokens whose probabilities sum to P (1 = all)
+    #[arg(long, default_value_t = 0.95, value_name = "P")]
+    pub top_p: f32,
+    /// Drop tokens less likely than P times the most likely one (0 = off)
+    #[arg(long, default_value_t = 0.05, value_name = "P")]
+    pub min_p: f32,
+    /// Penalize tokens seen in the last --repeat-last-n tokens (1 = off)
+    #[arg(long, default_value_t = 1.0, value_name = "R")]
+    pub repeat_penalty: f32,
+    /// How many recent tokens the repetition penalty looks at
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub repeat_last_n: usize,
+    /// Random seed; the same seed and settings give the same text
+    #[arg(short, long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Wrap the prompt in the model's chat template as a user message
+    #[arg(long)]
+    pub chat: bool,
+    /// A system message for --chat
+    #[arg(long, value_name = "TEXT", requires = "chat")]
+    pub system: Option<String>,
+    /// Worker threads (0 = one per core)
+    #[arg(short, long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+    /// Context size in tokens (0 = prompt + max tokens, capped by the model's context)
+    #[arg(short = 'c', long, default_value_t = 0, value_name = "N")]
+    pub ctx_size: usize,
+    /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
+    #[arg(long, value_name = "ISA")]
+    pub isa: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value_t = Output::Text)]
+    pub output: Output,
+}
+
+/// Turns the prompt into token ids, through the chat template when asked.
+pub fn prompt_ids(loaded: &Loaded, prompt: &str, chat: bool, system: Option<&str>) -> Result<Vec<u32>> {
+    let tok = &loaded.tokenizer;
+    if !chat {
+        return tok.encode(prompt, true);
+    }
+    let mut messages = vec![];
+    if let Some(s) = system {
+        messages.push(ChatMessage::new("system", s));
+    }
+    messages.push(ChatMessage::new("user", prompt));
+    tok.apply_chat_template(&messages, true)
+}
+
+pub fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
+    isa.map(|s| {
+        Isa::from_name(s)
+            .ok_or_else(|| Error::argument("--isa", format!("{s:?} is not one of scalar, avx2, avx512")))
+    })
+    .transpose()
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let sampler_config = SamplerConfig {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        min_p: a.min_p,
+        repetition_penalty: a.repeat_penalty,
+        repeat_last_n: a.repeat_last_n,
+        seed: a.seed,
+    };
+    let mut sampler = Sampler::new(sampler_config)?;
+    let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
+    let loaded = load(&a.model)?;
+    let ids = prompt_ids(&loaded, &a.prompt, a.chat, a.system.as_deref())?;
+    if ids.is_empty() {
+        return Err(Error::argument("--prompt", "the prompt gives no tokens"));
+    }
+    let model_ctx = loaded.model.config.context_length;
+    let capacity = if a.ctx_size > 0 {
+        a.ctx_size
+    } else {
+        (ids.len() + a.max_tokens).min(model_ctx.max(ids.len()))
+    };
+    if ids.len() > capacity {
+        return Err(Error::argument(
+            "--ctx-size",
+            format!("the prompt has {} tokens but the context holds {capacity}", ids.len()),
+        ));
+    }
+    let mut session = Session::new(&loaded.model, &rt, capacity)?;
+    let tok = &loaded.tokenizer;
+    let mut stream = tok.stream_decoder();
+    let stdout = std::io::stdout();
+    let text_mode = a.output == Output::Text;
+    let mut on_token = |id: u32| -> Result<bool> {
+        if text_mode {
+            let piece = stream.step(id)?;
+            let mut out = stdout.lock();
+            // A closed pipe (e.g. `| head`) ends generation quietly.
+            if out.write_all(piece.as_bytes()).and_then(|_| out.flush()).is_err() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    };
+    let (generated, reason, t) = generate(
+        &mut session,
+        &ids,
+        a.max_tokens,
+        &mut sampler,
+        &|id| tok.is_end_of_generation(id),
+        &mut on_token,
+    )?;
+    let text = tok.decode(&generated)?;
+    match a.output {
+        Output::Text => {
+            let tail = stream.finish();
+            let mut out = stdout.lock();
+            let _ = out.write_all(tail.as_bytes());
+            let _ = out.write_all(b"\n");
+            let _ = out.flush();
+            eprintln!(
+                "[{} prompt tokens: {:.1} tok/s prefill, ttft {:.1} ms | {} generated: {:.1} tok/s decode | stop: {:?} | {} threads, {}]",
+                t.prompt_tokens,
+                t.prefill_tokens_per_s(),
+                t.ttft_ms,
+                t.generated_tokens,
+                t.decode_tokens_per_s(),
+                reason,
+                rt.threads(),
+                rt.isa
+            );
+        }
+        Output::Json => {
+            let v = serde_json::json!({
+                "model": loaded.path.display().to_string(),
+                "prompt_ids": ids,
+                "token_ids": generated,
+                "text": text,
+                "stop_reason": reason,
+                "prompt_tokens": t.prompt_tokens,
+                "generated_tokens": t.generated_tokens,
+                "ttft_ms": t.ttft_ms,
+                "prefill_tokens_per_s": t.prefill_tokens_per_s(),
+                "decode_tokens_per_s": t.decode_tokens_per_s(),
+                "threads": rt.threads(),
+                "isa": rt.isa.name(),
+            });
+            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        }
+    }
+    Ok(())
+}

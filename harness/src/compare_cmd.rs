@@ -1,0 +1,67 @@
+//! `atenia-harness compare` (command line).
+
+use std::path::PathBuf;
+
+use atenia_engine::loader::load;
+use atenia_engine::runtime::Runtime;
+use atenia_engine::Result;
+use atenia_harness::compare::compare;
+use atenia_harness::engine_run::Path;
+use atenia_harness::metrics::DEFAULT_BAND;
+use atenia_harness::reference_file::LogitsFile;
+
+#[derive(clap::Args)]
+#[command(after_help = "The reference holds `input_ids` (I64 [seq]), `logits` ([k, vocab], F32 or F64),\n\
+optional `positions` (I64 [k]: which positions the rows are; default all) and optional\n\
+`argmax` (I64 [seq]). Exit code 0 when the ADR-004 default band holds, 1 when it does not.\n\
+Examples:\n  atenia-harness compare SmolLM2-135M-Instruct.Q4_1.gguf --reference capital.safetensors\n  \
+atenia-harness compare model.gguf --reference ref.safetensors --decode --json")]
+pub struct Args {
+    /// Model file (GGUF)
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Reference logits (safetensors)
+    #[arg(short, long, value_name = "FILE")]
+    pub reference: PathBuf,
+    /// Feed the first token, then decode the rest one at a time through the KV cache
+    #[arg(long)]
+    pub decode: bool,
+    /// Print a JSON object instead of the summary
+    #[arg(long)]
+    pub json: bool,
+    /// Worker threads (0 = one per core)
+    #[arg(short, long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let rt = Runtime::new(a.threads, None)?;
+    let loaded = load(&a.model)?;
+    let reference = LogitsFile::read(&a.reference)?;
+    let path = if a.decode { Path::Decode } else { Path::Prefill };
+    let r = compare(&loaded.model, &rt, &reference, path, DEFAULT_BAND)?;
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+    } else {
+        println!(
+            "{} vs {} ({} path)",
+            a.model.display(),
+            a.reference.display(),
+            path.name()
+        );
+        println!(
+            "  positions compared   {} of {}",
+            r.positions.len(),
+            reference.input_ids.len()
+        );
+        println!("  max abs logit diff   {:.3e} (band {}: ≤ {:.0e})", r.max_abs_diff, r.band.name, r.band.max_abs_diff);
+        println!("  max relative L2      {:.3e}", r.max_rel_l2);
+        println!("  max KL(ref‖engine)   {:.3e}", r.max_kl);
+        println!("  argmax agreement     {}/{}", r.argmax_match, r.argmax_total);
+        for f in &r.failures {
+            println!("  FAIL {f}");
+        }
+        println!("{}", if r.passed { "PASS" } else { "FAIL" });
+    }
+    Ok(if r.passed { 0 } else { 1 })
+}

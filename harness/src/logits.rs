@@ -1,0 +1,55 @@
+//! `atenia-harness logits`.
+
+use std::path::PathBuf;
+
+use atenia_engine::decoder::{Logits, Session};
+use atenia_engine::loader::load;
+use atenia_engine::runtime::Runtime;
+use atenia_engine::{Error, Result};
+use atenia_harness::reference_file::write_logits;
+
+#[derive(clap::Args)]
+#[command(after_help = "The file holds `input_ids` (I64 [seq]) and `logits` (F32 [seq, vocab]).\n\
+Examples:\n  atenia-harness logits --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt \"Hello\" --out hello.safetensors\n  \
+atenia-harness logits --model model.gguf --ids 1,2,3 --out ids.safetensors")]
+pub struct Args {
+    /// Model file (GGUF)
+    #[arg(short, long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// Text to tokenize (with the model's BOS rule)
+    #[arg(short, long, value_name = "TEXT", conflicts_with = "ids", required_unless_present = "ids")]
+    pub prompt: Option<String>,
+    /// Token ids, comma-separated
+    #[arg(long, value_name = "IDS", value_delimiter = ',')]
+    pub ids: Option<Vec<u32>>,
+    /// Worker threads (0 = one per core)
+    #[arg(short, long, default_value_t = 0)]
+    pub threads: usize,
+    /// Output safetensors file
+    #[arg(short, long, value_name = "FILE")]
+    pub out: PathBuf,
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let rt = Runtime::new(a.threads, None)?;
+    let loaded = load(&a.model)?;
+    let ids = match (&a.ids, &a.prompt) {
+        (Some(ids), _) => ids.clone(),
+        (None, Some(p)) => loaded.tokenizer.encode(p, true)?,
+        (None, None) => return Err(Error::argument("--prompt", "give --prompt or --ids")),
+    };
+    if ids.is_empty() {
+        return Err(Error::argument("--ids", "no tokens to run"));
+    }
+    let mut session = Session::new(&loaded.model, &rt, ids.len())?;
+    let mut logits = Vec::new();
+    session.forward(&ids, Logits::All, &mut logits)?;
+    write_logits(&a.out, &ids, &logits, loaded.model.config.vocab)?;
+    eprintln!(
+        "wrote {} positions × {} logits to {}",
+        ids.len(),
+        loaded.model.config.vocab,
+        a.out.display()
+    );
+    Ok(())
+}
