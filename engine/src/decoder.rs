@@ -145,8 +145,9 @@ impl<'m> Session<'m> {
         grow(&mut s.gate, n * ffn);
         grow(&mut s.up, n * ffn);
         grow(&mut s.row, hid);
-        s.cs.resize(c.ropes.len(), Vec::new());
-        for (r, cs) in c.ropes.iter().zip(s.cs.iter_mut()) {
+        let ropes = c.ropes_for(self.cache.capacity);
+        s.cs.resize(ropes.len(), Vec::new());
+        for (r, cs) in ropes.iter().zip(s.cs.iter_mut()) {
             grow(cs, n * r.rotary_dim);
             for t in 0..n {
                 r.cos_sin(self.pos + t, &mut cs[t * r.rotary_dim..(t + 1) * r.rotary_dim]);
@@ -184,7 +185,7 @@ impl<'m> Session<'m> {
                     crate::kernels::norm::rms_norm_inplace(head, kn, eps, off);
                 }
             }
-            let rope = &c.ropes[lc.rope];
+            let rope = &ropes[lc.rope];
             let cs = &s.cs[lc.rope];
             let rd = rope.rotary_dim;
             for t in 0..n {

@@ -166,26 +166,15 @@ fn dequant_bf16(src: &[u8], dst: &mut [f32]) {
 // ---------------------------------------------------------------------------
 // Legacy 32-element quants
 
-/// The 4-bit value of element `i` (0..32) of a legacy block's 16 nibble bytes:
-/// elements 0..16 are the low nibbles of bytes 0..16, elements 16..32 the high
-/// nibbles.
-#[inline]
-fn nibble(qs: &[u8], i: usize) -> u8 {
-    if i < 16 {
-        qs[i] & 0x0F
-    } else {
-        qs[i - 16] >> 4
-    }
-}
-
 /// Q4_0: `d: f16 | qs: [u8; 16]`.
 /// `y[i] = d * (q[i] - 8)`: the integer `q - 8` is exact; one rounding (`d * q`).
 pub fn dequant_block_q4_0(block: &[u8; Q4_0_BYTES], out: &mut [f32; QK]) {
     let d = f16_at(block, 0);
     let qs = &block[2..18];
-    for (i, o) in out.iter_mut().enumerate() {
-        let q = i32::from(nibble(qs, i)) - 8;
-        *o = d * q as f32;
+    let (lo, hi) = out.split_at_mut(16);
+    for j in 0..16 {
+        lo[j] = d * (i32::from(qs[j] & 0x0F) - 8) as f32;
+        hi[j] = d * (i32::from(qs[j] >> 4) - 8) as f32;
     }
 }
 
@@ -195,9 +184,10 @@ pub fn dequant_block_q4_1(block: &[u8; Q4_1_BYTES], out: &mut [f32; QK]) {
     let d = f16_at(block, 0);
     let m = f16_at(block, 2);
     let qs = &block[4..20];
-    for (i, o) in out.iter_mut().enumerate() {
-        let q = f32::from(nibble(qs, i));
-        *o = d * q + m;
+    let (lo, hi) = out.split_at_mut(16);
+    for j in 0..16 {
+        lo[j] = d * f32::from(qs[j] & 0x0F) + m;
+        hi[j] = d * f32::from(qs[j] >> 4) + m;
     }
 }
 
@@ -214,9 +204,12 @@ pub fn dequant_block_q5_0(block: &[u8; Q5_0_BYTES], out: &mut [f32; QK]) {
     let d = f16_at(block, 0);
     let qh = u32::from_le_bytes([block[2], block[3], block[4], block[5]]);
     let qs = &block[6..22];
-    for (i, o) in out.iter_mut().enumerate() {
-        let q = i32::from(nibble(qs, i) | (q5_high_bit(qh, i) << 4)) - 16;
-        *o = d * q as f32;
+    let (lo, hi) = out.split_at_mut(16);
+    for j in 0..16 {
+        let ql = qs[j] & 0x0F | q5_high_bit(qh, j) << 4;
+        let qh_ = qs[j] >> 4 | q5_high_bit(qh, j + 16) << 4;
+        lo[j] = d * (i32::from(ql) - 16) as f32;
+        hi[j] = d * (i32::from(qh_) - 16) as f32;
     }
 }
 
@@ -227,9 +220,12 @@ pub fn dequant_block_q5_1(block: &[u8; Q5_1_BYTES], out: &mut [f32; QK]) {
     let m = f16_at(block, 2);
     let qh = u32::from_le_bytes([block[4], block[5], block[6], block[7]]);
     let qs = &block[8..24];
-    for (i, o) in out.iter_mut().enumerate() {
-        let q = f32::from(nibble(qs, i) | (q5_high_bit(qh, i) << 4));
-        *o = d * q + m;
+    let (lo, hi) = out.split_at_mut(16);
+    for j in 0..16 {
+        let ql = qs[j] & 0x0F | q5_high_bit(qh, j) << 4;
+        let qh_ = qs[j] >> 4 | q5_high_bit(qh, j + 16) << 4;
+        lo[j] = d * f32::from(ql) + m;
+        hi[j] = d * f32::from(qh_) + m;
     }
 }
 

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
 use crate::model::Model;
@@ -16,13 +17,11 @@ pub struct Loaded {
     pub name: String,
 }
 
-/// Opens a GGUF file.
+/// Opens a model: a GGUF file, or a Hugging Face checkpoint directory
+/// (config.json, safetensors weights, tokenizer.json).
 pub fn load(path: &Path) -> Result<Loaded> {
     if path.is_dir() {
-        return Err(Error::unsupported(
-            format!("{}", path.display()),
-            "Hugging Face checkpoint directories are not supported yet; pass a .gguf file",
-        ));
+        return load_hf_dir(path);
     }
     let file = GgufFile::open(path)?;
     let model = Model::from_gguf(&file, file.storage())?;
@@ -31,15 +30,36 @@ pub fn load(path: &Path) -> Result<Loaded> {
         .metadata
         .str("general.name")?
         .map(str::to_string)
-        .unwrap_or_else(|| {
-            path.file_stem()
-                .map(|s| s.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        });
+        .unwrap_or_else(|| file_name(path));
     Ok(Loaded {
         path: path.to_path_buf(),
         model,
         tokenizer,
         name,
+    })
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+fn load_hf_dir(dir: &Path) -> Result<Loaded> {
+    let model = Model::from_hf_dir(dir)?;
+    let tj = dir.join("tokenizer.json");
+    if !tj.is_file() {
+        return Err(Error::Tokenizer(format!(
+            "{} has no tokenizer.json; a checkpoint directory needs one to turn text into tokens",
+            dir.display()
+        )));
+    }
+    let tc = dir.join("tokenizer_config.json");
+    let tokenizer = Tokenizer::from_tokenizer_json(&tj, tc.is_file().then_some(tc.as_path()))?;
+    Ok(Loaded {
+        path: dir.to_path_buf(),
+        model,
+        tokenizer,
+        name: file_name(dir),
     })
 }

@@ -1,6 +1,13 @@
 //! The model plan: normalized hyperparameters (per layer) and the weights,
 //! built from a file and a family spec. The decoder reads only this.
+//!
+//! Weights come from a [`TensorSource`] (a GGUF file, or the safetensors of a
+//! Hugging Face checkpoint, see [`crate::hf`]); each format turns its own
+//! configuration into a [`Plan`] and the binding of weights is shared.
 
+use std::cell::RefCell;
+use std::collections::BTreeSet;
+use std::path::Path;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
@@ -9,13 +16,14 @@ use crate::gguf::GgufFile;
 use crate::kernels::activation::Activation;
 use crate::kernels::attention::AttnShape;
 use crate::kernels::rope::Rope;
-use crate::spec::{FamilySpec, SlidingPattern};
+use crate::spec::{FamilySpec, SlidingPattern, TensorNames};
 use crate::tensor::{Bytes, Matrix, Storage};
 
 /// Upper bounds on hyperparameters, so that a lying file cannot make the
 /// engine allocate absurd buffers before the weights contradict it.
-const MAX_LAYERS: usize = 1 << 12;
-const MAX_DIM: usize = 1 << 20;
+pub(crate) const MAX_LAYERS: usize = 1 << 12;
+pub(crate) const MAX_DIM: usize = 1 << 20;
+pub(crate) const MAX_VOCAB: usize = 1 << 24;
 
 /// One layer's execution plan.
 #[derive(Clone, Debug)]
@@ -44,10 +52,30 @@ pub struct ModelConfig {
     pub embed_scale: Option<f64>,
     pub final_softcap: Option<f64>,
     pub ropes: Vec<Rope>,
+    /// Rotations that replace `ropes` in a session holding more positions
+    /// than `above` (LongRoPE's long factors).
+    pub long_context: Option<LongContext>,
     pub layers: Vec<LayerConfig>,
 }
 
+/// Alternative rotations for long contexts.
+#[derive(Clone, Debug)]
+pub struct LongContext {
+    /// Used when the session's capacity exceeds this many positions.
+    pub above: usize,
+    /// Same length and meaning as [`ModelConfig::ropes`].
+    pub ropes: Vec<Rope>,
+}
+
 impl ModelConfig {
+    /// The rotations a session of `capacity` positions uses, indexed by [`LayerConfig::rope`].
+    pub fn ropes_for(&self, capacity: usize) -> &[Rope] {
+        match &self.long_context {
+            Some(l) if capacity > l.above => &l.ropes,
+            _ => &self.ropes,
+        }
+    }
+
     pub fn q_dim(&self) -> usize {
         self.n_heads * self.head_dim
     }
@@ -92,57 +120,119 @@ pub struct Model {
     pub spec: FamilySpec,
 }
 
-/// Reads tensors out of an opened GGUF file by name.
-struct GgufTensors<'a> {
-    file: &'a GgufFile,
-    storage: Arc<dyn Storage>,
+/// A tensor of a model file: its stored type, its shape (outermost
+/// dimension first: a matrix is `[rows, cols]`) and its bytes.
+#[derive(Clone, Debug)]
+pub struct TensorRef {
+    pub dtype: GgmlType,
+    pub shape: Vec<usize>,
+    pub data: Bytes,
 }
 
-impl GgufTensors<'_> {
-    fn has(&self, name: &str) -> bool {
-        self.file.tensor(name).is_some()
+impl TensorRef {
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Named tensors of a model file: what the weight binding reads.
+pub trait TensorSource {
+    /// The tensor called `name`; `Ok(None)` when absent, an error when present
+    /// in a type the engine cannot read.
+    fn tensor(&self, name: &str) -> Result<Option<TensorRef>>;
+    /// Every tensor name.
+    fn names(&self) -> Vec<String>;
+}
+
+/// The tensors of an opened GGUF file (GGUF dims, innermost first, are reversed).
+pub struct GgufSource<'a> {
+    pub file: &'a GgufFile,
+    pub storage: Arc<dyn Storage>,
+}
+
+impl TensorSource for GgufSource<'_> {
+    fn tensor(&self, name: &str) -> Result<Option<TensorRef>> {
+        let Some(info) = self.file.tensor(name) else {
+            return Ok(None);
+        };
+        Ok(Some(TensorRef {
+            dtype: info.dtype,
+            shape: info.dims.iter().rev().copied().collect(),
+            data: Bytes::new(self.storage.clone(), info.offset, info.size)?,
+        }))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.file.tensors.iter().map(|t| t.name.clone()).collect()
+    }
+}
+
+/// Reads weights by name out of a [`TensorSource`], remembering which it used.
+pub(crate) struct Binder<'a> {
+    src: &'a dyn TensorSource,
+    used: RefCell<BTreeSet<String>>,
+}
+
+impl<'a> Binder<'a> {
+    pub(crate) fn new(src: &'a dyn TensorSource) -> Binder<'a> {
+        Binder {
+            src,
+            used: RefCell::new(BTreeSet::new()),
+        }
+    }
+
+    fn get(&self, name: &str) -> Result<Option<TensorRef>> {
+        let t = self.src.tensor(name)?;
+        if t.is_some() {
+            self.used.borrow_mut().insert(name.to_string());
+        }
+        Ok(t)
+    }
+
+    fn require(&self, name: &str) -> Result<TensorRef> {
+        self.get(name)?
+            .ok_or_else(|| Error::weights(name, "missing from the file"))
+    }
+
+    fn has(&self, name: &str) -> Result<bool> {
+        Ok(self.src.tensor(name)?.is_some())
     }
 
     fn matrix(&self, name: &str, rows: usize, cols: usize) -> Result<Matrix> {
-        let info = self
-            .file
-            .tensor(name)
-            .ok_or_else(|| Error::weights(name, "missing from the file"))?;
-        if info.dims.len() != 2 || info.dims[0] != cols || info.dims[1] != rows {
+        let t = self.require(name)?;
+        if t.shape != [rows, cols] {
             return Err(Error::weights(
                 name,
-                format!("shape {:?}, expected [{rows}, {cols}]", info.shape()),
+                format!("shape {:?}, expected [{rows}, {cols}]", t.shape),
             ));
         }
-        let bytes = Bytes::new(self.storage.clone(), info.offset, info.size)?;
-        Matrix::new(name, info.dtype, rows, cols, bytes)
+        Matrix::new(name, t.dtype, rows, cols, t.data)
     }
 
     /// A matrix whose row count the file decides (checked by the caller).
     fn matrix_any_rows(&self, name: &str, cols: usize) -> Result<Matrix> {
-        let info = self
-            .file
-            .tensor(name)
-            .ok_or_else(|| Error::weights(name, "missing from the file"))?;
-        if info.dims.len() != 2 {
-            return Err(Error::weights(name, format!("shape {:?} is not 2-D", info.shape())));
-        }
-        self.matrix(name, info.dims[1], cols)
-    }
-
-    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
-        let info = self
-            .file
-            .tensor(name)
-            .ok_or_else(|| Error::weights(name, "missing from the file"))?;
-        if info.elements() != len {
+        let t = self.require(name)?;
+        if t.shape.len() != 2 {
             return Err(Error::weights(
                 name,
-                format!("has {} elements, expected {len}", info.elements()),
+                format!("shape {:?} is not 2-D", t.shape),
+            ));
+        }
+        self.matrix(name, t.shape[0], cols)
+    }
+
+    /// A 1-D tensor widened exactly to f32.
+    fn vector(&self, name: &str, len: usize) -> Result<Vec<f32>> {
+        let t = self.require(name)?;
+        if t.elements() != len || t.shape.iter().filter(|&&d| d != 1).count() > 1 {
+            return Err(Error::weights(
+                name,
+                format!("shape {:?}, expected {len} elements", t.shape),
             ));
         }
         let mut v = vec![0f32; len];
-        crate::dequant::dequantize_row(info.dtype, self.file.tensor_data(info), &mut v)?;
+        crate::dequant::dequantize_row(t.dtype, t.data.as_slice(), &mut v)
+            .map_err(|e| Error::weights(name, e.to_string()))?;
         if v.iter().any(|x| !x.is_finite()) {
             return Err(Error::weights(name, "holds a NaN or infinite value"));
         }
@@ -150,15 +240,60 @@ impl GgufTensors<'_> {
     }
 
     fn opt_vector(&self, name: &str, len: usize) -> Result<Option<Vec<f32>>> {
-        if self.has(name) {
+        if self.has(name)? {
             self.vector(name, len).map(Some)
         } else {
             Ok(None)
         }
     }
+
+    /// Names of the source's tensors that no weight was read from.
+    pub(crate) fn unused(&self) -> Vec<String> {
+        let used = self.used.borrow();
+        self.src
+            .names()
+            .into_iter()
+            .filter(|n| !used.contains(n))
+            .collect()
+    }
 }
 
-fn required(value: Option<usize>, key: &str) -> Result<usize> {
+/// Whether the output projection is the embedding matrix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Tie {
+    /// Tied exactly when the file has no output matrix (GGUF).
+    IfAbsent,
+    /// Tied whatever the file holds (config.json `tie_word_embeddings: true`).
+    Tied,
+    /// The output matrix is required.
+    Untied,
+}
+
+/// Normalized hyperparameters read from a format's configuration: everything
+/// [`ModelConfig`] holds except what the weights decide (the vocabulary).
+#[derive(Clone, Debug)]
+pub(crate) struct Plan {
+    pub architecture: String,
+    pub n_layers: usize,
+    pub hidden: usize,
+    pub n_heads: usize,
+    pub n_kv_heads: usize,
+    pub head_dim: usize,
+    pub ffn_hidden: usize,
+    /// The vocabulary the configuration declares, checked against the embeddings.
+    pub vocab: Option<usize>,
+    pub context_length: usize,
+    pub norm_eps: f64,
+    pub norm_weight_offset: f64,
+    pub activation: Activation,
+    pub final_softcap: Option<f64>,
+    pub ropes: Vec<Rope>,
+    pub long_context: Option<LongContext>,
+    pub layers: Vec<LayerConfig>,
+    pub tie: Tie,
+}
+
+pub(crate) fn required(value: Option<usize>, key: &str) -> Result<usize> {
     let v = value.ok_or_else(|| Error::config(key, "missing"))?;
     if v == 0 {
         return Err(Error::config(key, "is zero"));
@@ -166,9 +301,12 @@ fn required(value: Option<usize>, key: &str) -> Result<usize> {
     Ok(v)
 }
 
-fn bounded(v: usize, key: &str, max: usize) -> Result<usize> {
+pub(crate) fn bounded(v: usize, key: &str, max: usize) -> Result<usize> {
     if v > max {
-        return Err(Error::config(key, format!("{v} exceeds the limit of {max}")));
+        return Err(Error::config(
+            key,
+            format!("{v} exceeds the limit of {max}"),
+        ));
     }
     Ok(v)
 }
@@ -205,12 +343,18 @@ impl Model {
             MAX_DIM,
         )?;
         let ffn_hidden = bounded(
-            required(m.usize(&key("feed_forward_length"))?, &key("feed_forward_length"))?,
+            required(
+                m.usize(&key("feed_forward_length"))?,
+                &key("feed_forward_length"),
+            )?,
             &key("feed_forward_length"),
             MAX_DIM,
         )?;
         let n_heads = bounded(
-            required(m.usize(&key("attention.head_count"))?, &key("attention.head_count"))?,
+            required(
+                m.usize(&key("attention.head_count"))?,
+                &key("attention.head_count"),
+            )?,
             &key("attention.head_count"),
             MAX_DIM,
         )?;
@@ -225,7 +369,11 @@ impl Model {
             ));
         }
         let head_dim = match m.usize(&key("attention.key_length"))? {
-            Some(v) => bounded(required(Some(v), &key("attention.key_length"))?, &key("attention.key_length"), MAX_DIM)?,
+            Some(v) => bounded(
+                required(Some(v), &key("attention.key_length"))?,
+                &key("attention.key_length"),
+                MAX_DIM,
+            )?,
             None => {
                 if hidden % n_heads != 0 {
                     return Err(Error::config(
@@ -247,7 +395,7 @@ impl Model {
         let norm_eps = m
             .f64(&key("attention.layer_norm_rms_epsilon"))?
             .ok_or_else(|| Error::config(key("attention.layer_norm_rms_epsilon"), "missing"))?;
-        if !(norm_eps >= 0.0 && norm_eps < 1.0) {
+        if !(0.0..1.0).contains(&norm_eps) {
             return Err(Error::config(
                 key("attention.layer_norm_rms_epsilon"),
                 format!("{norm_eps} is not in [0, 1)"),
@@ -256,7 +404,10 @@ impl Model {
         let context_length = m.usize(&key("context_length"))?.unwrap_or(2048).max(1);
         let theta = m.f64(&key("rope.freq_base"))?.unwrap_or(10_000.0);
         if theta <= 1.0 {
-            return Err(Error::config(key("rope.freq_base"), format!("{theta} must exceed 1")));
+            return Err(Error::config(
+                key("rope.freq_base"),
+                format!("{theta} must exceed 1"),
+            ));
         }
         let rotary_dim = m.usize(&key("rope.dimension_count"))?.unwrap_or(head_dim);
         if rotary_dim > head_dim || rotary_dim % 2 != 0 {
@@ -279,7 +430,9 @@ impl Model {
                     let k = k.replace("{arch}", &arch);
                     let v = m.f64(&k)?;
                     match v {
-                        Some(c) if c <= 0.0 => Err(Error::config(k, format!("{c} must be positive"))),
+                        Some(c) if c <= 0.0 => {
+                            Err(Error::config(k, format!("{c} must be positive")))
+                        }
                         v => Ok(v),
                     }
                 }
@@ -295,7 +448,10 @@ impl Model {
                     Some(k) => m.usize(&k.replace("{arch}", &arch))?,
                     None => None,
                 };
-                Some(required(Some(from_file.unwrap_or(*period)), "sliding window period")?)
+                Some(required(
+                    Some(from_file.unwrap_or(*period)),
+                    "sliding window period",
+                )?)
             }
             _ => None,
         };
@@ -332,11 +488,83 @@ impl Model {
             })
             .collect();
 
-        let t = GgufTensors { file, storage };
-        let names = &spec.tensors;
+        let plan = Plan {
+            architecture: arch,
+            n_layers,
+            hidden,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            ffn_hidden,
+            vocab: None,
+            context_length,
+            norm_eps,
+            norm_weight_offset: spec.norm_weight_offset,
+            activation: spec.activation,
+            final_softcap,
+            ropes,
+            long_context: None,
+            layers,
+            tie: Tie::IfAbsent,
+        };
+        let src = GgufSource { file, storage };
+        let binder = Binder::new(&src);
+        let names = spec.tensors.clone();
+        Model::bind(plan, &binder, &names, spec)
+    }
+
+    /// Loads a Hugging Face checkpoint directory (config.json and
+    /// model.safetensors or sharded safetensors with their index) with the
+    /// built-in spec for its `architectures`.
+    pub fn from_hf_dir(dir: &Path) -> Result<Model> {
+        crate::hf::load_dir(dir)
+    }
+
+    /// Binds the weights a plan needs from a tensor source.
+    pub(crate) fn bind(
+        plan: Plan,
+        t: &Binder<'_>,
+        names: &TensorNames,
+        spec: FamilySpec,
+    ) -> Result<Model> {
+        let Plan {
+            architecture,
+            n_layers,
+            hidden,
+            n_heads,
+            n_kv_heads,
+            head_dim,
+            ffn_hidden,
+            vocab: declared_vocab,
+            context_length,
+            norm_eps,
+            norm_weight_offset,
+            activation,
+            final_softcap,
+            ropes,
+            long_context,
+            layers,
+            tie,
+        } = plan;
         let embed = t.matrix_any_rows(&names.embed, hidden)?;
-        let vocab = bounded(embed.rows, &names.embed, 1 << 24)?;
-        let (output, tied) = if t.has(&names.output) {
+        let vocab = bounded(embed.rows, &names.embed, MAX_VOCAB)?;
+        if vocab == 0 {
+            return Err(Error::weights(&names.embed, "has no rows"));
+        }
+        if let Some(v) = declared_vocab {
+            if v != vocab {
+                return Err(Error::weights(
+                    &names.embed,
+                    format!("has {vocab} rows but the configuration declares a vocabulary of {v}"),
+                ));
+            }
+        }
+        let untied = match tie {
+            Tie::IfAbsent => t.has(&names.output)?,
+            Tie::Tied => false,
+            Tie::Untied => true,
+        };
+        let (output, tied) = if untied {
             (t.matrix(&names.output, vocab, hidden)?, false)
         } else {
             (embed.clone(), true)
@@ -347,12 +575,16 @@ impl Model {
         for i in 0..n_layers {
             let n = |s: &str| s.replace("{i}", &i.to_string());
             let (q, k, v) = match &names.qkv {
-                Some(qkv) if !t.has(&n(&names.q)) && t.has(&n(qkv)) => {
+                Some(qkv) if !t.has(&n(&names.q))? && t.has(&n(qkv))? => {
                     let fused = t.matrix(&n(qkv), q_dim + 2 * kv_dim, hidden)?;
                     (
                         fused.slice_rows(format!("{}[q]", n(qkv)), 0, q_dim)?,
                         fused.slice_rows(format!("{}[k]", n(qkv)), q_dim, q_dim + kv_dim)?,
-                        fused.slice_rows(format!("{}[v]", n(qkv)), q_dim + kv_dim, q_dim + 2 * kv_dim)?,
+                        fused.slice_rows(
+                            format!("{}[v]", n(qkv)),
+                            q_dim + kv_dim,
+                            q_dim + 2 * kv_dim,
+                        )?,
                     )
                 }
                 _ => (
@@ -365,7 +597,11 @@ impl Model {
                 let fused = t.matrix(&n(&names.up), 2 * ffn_hidden, hidden)?;
                 (
                     fused.slice_rows(format!("{}[gate]", n(&names.up)), 0, ffn_hidden)?,
-                    fused.slice_rows(format!("{}[up]", n(&names.up)), ffn_hidden, 2 * ffn_hidden)?,
+                    fused.slice_rows(
+                        format!("{}[up]", n(&names.up)),
+                        ffn_hidden,
+                        2 * ffn_hidden,
+                    )?,
                 )
             } else {
                 (
@@ -412,7 +648,7 @@ impl Model {
 
         let config = ModelConfig {
             family: spec.name.clone(),
-            architecture: arch.clone(),
+            architecture,
             n_layers,
             hidden,
             n_heads,
@@ -422,11 +658,12 @@ impl Model {
             vocab,
             context_length,
             norm_eps,
-            norm_weight_offset: spec.norm_weight_offset,
-            activation: spec.activation,
+            norm_weight_offset,
+            activation,
             embed_scale: spec.embed_scale_sqrt_hidden.then(|| (hidden as f64).sqrt()),
             final_softcap,
             ropes,
+            long_context,
             layers,
         };
         Ok(Model {
