@@ -2,6 +2,7 @@
 
 mod compare_cmd;
 mod logits;
+mod validate_cmd;
 
 use clap::{Parser, Subcommand};
 
@@ -25,6 +26,8 @@ enum Command {
     Logits(logits::Args),
     /// Check the engine against a reference logits file (exit 0 pass, 1 fail)
     Compare(compare_cmd::Args),
+    /// Run the engine and the float64 reference on a prompt set; the ADR-004 gate (exit 0 pass, 1 fail)
+    Validate(validate_cmd::Args),
 }
 
 fn main() {
@@ -36,6 +39,7 @@ fn main() {
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Logits(a) => logits::run(a).map(|()| 0),
         Command::Compare(a) => compare_cmd::run(a),
+        Command::Validate(a) => validate_cmd::run(a),
     });
     let code = match result {
         Ok(Ok(code)) => code,

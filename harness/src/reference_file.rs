@@ -112,9 +112,9 @@ impl LogitsFile {
 pub fn write_logits(path: &Path, ids: &[u32], logits: &[f32], vocab: usize) -> Result<()> {
     let id_bytes: Vec<u8> = ids.iter().flat_map(|&i| (i as i64).to_le_bytes()).collect();
     let logit_bytes: Vec<u8> = logits.iter().flat_map(|v| v.to_le_bytes()).collect();
-    let view = |dtype, shape: Vec<usize>, data: &[u8]| {
+    fn view(dtype: Dtype, shape: Vec<usize>, data: &[u8]) -> Result<TensorView<'_>> {
         TensorView::new(dtype, shape, data).map_err(|e| Error::Runtime(e.to_string()))
-    };
+    }
     let tensors = vec![
         ("input_ids", view(Dtype::I64, vec![ids.len()], &id_bytes)?),
         ("logits", view(Dtype::F32, vec![ids.len(), vocab], &logit_bytes)?),

@@ -18,7 +18,9 @@ pub fn silu(x: f64) -> f64 {
 #[inline]
 pub fn gelu_tanh(x: f64) -> f64 {
     const SQRT_2_OVER_PI: f64 = 0.797_884_560_802_865_4;
-    0.5 * x * (1.0 + (SQRT_2_OVER_PI * (x + 0.044715 * x * x * x)).tanh())
+    // 0.5·x·(1 + tanh z) = x·sigmoid(2z), written without the cancellation of 1 + tanh z for x ≪ 0.
+    let z = SQRT_2_OVER_PI * (x + 0.044715 * x * x * x);
+    x / (1.0 + (-2.0 * z).exp())
 }
 
 /// `gate[i] = act(gate[i]) * up[i]`.

@@ -1,0 +1,372 @@
+//! Error bounds of the engine's kernels against their MPFR references, and the
+//! bookkeeping the kernel suite (`harness/tests/kernel_suite.rs`) reports.
+//!
+//! Notation: `u = 2^-24` is the unit roundoff of f32 and `u₆₄ = 2^-53` that of
+//! f64; `ulp₃₂(y)` is the spacing of f32 values at the exact result `y`
+//! (`2^(e−24)` for `2^(e−1) ≤ |y| < 2^e`, at least the subnormal spacing
+//! 2^-149). A kernel whose f64 internals are followed by a final rounding to
+//! f32 can not beat `ulp₃₂/2`; its bounds are that half ULP plus the f64
+//! error, written condition-aware (relative to the sum of the magnitudes that
+//! cancel, not to the result), so that they hold for cancelling inputs too.
+//!
+//! Every elementary function (exp, tanh, sin, cos, powf) comes from the
+//! platform's libm; the bounds assume its documented accuracy, [`LIBM_ULPS`].
+
+use std::collections::BTreeMap;
+
+use atenia_references::mpfr::{self, Float};
+
+/// f32 unit roundoff.
+pub const U32: f64 = 1.0 / (1u64 << 24) as f64;
+/// f64 unit roundoff.
+pub const U64: f64 = 1.0 / (1u64 << 53) as f64;
+/// The smallest f32 subnormal, 2^-149: twice the largest absolute error of
+/// one f32 rounding in the subnormal range.
+pub const F32_TINY: f64 = 1.401_298_464_324_817e-45;
+
+/// Condition scales (`u·Σ|terms|`) below this are dominated by underflow, so
+/// the suite reports `err/(u·Σ|terms|)` only above it.
+pub const NORMAL_SCALE: f64 = 7.888_609_052_210_118e-31; // 2^-100
+
+/// Accuracy assumed of the platform libm's `exp`, `tanh`, `sin`, `cos` and
+/// `powf` (double precision), in ULPs of their result: glibc documents at most
+/// 2 ULPs for each of them on x86-64 (its `libm-test-ulps`); newer glibc `exp`
+/// is below 1. In relative terms one call errs by at most `2·LIBM_ULPS·u₆₄`.
+pub const LIBM_ULPS: f64 = 2.0;
+
+/// Relative error of one libm call, `2·LIBM_ULPS·u₆₄` (an ULP is at most `2u₆₄` relative).
+pub const LIBM_REL: f64 = 2.0 * LIBM_ULPS * U64;
+
+/// Roundings on any product's path through the 16-lane dot product beyond the
+/// FMAs of its own lane: the 4 levels of the fixed reduction tree (`i + 8`,
+/// `+4`, `+2`, `+1`), plus 1 that absorbs the second-order term of `γ_n`.
+///
+/// **Dot product / matmul bound** (`atenia_engine::kernels::dot`): element `k`
+/// goes to lane `k % 16`, whose FMA chain has `m = ⌈K/16⌉` links, each
+/// rounding once; the lanes are then summed by a 4-level tree. Each product
+/// `a_k b_k` therefore passes through at most `m + 4` roundings, and the
+/// standard analysis (Higham, §3.1, with FMAs) gives
+/// `|ŝ − s| ≤ γ_{m+4} Σ|a_k b_k|`, `γ_n = n·u/(1 − n·u) ≤ (n+1)·u` while
+/// `n(n+1)u ≤ 1` (any K ≤ 65 000). Every one of the `K + 15` roundings may also
+/// underflow, adding at most `2^-150` absolute, which the later roundings can
+/// at most double: `(K + 16)·2^-149` in all. So
+///
+/// `|dot − exact| ≤ (⌈K/16⌉ + 5)·u·Σ|a_k b_k| + (K + 16)·2^-149`,
+///
+/// for inputs whose products and partial sums stay below `f32::MAX` (the
+/// suite's inputs keep `Σ|a_k b_k| < 2^120`). The bound is independent of the
+/// ISA path, since all of them produce the same bits.
+pub const DOT_EXTRA_ROUNDINGS: usize = 5;
+
+/// The dot-product bound above, for `k` terms with `Σ|a_k b_k| = sum_abs`.
+pub fn dot_bound(k: usize, sum_abs: f64) -> f64 {
+    (k.div_ceil(16) + DOT_EXTRA_ROUNDINGS) as f64 * U32 * sum_abs + (k + 16) as f64 * F32_TINY
+}
+
+/// Slack on the final half-ULP rounding to f32: the f64 value being rounded
+/// may lie in a higher binade than the exact one by a hair, where the half
+/// ULP is larger; `(1 + 2^-20)` covers any f64 error below `2^-21` relative.
+pub const HALF_ULP_SLACK: f64 = 1.0 + 1.0 / (1u64 << 20) as f64;
+
+/// f64 roundings charged to an RMSNorm of `n` elements beyond the sum:
+/// the mean (`/n`), `+ eps`, the square root (half a rounding, counted as
+/// one), the reciprocal, `x·r`, `offset + w` and the product (6), plus 2 spare.
+///
+/// **RMSNorm bound** (`atenia_engine::kernels::norm::rms_norm`): the squares
+/// of f32 values are exact in f64 and non-negative, so their `n`-term sum errs
+/// by at most `(n − 1)·u₆₄` relative; every later step is one rounding, and
+/// the square root halves the relative error of its argument. The f64 result
+/// is rounded once to f32:
+///
+/// `|y − exact| ≤ ½·ulp₃₂(exact)·(1 + 2^-20) + (n + RMS_EXTRA_ROUNDINGS)·u₆₄·|exact|`
+///
+/// (in ULPs: `0.5 + n·2^-29`, i.e. correctly rounded up to an f64 hair).
+pub const RMS_EXTRA_ROUNDINGS: usize = 8;
+
+pub fn rms_norm_bound(n: usize, exact: &Float) -> f64 {
+    0.5 * mpfr::ulp_f32(exact) * HALF_ULP_SLACK
+        + (n + RMS_EXTRA_ROUNDINGS) as f64 * U64 * abs(exact)
+}
+
+/// Relative error of the engine's rotary angle `pos · inv_freq` per unit of
+/// `ln θ` and beyond it (in u₆₄).
+///
+/// **RoPE bound** (`atenia_engine::kernels::rope`): `inv_freq = 1/θ^(2i/d)`,
+/// with the exponent `2i/d` rounded (relative `u₆₄`, which `θ^e` turns into
+/// `e·ln θ·u₆₄ ≤ ln θ·u₆₄`), `powf` ([`LIBM_REL`]) and the reciprocal (`u₆₄`);
+/// the angle `a = pos·inv_freq` adds one more rounding. So the angle errs by
+/// at most `|a|·(ln θ + ROPE_ANGLE_ROUNDINGS)·u₆₄` absolute with
+/// `ROPE_ANGLE_ROUNDINGS = 2 + 2·LIBM_ULPS`. cos and sin of it err by that
+/// plus [`LIBM_REL`], the attention factor multiplication by `u₆₄`, and the
+/// rotation `x_a·c − x_b·s` (two products and a sum, all f64) by at most
+/// `3u₆₄·(|x_a c| + |x_b s|)`. With the final rounding to f32:
+///
+/// `|y − exact| ≤ ½·ulp₃₂(exact)·(1 + 2^-20) + f·(|x_a| + |x_b|)·(|a|·(ln θ + 6) + 2·LIBM_ULPS + 6)·u₆₄`
+///
+/// where `f` is the attention factor (1 for plain RoPE). Near-cancelling
+/// rotations (`exact ≈ 0`) are why the second term is not relative to `|exact|`.
+pub const ROPE_ANGLE_ROUNDINGS: f64 = 2.0 + 2.0 * LIBM_ULPS;
+
+pub fn rope_bound(exact: &Float, xa: f32, xb: f32, angle: f64, theta: f64, factor: f64) -> f64 {
+    let per = angle.abs() * (theta.ln() + ROPE_ANGLE_ROUNDINGS) + 2.0 * LIBM_ULPS + 6.0;
+    0.5 * mpfr::ulp_f32(exact) * HALF_ULP_SLACK
+        + factor.abs() * (xa.abs() as f64 + xb.abs() as f64) * per * U64
+}
+
+/// **SiLU-gated bound** (`activation::gated(Silu, ..)`, `silu(g)·u` rounded to
+/// f32): `silu(x) = x/(1 + e^-x)` errs by at most `LIBM_REL + 2u₆₄` relative
+/// (exp, the `1 +`, the division; `e^-x/(1+e^-x) ≤ 1` keeps exp's error from
+/// growing), the product with `u` by `u₆₄` more. When `e^-x` overflows
+/// (`x < −709.7`) the engine returns ±0 where the exact value is below 2^-1000,
+/// inside the half ULP of f32. So
+///
+/// `|y − exact| ≤ ½·ulp₃₂(exact)·(1 + 2^-20) + (2·LIBM_ULPS + 4)·u₆₄·|exact|`.
+pub const SILU_F64_ROUNDINGS: f64 = 2.0 * LIBM_ULPS + 4.0;
+
+/// **GELU(tanh)-gated bound** (`activation::gated(GeluTanh, ..)`): the engine
+/// computes `0.5·x·(1 + tanh(z))`, `z = √(2/π)·(x + 0.044715·x³)`. For
+/// `x ≲ −5`, `tanh(z)` is within `10⁻⁸` of −1 and the sum `1 + tanh(z)`
+/// cancels: tanh's error (`LIBM_REL` of |tanh| ≤ 1), the error of `z`
+/// (≤ 6 roundings, times `|z|·sech²z ≤ 0.45`) and the sum's rounding make
+/// `1 + tanh(z)` err by up to `(2·LIBM_ULPS + 5)·u₆₄` *absolute*, and the result
+/// by `½|x·u|` times that. This is not small relative to the result: at
+/// `x = −8` the exact GELU is `−3·10⁻²¹` while the engine returns `−0`, so its
+/// ULP error there is unbounded, but the absolute error stays far below the
+/// f64 rounding of values of the size of `x`. The remaining roundings
+/// (`0.5·x·(…)`, `·u`) are relative. So
+///
+/// `|y − exact| ≤ ½·ulp₃₂(exact)·(1 + 2^-20) + (4·|exact| + (LIBM_ULPS + 3)·|x·u|)·u₆₄`.
+///
+/// (`x·σ(2z)` = `x/(1 + e^{−2z})` is the same function without the
+/// cancellation, should the engine want correctly rounded GELU for x < −5.)
+pub const GELU_ABS_ROUNDINGS: f64 = LIBM_ULPS + 3.0;
+
+pub fn silu_gated_bound(exact: &Float) -> f64 {
+    0.5 * mpfr::ulp_f32(exact) * HALF_ULP_SLACK + SILU_F64_ROUNDINGS * U64 * abs(exact)
+}
+
+pub fn gelu_gated_bound(exact: &Float, g: f32, u: f32) -> f64 {
+    0.5 * mpfr::ulp_f32(exact) * HALF_ULP_SLACK
+        + (4.0 * abs(exact) + GELU_ABS_ROUNDINGS * (g as f64 * u as f64).abs()) * U64
+}
+
+/// **exp bound** (`f64::exp`, the softmax's exponential): libm's, [`LIBM_ULPS`]
+/// ULPs of f64 (subnormal results included: the ULP there is 2^-1074).
+pub const EXP_MAX_ULPS: f64 = LIBM_ULPS;
+
+/// **Soft-cap bound** (`activation::softcap`, `cap·tanh(x/cap)` in f64):
+/// the division and the final product round once each, tanh errs by
+/// [`LIBM_REL`], and tanh's relative condition number `y·sech²y/tanh y` is at
+/// most 1, so the division's error is not amplified:
+/// `|y − exact| ≤ (2·LIBM_ULPS + 3)·u₆₄·|exact| + 2^-1070` (the last term for
+/// underflow of tiny `x/cap`). In ULPs of f64: at most `2·(2·LIBM_ULPS + 3) = 14`.
+pub const SOFTCAP_F64_ROUNDINGS: f64 = 2.0 * LIBM_ULPS + 3.0;
+
+pub fn softcap_bound(exact: &Float) -> f64 {
+    SOFTCAP_F64_ROUNDINGS * U64 * abs(exact) + mpfr::pow2(-1070)
+}
+
+/// **Attention bound** (`attention::attention`, one head of one query).
+/// Scores are f32 dot products in the engine's order (error: [`dot_bound`]
+/// with `K = head_dim`), times `scale` in f64, then soft-capped in f64
+/// (`|cap'| ≤ 1`, so the error does not grow; the cap itself adds
+/// [`SOFTCAP_F64_ROUNDINGS`]`·u₆₄·|cap|`); `s − max` adds `u₆₄·|s − max|`. If every
+/// score errs by at most `Δ`, every softmax weight `p_j` errs by at most a
+/// factor `e^{2Δ} − 1` relative, so the output `o_i = Σ p_j v_ji` by
+/// `(e^{2Δ} − 1)·Σ p_j |v_ji|`. The f64 softmax and weighted sum over `L`
+/// keys add `(2L + 2·LIBM_ULPS + 4)·u₆₄·Σ p_j|v_ji|` (exp per weight, the
+/// sum of `L` weights, the division, the `L` products and sums), and the
+/// output is rounded to f32:
+///
+/// `|o − exact| ≤ ½·ulp₃₂(exact)·(1 + 2^-20) + (e^{2Δ} − 1 + (2L + 2·LIBM_ULPS + 4)·u₆₄)·Σ_j p_j |v_ji|`.
+pub const ATTN_F64_ROUNDINGS: f64 = 2.0 * LIBM_ULPS + 4.0;
+
+/// `Δ` of the attention bound for one score: `scale·dot_bound + |s|·2u₆₄`
+/// (+ the soft-cap's own f64 error) + `u₆₄·|s − max|`.
+pub fn score_error(
+    head_dim: usize,
+    sum_abs_qk: f64,
+    scale: f64,
+    score: f64,
+    cap: Option<f64>,
+    spread: f64,
+) -> f64 {
+    scale * dot_bound(head_dim, sum_abs_qk) * (1.0 + 4.0 * U64)
+        + score.abs() * 2.0 * U64
+        + cap.map_or(0.0, |c| SOFTCAP_F64_ROUNDINGS * U64 * c)
+        + spread * U64
+}
+
+pub fn attention_bound(exact: &Float, delta: f64, keys: usize, sum_p_abs_v: f64) -> f64 {
+    0.5 * mpfr::ulp_f32(exact) * HALF_ULP_SLACK
+        + ((2.0 * delta).exp_m1() * (1.0 + 4.0 * U64)
+            + (2.0 * keys as f64 + ATTN_F64_ROUNDINGS) * U64)
+            * sum_p_abs_v
+}
+
+/// `|x|` rounded up to f64.
+pub fn abs(x: &Float) -> f64 {
+    mpfr::abs_up(x)
+}
+
+/// Worst cases seen by one kernel's check.
+#[derive(Clone, Debug, Default)]
+pub struct Stats {
+    /// Results compared.
+    pub count: u64,
+    /// Largest `|got − exact| / ulp(exact)` (ULPs of the result's own type).
+    pub max_ulps: f64,
+    /// Largest `|got − exact| / (u·Σ|terms|)` for reductions (the
+    /// condition-aware relative error in units of the result type's roundoff).
+    pub max_rel_cond: f64,
+    /// Largest `|got − exact| / bound`; the suite requires ≤ 1.
+    pub max_bound_ratio: f64,
+    /// The case that gave `max_bound_ratio`.
+    pub worst: String,
+}
+
+impl Stats {
+    /// Records one result: its error in ULPs, its error relative to the
+    /// condition scale (`None` where not meaningful), and its error over the
+    /// bound. Returns `Err` with a description when the bound is exceeded.
+    pub fn record(
+        &mut self,
+        ulps: f64,
+        rel_cond: Option<f64>,
+        err: f64,
+        bound: f64,
+        what: impl FnOnce() -> String,
+    ) -> Result<(), String> {
+        self.count += 1;
+        if ulps.is_finite() {
+            self.max_ulps = self.max_ulps.max(ulps);
+        }
+        if let Some(r) = rel_cond {
+            self.max_rel_cond = self.max_rel_cond.max(r);
+        }
+        let ratio = if err == 0.0 { 0.0 } else { err / bound };
+        if ratio.is_nan() || ratio > 1.0 {
+            return Err(format!(
+                "error {err:e} exceeds the bound {bound:e} ({:.5}×): {}",
+                ratio,
+                what()
+            ));
+        }
+        if ratio > self.max_bound_ratio {
+            self.max_bound_ratio = ratio;
+            self.worst = what();
+        }
+        Ok(())
+    }
+
+    pub fn merge(&mut self, o: &Stats) {
+        self.count += o.count;
+        self.max_ulps = self.max_ulps.max(o.max_ulps);
+        self.max_rel_cond = self.max_rel_cond.max(o.max_rel_cond);
+        if o.max_bound_ratio > self.max_bound_ratio {
+            self.max_bound_ratio = o.max_bound_ratio;
+            self.worst = o.worst.clone();
+        }
+    }
+
+    /// One line for the suite's report.
+    pub fn line(&self, name: &str) -> String {
+        format!(
+            "{name:<34} n={:<8} max ULPs {:<12} max err/(u·Σ|·|) {:<9} max err/bound {:.3}",
+            self.count,
+            format!("{:.4}", self.max_ulps),
+            if self.max_rel_cond > 0.0 {
+                format!("{:.3}", self.max_rel_cond)
+            } else {
+                "-".into()
+            },
+            self.max_bound_ratio
+        )
+    }
+}
+
+/// Worst cases per category (a kernel split by input kind or type).
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    pub cats: BTreeMap<String, Stats>,
+}
+
+impl Report {
+    /// The statistics of category `name` (created empty).
+    pub fn cat(&mut self, name: impl Into<String>) -> &mut Stats {
+        self.cats.entry(name.into()).or_default()
+    }
+
+    pub fn merge(&mut self, o: &Report) {
+        for (k, v) in &o.cats {
+            self.cat(k.clone()).merge(v);
+        }
+    }
+
+    /// One line per category, then its worst case.
+    pub fn lines(&self) -> Vec<String> {
+        let mut out = vec![];
+        for (k, v) in &self.cats {
+            out.push(v.line(k));
+            if !v.worst.is_empty() {
+                out.push(format!("    worst vs bound: {}", v.worst));
+            }
+        }
+        out
+    }
+}
+
+/// A small deterministic generator for test data (xorshift64*), so that a
+/// proptest case is a few numbers (kind, sizes, seed) rather than 16384 floats.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+
+    /// Uniform in [0, 1).
+    pub fn unit(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// Uniform in [lo, hi).
+    pub fn range(&mut self, lo: f64, hi: f64) -> f64 {
+        lo + (hi - lo) * self.unit()
+    }
+
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n
+    }
+
+    pub fn sign(&mut self) -> f64 {
+        if self.next_u64() & 1 == 0 {
+            1.0
+        } else {
+            -1.0
+        }
+    }
+
+    /// `±m·2^e` with a random 24-bit significand and `e` uniform in `[lo, hi)`
+    /// (rounded to f32, so subnormals appear for small `e`).
+    pub fn log_uniform_f32(&mut self, lo: i32, hi: i32) -> f32 {
+        let e = lo + self.below((hi - lo) as u64) as i32;
+        let m = 1.0 + self.unit();
+        (self.sign() * m * 2f64.powi(e)) as f32
+    }
+
+    /// An f32 subnormal with a random significand and sign.
+    pub fn subnormal(&mut self) -> f32 {
+        let bits = 1 + self.below((1 << 23) - 1) as u32;
+        let s = if self.next_u64() & 1 == 0 { 0 } else { 1 << 31 };
+        f32::from_bits(bits | s)
+    }
+}

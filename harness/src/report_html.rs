@@ -1,0 +1,149 @@
+//! The validate report as one self-contained HTML page (inline SVG, no
+//! scripts or external assets).
+
+use std::fmt::Write;
+
+use crate::svg::{bar_chart, escape, line_chart, Series};
+use crate::validate::{Report, HISTOGRAM_EDGES};
+
+fn sci(v: f64) -> String {
+    format!("{v:.2e}")
+}
+
+pub fn render(r: &Report) -> String {
+    let mut h = String::new();
+    let verdict = if r.passed { "PASS" } else { "FAIL" };
+    let color = if r.passed { "#2ca02c" } else { "#d62728" };
+    let _ = write!(
+        h,
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Atenia validate: {name}</title>
+<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}}th{{background:#f4f4f4}}.v{{font-weight:bold;color:{color}}}code{{background:#f4f4f4;padding:0 3px}}.mono{{font-family:monospace;white-space:pre-wrap}}</style></head><body>
+<h1>Atenia validate — <span class="v">{verdict}</span></h1>
+<p>Model <code>{path}</code> ({arch}, family <b>{family}</b>, {layers} layers, vocab {vocab}; weights {types}). Engine {ver}, {isa}, {threads} threads. Schema <code>{schema}</code>.</p>
+<p>The reference is a float64 forward pass over exactly the file's weights (<code>atenia-references</code>). Band <b>{band}</b>: max |engine − reference| ≤ {bound:.0e} at every position, argmax equal wherever the reference's top-1/top-2 margin exceeds {twice:.0e} (ADR-004).</p>"#,
+        name = escape(&r.model.name),
+        path = escape(&r.model.path),
+        arch = escape(&r.model.architecture),
+        family = escape(&r.model.family),
+        layers = r.model.layers,
+        vocab = r.model.vocab,
+        types = escape(&r.model.weight_types.join(", ")),
+        ver = r.engine_version,
+        isa = r.isa,
+        threads = r.threads,
+        schema = r.schema,
+        band = r.band.name,
+        bound = r.band.max_abs_diff,
+        twice = 2.0 * r.band.max_abs_diff,
+    );
+    let s = &r.summary;
+    let _ = write!(
+        h,
+        "<h2>Summary</h2><table><tr><th>prompts</th><th>positions</th><th>max abs diff (prefill)</th><th>max abs diff (decode)</th><th>max KL</th><th>argmax agreement</th><th>greedy paths on the float64 path</th><th>prefill = decode bit for bit</th></tr><tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}/{}</td><td>{}</td></tr></table>",
+        s.prompts,
+        s.positions,
+        sci(s.max_abs_diff_prefill),
+        sci(s.max_abs_diff_decode),
+        sci(s.max_kl),
+        s.argmax_match,
+        s.argmax_total,
+        s.prompts_on_reference_path,
+        s.prompts,
+        if s.all_prefill_decode_bit_identical { "yes" } else { "no" }
+    );
+    if !r.failures.is_empty() {
+        h.push_str("<h3>Failures</h3><ul>");
+        for f in &r.failures {
+            let _ = write!(h, "<li>{}</li>", escape(f));
+        }
+        h.push_str("</ul>");
+    }
+
+    h.push_str("<h2>Drift per position</h2>");
+    let series: Vec<Series> = r
+        .prompts
+        .iter()
+        .map(|p| Series {
+            name: p.name.clone(),
+            points: p.prefill.per_position.iter().map(|m| (m.position as f64, m.max_abs_diff)).collect(),
+        })
+        .collect();
+    h.push_str(&line_chart("max |engine − reference| per position (prefill path)", "position", "max abs logit diff", &series, true, Some((r.band.max_abs_diff, "band"))));
+    let series: Vec<Series> = r
+        .prompts
+        .iter()
+        .map(|p| Series {
+            name: p.name.clone(),
+            points: p.decode.per_position.iter().map(|m| (m.position as f64, m.max_abs_diff)).collect(),
+        })
+        .collect();
+    h.push_str(&line_chart("max |engine − reference| per position (decode path, KV cache)", "position", "max abs logit diff", &series, true, Some((r.band.max_abs_diff, "band"))));
+
+    h.push_str("<h2>Drift per layer</h2><p>The residual stream after each layer (the last point is the final norm's output), engine against reference, over all positions: where the error grows.</p>");
+    let series: Vec<Series> = r
+        .prompts
+        .iter()
+        .map(|p| Series {
+            name: p.name.clone(),
+            points: p.layers.iter().map(|l| (l.layer as f64, l.max_abs_diff)).collect(),
+        })
+        .collect();
+    h.push_str(&line_chart("max |engine − reference| of the hidden state per layer", "layer", "max abs diff", &series, true, None));
+    let series: Vec<Series> = r
+        .prompts
+        .iter()
+        .map(|p| Series {
+            name: p.name.clone(),
+            points: p.layers.iter().map(|l| (l.layer as f64, l.rel_l2)).collect(),
+        })
+        .collect();
+    h.push_str(&line_chart("relative L2 error of the hidden state per layer", "layer", "‖e − r‖ / ‖r‖", &series, true, None));
+
+    h.push_str("<h2>Histogram of logit errors</h2>");
+    let mut counts = vec![0u64; HISTOGRAM_EDGES.len() + 1];
+    for p in &r.prompts {
+        for (c, v) in counts.iter_mut().zip(&p.error_histogram) {
+            *c += v;
+        }
+    }
+    let mut labels = vec![format!("<{:.0e}", HISTOGRAM_EDGES[0])];
+    for w in HISTOGRAM_EDGES.windows(2) {
+        labels.push(format!("{:.0e}–{:.0e}", w[0], w[1]));
+    }
+    labels.push(format!("≥{:.0e}", HISTOGRAM_EDGES[HISTOGRAM_EDGES.len() - 1]));
+    h.push_str(&bar_chart("every logit of every position (prefill path)", &labels, &counts));
+
+    h.push_str("<h2>Greedy paths side by side</h2><p>The engine's greedy continuation (decode path) and, at each of its positions, the float64 reference's argmax.</p><table><tr><th>prompt</th><th>engine</th><th>float64 reference</th><th>first divergence</th></tr>");
+    for p in &r.prompts {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td class=\"mono\">{}</td><td class=\"mono\">{}</td><td>{}</td></tr>",
+            escape(&p.name),
+            escape(&p.engine_text),
+            escape(&p.reference_text),
+            p.first_divergence.map_or("none".to_string(), |i| format!("token {i}"))
+        );
+    }
+    h.push_str("</table>");
+
+    h.push_str("<h2>Per prompt</h2><table><tr><th>prompt</th><th>tokens</th><th>prefill max abs</th><th>decode max abs</th><th>max rel L2</th><th>max KL</th><th>argmax</th><th>min top-5 overlap</th><th>bit-identical</th><th>notes</th></tr>");
+    for p in &r.prompts {
+        let _ = write!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            escape(&p.name),
+            p.prefill.argmax_total,
+            sci(p.prefill.max_abs_diff),
+            sci(p.decode.max_abs_diff),
+            sci(p.prefill.max_rel_l2.max(p.decode.max_rel_l2)),
+            sci(p.prefill.max_kl.max(p.decode.max_kl)),
+            p.prefill.argmax_match.min(p.decode.argmax_match),
+            p.prefill.argmax_total,
+            p.prefill.min_top5_overlap.min(p.decode.min_top5_overlap),
+            if p.prefill_decode_bit_identical { "yes" } else { "no" },
+            escape(&p.notes.join("; "))
+        );
+    }
+    h.push_str("</table></body></html>\n");
+    h
+}

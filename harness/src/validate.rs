@@ -1,0 +1,327 @@
+//! `atenia-harness validate`: the engine against the float64 reference on a
+//! prompt set, on both paths (one-pass prefill, and token-by-token decode
+//! through the KV cache), position by position and layer by layer.
+//!
+//! The report's JSON schema is documented in docs/validate-report.md; its
+//! version is [`SCHEMA`].
+
+use serde::Serialize;
+
+use crate::engine_run::{self, Path};
+use crate::metrics::{compare_position, Band, PositionMetrics};
+use crate::prompts::Prompt;
+use atenia_engine::decoder::{Logits, Session};
+use atenia_engine::loader::Loaded;
+use atenia_engine::runtime::Runtime;
+use atenia_engine::sampler::argmax;
+use atenia_engine::Result;
+
+pub const SCHEMA: &str = "atenia.validate/1";
+
+/// Edges of the logit-error histogram (|engine − reference|); bin i counts
+/// errors in `[EDGES[i-1], EDGES[i])`, the first bin everything below 1e-9
+/// (exact included), the last everything from 1e-3 up.
+pub const HISTOGRAM_EDGES: [f64; 7] = [1e-9, 1e-8, 1e-7, 1e-6, 1e-5, 1e-4, 1e-3];
+
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Greedy tokens generated after each prompt (positions checked along the engine's path).
+    pub gen_tokens: usize,
+    pub band: Band,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PathReport {
+    pub path: Path,
+    pub max_abs_diff: f64,
+    pub max_rel_l2: f64,
+    pub max_kl: f64,
+    pub argmax_match: usize,
+    pub argmax_total: usize,
+    pub min_top5_overlap: usize,
+    pub per_position: Vec<PositionMetrics>,
+    pub failures: Vec<String>,
+    pub passed: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct LayerDrift {
+    /// Layer index; `n_layers` is the final norm's output.
+    pub layer: usize,
+    /// Max |engine − reference| of the residual stream after this layer, over all positions.
+    pub max_abs_diff: f64,
+    /// ‖engine − reference‖₂ / ‖reference‖₂ over all positions.
+    pub rel_l2: f64,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct PromptReport {
+    pub name: String,
+    pub text: String,
+    pub chat: bool,
+    pub prompt_ids: Vec<u32>,
+    /// The engine's greedy continuation (decode path).
+    pub engine_greedy_ids: Vec<u32>,
+    /// The reference's argmax at the same positions (teacher-forced along the engine's path).
+    pub reference_argmax_ids: Vec<u32>,
+    /// Index of the first continuation token where the two differ.
+    pub first_divergence: Option<usize>,
+    pub engine_text: String,
+    pub reference_text: String,
+    pub prefill: PathReport,
+    pub decode: PathReport,
+    /// Prefill and decode logits equal bit for bit at every position.
+    pub prefill_decode_bit_identical: bool,
+    pub layers: Vec<LayerDrift>,
+    /// Counts per bin of [`HISTOGRAM_EDGES`] (prefill path, every logit).
+    pub error_histogram: Vec<u64>,
+    pub notes: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ModelInfo {
+    pub path: String,
+    pub name: String,
+    pub architecture: String,
+    pub family: String,
+    pub layers: usize,
+    pub vocab: usize,
+    pub weight_types: Vec<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Summary {
+    pub prompts: usize,
+    pub positions: usize,
+    pub max_abs_diff_prefill: f64,
+    pub max_abs_diff_decode: f64,
+    pub max_kl: f64,
+    pub argmax_match: usize,
+    pub argmax_total: usize,
+    pub prompts_on_reference_path: usize,
+    pub all_prefill_decode_bit_identical: bool,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Report {
+    pub schema: &'static str,
+    pub engine_version: &'static str,
+    pub created_unix_s: u64,
+    pub model: ModelInfo,
+    pub isa: String,
+    pub threads: usize,
+    pub band: Band,
+    pub gen_tokens: usize,
+    pub summary: Summary,
+    pub prompts: Vec<PromptReport>,
+    pub failures: Vec<String>,
+    pub passed: bool,
+}
+
+fn path_report(path: Path, engine: &[f32], reference: &[Vec<f64>], vocab: usize, band: &Band) -> PathReport {
+    let mut per_position = vec![];
+    let mut failures = vec![];
+    for (p, r) in reference.iter().enumerate() {
+        let e: Vec<f64> = engine[p * vocab..(p + 1) * vocab].iter().map(|&v| v as f64).collect();
+        let m = compare_position(p, &e, r);
+        if let Err(why) = band.check(&m) {
+            failures.push(format!("{}: {why}", path.name()));
+        }
+        per_position.push(m);
+    }
+    let fold = |f: fn(&PositionMetrics) -> f64| per_position.iter().map(f).fold(0.0, f64::max);
+    PathReport {
+        path,
+        max_abs_diff: fold(|m| m.max_abs_diff),
+        max_rel_l2: fold(|m| m.rel_l2),
+        max_kl: fold(|m| m.kl),
+        argmax_match: per_position.iter().filter(|m| m.argmax_equal).count(),
+        argmax_total: per_position.len(),
+        min_top5_overlap: per_position.iter().map(|m| m.top5_overlap).min().unwrap_or(5),
+        passed: failures.is_empty(),
+        failures,
+        per_position,
+    }
+}
+
+fn prompt_ids(loaded: &Loaded, p: &Prompt, notes: &mut Vec<String>) -> Result<Vec<u32>> {
+    let tok = &loaded.tokenizer;
+    if p.chat {
+        if tok.chat_template.is_some() {
+            let msg = atenia_engine::chat_template::ChatMessage::new("user", p.text.clone());
+            return tok.apply_chat_template(&[msg], true);
+        }
+        notes.push("the model has no chat template: the text was used as it is".into());
+    }
+    tok.encode(&p.text, true)
+}
+
+/// Validates one prompt.
+pub fn validate_prompt(loaded: &Loaded, rt: &Runtime, p: &Prompt, opts: &Options) -> Result<PromptReport> {
+    let model = &loaded.model;
+    let vocab = model.config.vocab;
+    let hid = model.config.hidden;
+    let mut notes = vec![];
+    let prompt = prompt_ids(loaded, p, &mut notes)?;
+    if prompt.is_empty() {
+        return Err(atenia_engine::Error::argument("prompt", format!("{:?} gives no tokens", p.name)));
+    }
+
+    // The engine's greedy path through the KV cache.
+    let mut session = Session::new(model, rt, prompt.len() + opts.gen_tokens + 1)?;
+    let mut out = Vec::new();
+    session.forward(&prompt, Logits::Last, &mut out)?;
+    let mut greedy = vec![];
+    for _ in 0..opts.gen_tokens {
+        let next = argmax(&out);
+        if loaded.tokenizer.is_end_of_generation(next) {
+            break;
+        }
+        greedy.push(next);
+        session.forward(&[next], Logits::Last, &mut out)?;
+    }
+    let mut seq = prompt.clone();
+    seq.extend_from_slice(&greedy);
+
+    // Reference, with the residual stream after each layer.
+    let mut ref_layers: Vec<Vec<f64>> = vec![];
+    let reference = {
+        let mut obs = |_l: usize, rows: &[f64]| ref_layers.push(rows.to_vec());
+        atenia_references::forward_f64(model, &seq, Some(&mut obs))
+    };
+
+    // Engine, both paths; the prefill run records the residual stream too.
+    let mut eng_layers: Vec<Vec<f64>> = vec![];
+    let prefill = {
+        let mut obs = |_l: usize, rows: &[f64]| eng_layers.push(rows.to_vec());
+        engine_run::logits_observed(model, rt, &seq, Path::Prefill, Some(&mut obs))?
+    };
+    let decode = engine_run::logits(model, rt, &seq, Path::Decode)?;
+
+    let layers = eng_layers
+        .iter()
+        .zip(&ref_layers)
+        .enumerate()
+        .map(|(layer, (e, r))| {
+            let n = e.len().min(r.len());
+            let (mut max, mut d2, mut r2) = (0f64, 0f64, 0f64);
+            for i in 0..n {
+                let d = e[i] - r[i];
+                max = max.max(d.abs());
+                d2 += d * d;
+                r2 += r[i] * r[i];
+            }
+            LayerDrift {
+                layer,
+                max_abs_diff: max,
+                rel_l2: if r2 > 0.0 { (d2 / r2).sqrt() } else { 0.0 },
+            }
+        })
+        .collect();
+    debug_assert!(eng_layers.iter().all(|l| l.len() % hid == 0));
+
+    let mut error_histogram = vec![0u64; HISTOGRAM_EDGES.len() + 1];
+    for (p, r) in reference.iter().enumerate() {
+        for (e, rv) in prefill[p * vocab..(p + 1) * vocab].iter().zip(r) {
+            let d = (*e as f64 - rv).abs();
+            let bin = HISTOGRAM_EDGES.iter().position(|&edge| d < edge).unwrap_or(HISTOGRAM_EDGES.len());
+            error_histogram[bin] += 1;
+        }
+    }
+
+    let reference_argmax_ids: Vec<u32> = (0..greedy.len())
+        .map(|i| {
+            let row = &reference[prompt.len() - 1 + i];
+            let mut best = 0;
+            for (j, v) in row.iter().enumerate() {
+                if *v > row[best] {
+                    best = j;
+                }
+            }
+            best as u32
+        })
+        .collect();
+    let first_divergence = greedy.iter().zip(&reference_argmax_ids).position(|(a, b)| a != b);
+    let bit_identical = prefill.iter().zip(&decode).all(|(a, b)| a.to_bits() == b.to_bits());
+    let tok = &loaded.tokenizer;
+    Ok(PromptReport {
+        name: p.name.clone(),
+        text: p.text.clone(),
+        chat: p.chat,
+        engine_text: tok.decode(&greedy)?,
+        reference_text: tok.decode(&reference_argmax_ids)?,
+        prompt_ids: prompt,
+        engine_greedy_ids: greedy,
+        reference_argmax_ids,
+        first_divergence,
+        prefill: path_report(Path::Prefill, &prefill, &reference, vocab, &opts.band),
+        decode: path_report(Path::Decode, &decode, &reference, vocab, &opts.band),
+        prefill_decode_bit_identical: bit_identical,
+        layers,
+        error_histogram,
+        notes,
+    })
+}
+
+/// Validates every prompt; `progress` is told each prompt's name as it starts.
+pub fn validate(
+    loaded: &Loaded,
+    rt: &Runtime,
+    prompts: &[Prompt],
+    opts: &Options,
+    progress: &mut dyn FnMut(usize, &str),
+) -> Result<Report> {
+    let mut reports = vec![];
+    for (i, p) in prompts.iter().enumerate() {
+        progress(i, &p.name);
+        reports.push(validate_prompt(loaded, rt, p, opts)?);
+    }
+    let mut failures = vec![];
+    for r in &reports {
+        for f in r.prefill.failures.iter().chain(&r.decode.failures) {
+            failures.push(format!("{}: {f}", r.name));
+        }
+    }
+    let fold = |f: &dyn Fn(&PromptReport) -> f64| reports.iter().map(f).fold(0.0, f64::max);
+    let summary = Summary {
+        prompts: reports.len(),
+        positions: reports.iter().map(|r| r.prefill.argmax_total).sum(),
+        max_abs_diff_prefill: fold(&|r| r.prefill.max_abs_diff),
+        max_abs_diff_decode: fold(&|r| r.decode.max_abs_diff),
+        max_kl: fold(&|r| r.prefill.max_kl.max(r.decode.max_kl)),
+        argmax_match: reports.iter().map(|r| r.prefill.argmax_match.min(r.decode.argmax_match)).sum(),
+        argmax_total: reports.iter().map(|r| r.prefill.argmax_total).sum(),
+        prompts_on_reference_path: reports.iter().filter(|r| r.first_divergence.is_none()).count(),
+        all_prefill_decode_bit_identical: reports.iter().all(|r| r.prefill_decode_bit_identical),
+    };
+    let model = &loaded.model;
+    Ok(Report {
+        schema: SCHEMA,
+        engine_version: env!("CARGO_PKG_VERSION"),
+        created_unix_s: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0),
+        model: ModelInfo {
+            path: loaded.path.display().to_string(),
+            name: loaded.name.clone(),
+            architecture: model.config.architecture.clone(),
+            family: model.config.family.clone(),
+            layers: model.config.n_layers,
+            vocab: model.config.vocab,
+            weight_types: model
+                .matrix_types()
+                .iter()
+                .map(|(t, n)| format!("{t}×{n}"))
+                .collect(),
+        },
+        isa: rt.isa.name().into(),
+        threads: rt.threads(),
+        band: opts.band.clone(),
+        gen_tokens: opts.gen_tokens,
+        summary,
+        passed: failures.is_empty(),
+        failures,
+        prompts: reports,
+    })
+}

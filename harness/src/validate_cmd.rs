@@ -1,0 +1,113 @@
+//! `atenia-harness validate` (command line).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use atenia_engine::loader::load;
+use atenia_engine::runtime::Runtime;
+use atenia_engine::{Error, Result};
+use atenia_harness::metrics::DEFAULT_BAND;
+use atenia_harness::prompts::{default_prompts, read_prompts};
+use atenia_harness::report_html;
+use atenia_harness::validate::{validate, Options, Report};
+
+#[derive(clap::Args)]
+#[command(after_help = "Runs the engine (one-pass prefill, and token-by-token decode through the KV cache)\n\
+and the float64 reference on a prompt set and checks the ADR-004 default band.\n\
+Exit code 0 when the gate holds, 1 when it does not, 2 for a model the reference cannot run.\n\
+Examples:\n  atenia-harness validate SmolLM2-135M-Instruct.Q4_1.gguf\n  \
+atenia-harness validate model.gguf --prompts prompts.json --json report.json --html report.html")]
+pub struct Args {
+    /// Model file (GGUF) or Hugging Face checkpoint directory
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Prompt set: a JSON array of {"name", "text", "chat"} (default: the built-in set of 8)
+    #[arg(long, value_name = "FILE")]
+    pub prompts: Option<PathBuf>,
+    /// Greedy tokens generated after each prompt and checked along the way
+    #[arg(long, default_value_t = 24, value_name = "N")]
+    pub gen_tokens: usize,
+    /// Write the JSON report here (schema atenia.validate/1, docs/validate-report.md)
+    #[arg(long, value_name = "OUT")]
+    pub json: Option<PathBuf>,
+    /// Write the self-contained HTML report here
+    #[arg(long, value_name = "OUT")]
+    pub html: Option<PathBuf>,
+    /// Worker threads (0 = one per core)
+    #[arg(short, long, default_value_t = 0)]
+    pub threads: usize,
+}
+
+fn write(path: &PathBuf, text: &str) -> Result<()> {
+    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+pub fn print_summary(r: &Report) {
+    println!("model    {} ({}, family {})", r.model.path, r.model.architecture, r.model.family);
+    println!("engine   {} threads, {}; band {} (max abs ≤ {:.0e})", r.threads, r.isa, r.band.name, r.band.max_abs_diff);
+    println!();
+    println!(
+        "{:<14} {:>5} {:>11} {:>11} {:>10} {:>9} {:>10} {:>9}",
+        "prompt", "pos", "prefill", "decode", "max KL", "argmax", "greedy", "bits"
+    );
+    for p in &r.prompts {
+        println!(
+            "{:<14} {:>5} {:>11.2e} {:>11.2e} {:>10.1e} {:>9} {:>10} {:>9}",
+            p.name,
+            p.prefill.argmax_total,
+            p.prefill.max_abs_diff,
+            p.decode.max_abs_diff,
+            p.prefill.max_kl.max(p.decode.max_kl),
+            format!("{}/{}", p.prefill.argmax_match.min(p.decode.argmax_match), p.prefill.argmax_total),
+            p.first_divergence.map_or("on path".to_string(), |i| format!("off at {i}")),
+            if p.prefill_decode_bit_identical { "same" } else { "differ" },
+        );
+    }
+    let s = &r.summary;
+    println!();
+    println!(
+        "max abs logit diff: prefill {:.3e}, decode {:.3e} over {} positions; argmax {}/{}; {}/{} greedy paths stay on the float64 path",
+        s.max_abs_diff_prefill, s.max_abs_diff_decode, s.positions, s.argmax_match, s.argmax_total, s.prompts_on_reference_path, s.prompts
+    );
+    for f in &r.failures {
+        println!("FAIL {f}");
+    }
+    println!("{}", if r.passed { "PASS" } else { "FAIL" });
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let rt = Runtime::new(a.threads, None)?;
+    let loaded = load(&a.model)?;
+    let prompts = match &a.prompts {
+        Some(p) => read_prompts(p)?,
+        None => default_prompts(),
+    };
+    let opts = Options {
+        gen_tokens: a.gen_tokens,
+        band: DEFAULT_BAND,
+    };
+    let tty = std::io::stderr().is_terminal();
+    let total = prompts.len();
+    let mut progress = |i: usize, name: &str| {
+        if tty {
+            eprint!("\r\x1b[2Kvalidating [{}/{}] {name}", i + 1, total);
+        }
+    };
+    let report = validate(&loaded, &rt, &prompts, &opts, &mut progress)?;
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    print_summary(&report);
+    if let Some(p) = &a.json {
+        write(p, &serde_json::to_string_pretty(&report).unwrap_or_default())?;
+        eprintln!("wrote {}", p.display());
+    }
+    if let Some(p) = &a.html {
+        write(p, &report_html::render(&report))?;
+        eprintln!("wrote {}", p.display());
+    }
+    Ok(if report.passed { 0 } else { 1 })
+}
