@@ -1,17 +1,24 @@
 //! Atenia engine: formats, dequantization, kernels, the decoder, tokenizer,
 //! sampling and generation for decoder-only language models.
 
+pub mod chat_template;
 pub mod decoder;
 pub mod dequant;
 pub mod error;
 pub mod ggml_type;
+pub mod generate;
 pub mod gguf;
+pub mod hf;
 pub mod kernels;
 pub mod kv_cache;
+pub mod loader;
 pub mod model;
 pub mod runtime;
+pub mod safetensors_file;
+pub mod sampler;
 pub mod spec;
 pub mod tensor;
+pub mod tokenizer;
 
 pub use error::{Error, Result};
 pub use ggml_type::GgmlType;

@@ -1,0 +1,208 @@
+//! Tokenizers built from GGUF metadata against reference token ids:
+//! * the two real models (`golden/real/<model>/index.json`: ids from the
+//!   tokenizer transformers builds out of the GGUF, `chat` cases through the
+//!   file's chat template), plus decoding of their greedy continuations;
+//! * the tokenizer probe of every tiny fixture family
+//!   (`golden/tokenizer/probes.json`: the trained tokenizer's ids, which
+//!   llama.cpp reproduces).
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use atenia_engine::chat_template::{self, ChatMessage};
+use atenia_engine::gguf::GgufFile;
+use atenia_engine::tokenizer::Tokenizer;
+
+fn golden() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
+}
+
+/// Finds a real model file: `$ATENIA_MODEL_DIR`, then `<workspace>/models/`,
+/// then `$HOME/.cache/atenia/models/`.
+fn model_path(name: &str) -> PathBuf {
+    let mut dirs = Vec::new();
+    if let Some(d) = std::env::var_os("ATENIA_MODEL_DIR") {
+        dirs.push(PathBuf::from(d));
+    }
+    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"));
+    if let Some(home) = std::env::var_os("HOME") {
+        dirs.push(PathBuf::from(home).join(".cache/atenia/models"));
+    }
+    for d in &dirs {
+        let p = d.join(name);
+        if p.is_file() {
+            return p;
+        }
+    }
+    panic!(
+        "model file {name} not found in {dirs:?}; run scripts/fetch-models.sh \
+         (or set ATENIA_MODEL_DIR to the directory holding it)"
+    );
+}
+
+fn json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+fn ids(v: &serde_json::Value) -> Vec<u32> {
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_u64().unwrap() as u32)
+        .collect()
+}
+
+fn load(path: &Path) -> Tokenizer {
+    let file = GgufFile::open(path).unwrap();
+    let t0 = Instant::now();
+    let tok = Tokenizer::from_gguf(&file.metadata).unwrap();
+    eprintln!(
+        "from_gguf({}): {:.1} ms, {} tokens, warnings {:?}",
+        path.file_name().unwrap().to_string_lossy(),
+        t0.elapsed().as_secs_f64() * 1e3,
+        tok.vocab_size(),
+        tok.warnings
+    );
+    tok
+}
+
+fn check_real_model(model: &str) {
+    let tok = load(&model_path(&format!("{model}.gguf")));
+    assert!(tok.warnings.is_empty(), "{:?}", tok.warnings);
+    let index = json(&golden().join("real").join(model).join("index.json"));
+    let cases = index.as_object().unwrap();
+    assert!(!cases.is_empty());
+    for (name, case) in cases {
+        let text = case["text"].as_str().unwrap();
+        let expected = ids(&case["input_ids"]);
+        let got = match case["kind"].as_str().unwrap() {
+            "text" => tok.encode(text, true).unwrap(),
+            "chat" => {
+                let template = tok
+                    .chat_template
+                    .as_deref()
+                    .unwrap_or_else(|| panic!("{model}: chat case but no chat template"));
+                let rendered = chat_template::render(
+                    template,
+                    &[ChatMessage::new("user", text)],
+                    true,
+                    &tok.bos_text(),
+                    &tok.eos_text(),
+                )
+                .unwrap();
+                let got = tok.encode_chat(&rendered).unwrap();
+                assert_eq!(
+                    tok.apply_chat_template(&[ChatMessage::new("user", text)], true)
+                        .unwrap(),
+                    got
+                );
+                got
+            }
+            other => panic!("{model}/{name}: unknown case kind {other}"),
+        };
+        assert_eq!(got, expected, "{model}/{name}: input ids");
+
+        let greedy = ids(&case["greedy_ids"]);
+        let greedy_text = case["greedy_text"].as_str().unwrap();
+        assert_eq!(
+            tok.decode(&greedy).unwrap(),
+            greedy_text,
+            "{model}/{name}: greedy text"
+        );
+        // The same through the streaming decoder, and via the tokenizers decoder.
+        let mut stream = tok.stream_decoder();
+        let mut streamed = String::new();
+        for &id in &greedy {
+            streamed.push_str(&stream.step(id).unwrap());
+        }
+        streamed.push_str(&stream.finish());
+        assert_eq!(streamed, greedy_text, "{model}/{name}: streamed text");
+        assert_eq!(tok.inner().decode(&greedy, false).unwrap(), greedy_text);
+        // Prompt + continuation decodes as transformers would, too.
+        let all: Vec<u32> = expected.iter().chain(&greedy).copied().collect();
+        assert_eq!(
+            tok.decode(&all).unwrap(),
+            tok.inner().decode(&all, false).unwrap()
+        );
+    }
+}
+
+#[test]
+fn smollm2_matches_transformers() {
+    check_real_model("SmolLM2-135M-Instruct.Q4_1");
+    let tok = load(&model_path("SmolLM2-135M-Instruct.Q4_1.gguf"));
+    assert_eq!((tok.bos_id, tok.eos_id), (Some(1), Some(2)));
+    assert!(!tok.add_bos && !tok.add_eos);
+    assert!(tok.is_end_of_generation(2), "<|im_end|>");
+    assert!(tok.is_end_of_generation(0), "<|endoftext|>");
+    assert!(!tok.is_end_of_generation(1));
+    // Literal special tokens in text are single ids.
+    assert_eq!(
+        tok.encode("<|im_start|>user\nHi<|im_end|>", false).unwrap()[..2],
+        [1, tok.token_to_id("user").unwrap()]
+    );
+}
+
+#[test]
+fn gemma3_matches_transformers() {
+    check_real_model("gemma-3-270m-q4_k_m");
+    let tok = load(&model_path("gemma-3-270m-q4_k_m.gguf"));
+    assert_eq!(tok.vocab_size(), 262_144);
+    assert_eq!((tok.bos_id, tok.eos_id), (Some(2), Some(1)));
+    assert!(tok.add_bos && !tok.add_eos);
+    assert!(tok.is_end_of_generation(1), "<eos>");
+    assert!(tok.is_end_of_generation(106), "<end_of_turn>");
+    assert!(!tok.is_end_of_generation(105));
+    // Turn markers written in the text are single ids (the chat-sky case).
+    let ids = tok.encode("<start_of_turn>user\n", false).unwrap();
+    assert_eq!(ids, [105, 2364, 107]);
+    // Byte fallback and multi-byte characters round-trip.
+    for text in [
+        "naïve café — 東京 🌍\t\ttabs  and   spaces\n\n",
+        "  leading",
+        "\u{1f}x",
+    ] {
+        let ids = tok.encode(text, false).unwrap();
+        assert_eq!(tok.decode(&ids).unwrap(), text);
+        assert_eq!(tok.inner().decode(&ids, false).unwrap(), text);
+    }
+}
+
+#[test]
+fn fixture_family_probes() {
+    let probes = json(&golden().join("tokenizer/probes.json"));
+    let probes = probes["probes"].as_object().unwrap();
+    assert_eq!(probes.len(), 8, "all eight families");
+    for (family, p) in probes {
+        let tok = load(&golden().join(p["gguf"].as_str().unwrap()));
+        assert!(tok.warnings.is_empty(), "{family}: {:?}", tok.warnings);
+        let text = p["text"].as_str().unwrap();
+        let expected = ids(&p["ids"]);
+        assert_eq!(tok.encode(text, false).unwrap(), expected, "{family}");
+        assert_eq!(tok.decode(&expected).unwrap(), text, "{family}: decode");
+        assert_eq!(
+            tok.inner().decode(&expected, false).unwrap(),
+            text,
+            "{family}"
+        );
+        // bos as the family's configuration states it, added for SentencePiece only.
+        let bos = p["bos_token_id"].as_u64().map(|b| b as u32);
+        assert_eq!(tok.bos_id, bos, "{family}: bos");
+        let with_special = tok.encode(text, true).unwrap();
+        let sentencepiece = p["tokenizer"].as_str().unwrap().starts_with("spm");
+        assert_eq!(tok.add_bos, sentencepiece, "{family}: add_bos");
+        if sentencepiece {
+            assert_eq!(with_special[0], bos.unwrap(), "{family}");
+            assert_eq!(with_special[1..], expected[..], "{family}");
+        } else {
+            assert_eq!(with_special, expected, "{family}");
+        }
+        let eos = p["eos_token_id"].as_u64().unwrap() as u32;
+        assert!(tok.is_end_of_generation(eos), "{family}: eos {eos}");
+        // Special tokens in text: the eos token's text becomes its id.
+        let eos_text = tok.eos_text();
+        let ids = tok.encode(&format!("{text}{eos_text}"), false).unwrap();
+        assert_eq!(*ids.last().unwrap(), eos, "{family}: literal eos");
+    }
+}
