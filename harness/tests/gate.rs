@@ -1,0 +1,99 @@
+//! The ADR-004 gate on the real models, as `cargo test` runs it: validate
+//! (both paths, every position, layer by layer) on SmolLM2 and Gemma 3 with the
+//! built-in prompts, compare on every real fixture case, and snapshots of the
+//! drift summaries and greedy paths under golden/snapshots.
+
+mod common;
+
+use atenia_engine::loader::load;
+use atenia_engine::runtime::Runtime;
+use atenia_harness::compare::compare;
+use atenia_harness::engine_run::Path;
+use atenia_harness::metrics::DEFAULT_BAND;
+use atenia_harness::prompts::default_prompts;
+use atenia_harness::reference_file::LogitsFile;
+use atenia_harness::validate::{validate, Options, Report};
+
+fn summary(r: &Report) -> serde_json::Value {
+    let prompts: Vec<serde_json::Value> = r
+        .prompts
+        .iter()
+        .map(|p| {
+            serde_json::json!({
+                "name": p.name,
+                "positions": p.prefill.argmax_total,
+                "max_abs_diff_prefill": common::sig2(p.prefill.max_abs_diff),
+                "max_abs_diff_decode": common::sig2(p.decode.max_abs_diff),
+                "argmax": format!("{}/{}", p.prefill.argmax_match.min(p.decode.argmax_match), p.prefill.argmax_total),
+                "prefill_decode_bit_identical": p.prefill_decode_bit_identical,
+                "first_divergence": p.first_divergence,
+                "engine_greedy_ids": p.engine_greedy_ids,
+                "engine_text": p.engine_text,
+            })
+        })
+        .collect();
+    serde_json::json!({
+        "model": r.model.name,
+        "band": r.band.name,
+        "passed": r.passed,
+        "max_abs_diff_prefill": common::sig2(r.summary.max_abs_diff_prefill),
+        "max_abs_diff_decode": common::sig2(r.summary.max_abs_diff_decode),
+        "prompts": prompts,
+    })
+}
+
+fn gate(model_file: &str, snapshot: &str) {
+    let loaded = load(&common::model_path(model_file)).unwrap();
+    let rt = Runtime::new(2, None).unwrap();
+    let opts = Options {
+        gen_tokens: 24,
+        band: DEFAULT_BAND,
+    };
+    let r = validate(&loaded, &rt, &default_prompts(), &opts, &mut |_, _| {}).unwrap();
+    for p in &r.prompts {
+        eprintln!(
+            "{model_file} {:<12} prefill {:.3e} decode {:.3e} argmax {}/{} divergence {:?}",
+            p.name, p.prefill.max_abs_diff, p.decode.max_abs_diff, p.prefill.argmax_match, p.prefill.argmax_total, p.first_divergence
+        );
+    }
+    assert!(r.passed, "{model_file}: the default band fails: {:#?}", r.failures);
+    assert!(r.summary.all_prefill_decode_bit_identical, "prefill and decode logits differ in bits");
+    common::snapshot_settings().bind(|| insta::assert_json_snapshot!(snapshot, summary(&r)));
+}
+
+#[test]
+fn smollm2_holds_the_default_band() {
+    gate("SmolLM2-135M-Instruct.Q4_1.gguf", "validate-smollm2");
+}
+
+#[test]
+fn gemma3_holds_the_default_band() {
+    gate("gemma-3-270m-q4_k_m.gguf", "validate-gemma3");
+}
+
+#[test]
+fn compare_passes_every_real_fixture_case_on_both_paths() {
+    let rt = Runtime::new(2, None).unwrap();
+    let mut ran = 0;
+    for (model_file, dir) in [
+        ("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_1"),
+        ("gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q4_k_m"),
+    ] {
+        let loaded = load(&common::model_path(model_file)).unwrap();
+        let dir = common::golden().join("real").join(dir);
+        for entry in std::fs::read_dir(&dir).unwrap() {
+            let f = entry.unwrap().path();
+            if f.extension().is_none_or(|e| e != "safetensors") {
+                continue;
+            }
+            let reference = LogitsFile::read(&f).unwrap();
+            for path in [Path::Prefill, Path::Decode] {
+                let r = compare(&loaded.model, &rt, &reference, path, DEFAULT_BAND).unwrap();
+                assert!(r.passed, "{}: {:?}: {:#?}", f.display(), path, r.failures);
+                assert_eq!(r.argmax_match, r.argmax_total, "{}", f.display());
+                ran += 1;
+            }
+        }
+    }
+    assert_eq!(ran, 8);
+}
