@@ -228,7 +228,7 @@ impl<'m> Session<'m> {
         };
         let rows = n - first;
         norm_rows(&s.x[first * hid..], &w.final_norm, eps, off, &mut s.h[..rows * hid]);
-        if let Some(obs) = observer.as_deref_mut() {
+        if let Some(obs) = observer {
             let normed: Vec<f64> = s.h[..rows * hid].iter().map(|&v| v as f64).collect();
             obs(c.n_layers, &normed);
         }

@@ -23,7 +23,7 @@ impl KvCache {
                 resource: "memory".into(),
                 reason: format!(
                     "cannot allocate a KV cache of {capacity} positions ({} MiB per layer)",
-                    n * 4 >> 20
+                    (n * 4) >> 20
                 ),
             })?;
             v.resize(n, 0.0);

@@ -87,6 +87,7 @@ fn attend_head(
 /// `q` is `n × (n_heads·head_dim)`; `keys`/`values` hold the cache of this
 /// layer (`≥ pos0+n` rows of `n_kv_heads·head_dim`), already containing the
 /// new rows; `out` has the shape of `q`.
+#[allow(clippy::too_many_arguments)]
 pub fn attention(
     rt: &Runtime,
     shape: &AttnShape,
@@ -103,7 +104,7 @@ pub fn attention(
     assert_eq!(q.len(), n * q_dim);
     assert_eq!(out.len(), n * q_dim);
     assert!(keys.len() >= (pos0 + n) * kv_dim && values.len() >= (pos0 + n) * kv_dim);
-    assert!(shape.n_kv_heads > 0 && shape.n_heads % shape.n_kv_heads == 0);
+    assert!(shape.n_kv_heads > 0 && shape.n_heads.is_multiple_of(shape.n_kv_heads));
     let group = shape.n_heads / shape.n_kv_heads;
     let isa = rt.isa;
     rt.install(|| {
