@@ -25,6 +25,9 @@ pub enum Error {
     /// A model configuration (GGUF metadata or config.json) is missing a value or holds a bad one.
     #[error("bad model configuration: {key}: {reason}")]
     Config { key: String, reason: String },
+    /// An adapter spec (YAML) is malformed or inconsistent.
+    #[error("bad adapter spec: {spec}: {reason}")]
+    Spec { spec: String, reason: String },
     /// The model's tensors do not fit the configuration (missing, wrong shape or type).
     #[error("bad model weights: {tensor}: {reason}")]
     Weights { tensor: String, reason: String },
@@ -70,6 +73,13 @@ impl Error {
         }
     }
 
+    pub fn spec(spec: impl Into<String>, reason: impl Into<String>) -> Error {
+        Error::Spec {
+            spec: spec.into(),
+            reason: reason.into(),
+        }
+    }
+
     pub fn weights(tensor: impl Into<String>, reason: impl Into<String>) -> Error {
         Error::Weights {
             tensor: tensor.into(),
@@ -105,6 +115,7 @@ impl Error {
             Error::Gguf { .. } => "E-GGUF",
             Error::Safetensors { .. } => "E-SAFETENSORS",
             Error::Config { .. } => "E-CONFIG",
+            Error::Spec { .. } => "E-SPEC",
             Error::Weights { .. } => "E-WEIGHTS",
             Error::Tokenizer(_) => "E-TOKENIZER",
             Error::ChatTemplate(_) => "E-TEMPLATE",
@@ -137,6 +148,9 @@ impl Error {
             }
             Error::Config { .. } => {
                 "the model's configuration is incomplete or inconsistent; compare it with the published config of the model"
+            }
+            Error::Spec { .. } => {
+                "fix the spec file; every field is described in engine/specs/README.md (`atenia inspect MODEL` drafts one)"
             }
             Error::Weights { .. } => {
                 "the weights do not match the configuration; check that the checkpoint is complete and of the declared architecture"

@@ -2,6 +2,7 @@
 //! sampling and generation for decoder-only language models.
 
 pub mod chat_template;
+pub mod convert;
 pub mod decoder;
 pub mod dequant;
 pub mod error;

@@ -56,6 +56,13 @@ fn load_hf_dir(dir: &Path) -> Result<Loaded> {
     }
     let tc = dir.join("tokenizer_config.json");
     let tokenizer = Tokenizer::from_tokenizer_json(&tj, tc.is_file().then_some(tc.as_path()))?;
+    if tokenizer.vocab_size() > model.config.vocab {
+        return Err(Error::Tokenizer(format!(
+            "tokenizer.json has {} tokens but the embedding has only {} rows",
+            tokenizer.vocab_size(),
+            model.config.vocab
+        )));
+    }
     Ok(Loaded {
         path: dir.to_path_buf(),
         model,

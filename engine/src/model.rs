@@ -510,7 +510,23 @@ impl Model {
         let src = GgufSource { file, storage };
         let binder = Binder::new(&src);
         let names = spec.tensors.clone();
-        Model::bind(plan, &binder, &names, spec)
+        let model = Model::bind(plan, &binder, &names, spec)?;
+        // One embedding row per token, as llama.cpp requires: a vocabulary
+        // that disagrees would feed the model ids it has no row for, or
+        // sample ids the tokenizer cannot decode.
+        if let Some(tokens) = m.array("tokenizer.ggml.tokens")? {
+            if tokens.len() != model.config.vocab {
+                return Err(Error::weights(
+                    &names.embed,
+                    format!(
+                        "has {} rows but tokenizer.ggml.tokens has {} tokens; each token needs one row",
+                        model.config.vocab,
+                        tokens.len()
+                    ),
+                ));
+            }
+        }
+        Ok(model)
     }
 
     /// Loads a Hugging Face checkpoint directory (config.json and

@@ -1002,6 +1002,17 @@ impl Tokenizer {
 
         let vocab = inner.get_vocab(true);
         let vocab_size = vocab.values().copied().max().map_or(0, |m| m as usize + 1);
+        // The per-id table below is sized by the largest id: refuse an id no
+        // embedding the engine accepts could have a row for, before a lying
+        // file makes that table billions of entries long.
+        if vocab_size > crate::model::MAX_VOCAB {
+            return Err(tok_err(format!(
+                "{}: token id {} exceeds the largest vocabulary the engine accepts ({} ids)",
+                path.display(),
+                vocab_size - 1,
+                crate::model::MAX_VOCAB
+            )));
+        }
         let scheme = decode_scheme_of(inner.get_decoder());
         let table = bytes_to_unicode();
         let byte_of: HashMap<char, u8> = table

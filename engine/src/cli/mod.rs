@@ -2,7 +2,14 @@
 //! exit codes: 0 ok, 1 environment, 2 bad input or bad file, 3 runtime failure,
 //! 101 an internal panic caught at the boundary.
 
+mod capabilities;
+mod chat;
+mod convert;
+mod diagnose;
+mod doctor;
 mod generate;
+mod inspect;
+mod load;
 
 use clap::{Parser, Subcommand};
 
@@ -16,7 +23,7 @@ use atenia_engine::Error;
     long_about = "Atenia runs decoder-only language models (GGUF files) on the CPU.\n\
                   Every kernel is checked against float64 and MPFR references; see\n\
                   `atenia-harness validate` for the numeric gate.",
-    after_help = "Examples:\n  atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  atenia generate -m model.gguf -p \"Why is the sky blue?\" --chat --output json"
+    after_help = "Examples:\n  atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  atenia generate -m model.gguf -p \"Why is the sky blue?\" --chat --output json\n  atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf --temperature 0\n  atenia diagnose model.gguf\n  atenia doctor"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -27,6 +34,20 @@ struct Cli {
 enum Command {
     /// Generate text from a prompt (streams to stdout)
     Generate(generate::Args),
+    /// Check a family spec (YAML) on a model: load it, run one forward pass, show the next tokens
+    Load(load::Args),
+    /// Show what a GGUF file or checkpoint holds and draft a family spec for it
+    Inspect(inspect::Args),
+    /// Convert a GGUF file to a Hugging Face checkpoint directory (safetensors)
+    Convert(convert::Args),
+    /// Chat with a model through its chat template (a REPL on stdin/stdout)
+    Chat(chat::Args),
+    /// Check this machine: CPU features, kernel path, threads, memory, model cache
+    Doctor(doctor::Args),
+    /// Explain a model without running it: format, shape, tensors, tokenizer, memory, can it run
+    Diagnose(diagnose::Args),
+    /// List the families, formats, quantization types and kernel paths this build supports
+    Capabilities(capabilities::Args),
 }
 
 /// Prints an error the way every command does.
@@ -43,6 +64,13 @@ pub fn main() -> i32 {
     let cli = Cli::parse();
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Generate(a) => generate::run(a),
+        Command::Load(a) => load::run(a),
+        Command::Inspect(a) => inspect::run(a),
+        Command::Convert(a) => convert::run(a),
+        Command::Chat(a) => chat::run(a),
+        Command::Doctor(a) => doctor::run(a),
+        Command::Diagnose(a) => diagnose::run(a),
+        Command::Capabilities(a) => capabilities::run(a),
     });
     match result {
         Ok(Ok(())) => 0,

@@ -1,0 +1,318 @@
+//! `atenia chat`: a conversation on stdin/stdout through the model's chat
+//! template, kept in the KV cache across turns.
+//!
+//! Each turn renders the whole conversation with the template, tokenizes it,
+//! and compares it with the ids the session already holds: only the suffix
+//! beyond their common prefix is prefilled. When the rendering disagrees with
+//! the cache (a reply that re-tokenizes differently, a template that rewrites
+//! earlier turns), the session is truncated to the divergence point and
+//! re-prefilled from there, so the cache always holds exactly the rendered
+//! conversation.
+
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+
+use atenia_engine::chat_template::ChatMessage;
+use atenia_engine::decoder::Session;
+use atenia_engine::generate::{generate, StopReason};
+use atenia_engine::loader::load;
+use atenia_engine::runtime::Runtime;
+use atenia_engine::sampler::{Sampler, SamplerConfig};
+use atenia_engine::{Error, Result};
+
+use super::generate::parse_isa;
+
+#[derive(clap::Args)]
+#[command(after_help = "Examples:\n  \
+    atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf\n  \
+    atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf --system \"You are terse.\" --temperature 0\n  \
+    printf 'Hi!\\nWhat did I just say?\\n/exit\\n' | atenia chat -m model.gguf -n 64\n\n\
+    In the conversation:\n  \
+    /reset   forget the conversation (the system message stays)\n  \
+    /exit    quit (so does end of input, Ctrl-D)\n  \
+    Ctrl-C   stop the reply being written; at the prompt, quit\n\n\
+    Replies go to stdout; prompts and per-turn timings go to stderr.")]
+pub struct Args {
+    /// Model: a GGUF file or a Hugging Face checkpoint directory (it needs a chat template)
+    #[arg(short, long, value_name = "FILE")]
+    pub model: PathBuf,
+    /// A system message that opens the conversation
+    #[arg(long, value_name = "TEXT")]
+    pub system: Option<String>,
+    /// Most tokens per reply
+    #[arg(short = 'n', long, default_value_t = 512, value_name = "N")]
+    pub max_tokens: usize,
+    /// Sampling temperature; 0 picks the most likely token every time (greedy)
+    #[arg(long, default_value_t = 0.8, value_name = "T")]
+    pub temperature: f32,
+    /// Sample only among the K most likely tokens (0 = all)
+    #[arg(long, default_value_t = 40, value_name = "K")]
+    pub top_k: usize,
+    /// Sample only among the most likely tokens whose probabilities sum to P (1 = all)
+    #[arg(long, default_value_t = 0.95, value_name = "P")]
+    pub top_p: f32,
+    /// Drop tokens less likely than P times the most likely one (0 = off)
+    #[arg(long, default_value_t = 0.05, value_name = "P")]
+    pub min_p: f32,
+    /// Penalize tokens seen in the last --repeat-last-n tokens (1 = off)
+    #[arg(long, default_value_t = 1.0, value_name = "R")]
+    pub repeat_penalty: f32,
+    /// How many recent tokens the repetition penalty looks at
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub repeat_last_n: usize,
+    /// Random seed; the same seed, settings and turns give the same replies
+    #[arg(short, long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+    /// Worker threads (0 = one per core)
+    #[arg(short, long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+    /// Context size in tokens for the whole conversation (0 = the model's, at most 4096)
+    #[arg(short = 'c', long, default_value_t = 0, value_name = "N")]
+    pub ctx_size: usize,
+    /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
+    #[arg(long, value_name = "ISA")]
+    pub isa: Option<String>,
+}
+
+/// Ctrl-C handling without a signal crate: the C library's `signal(3)`
+/// (which std already links) installs a handler that only touches atomics
+/// (async-signal-safe). While a reply is being written, Ctrl-C sets
+/// [`INTERRUPTED`], which the token callback reads to stop that reply; at the
+/// prompt it ends the process with status 130, as a shell would.
+#[cfg(unix)]
+mod sigint {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+    pub static GENERATING: AtomicBool = AtomicBool::new(false);
+
+    const SIGINT: i32 = 2;
+
+    extern "C" {
+        fn signal(signum: i32, handler: extern "C" fn(i32)) -> usize;
+        fn write(fd: i32, buf: *const u8, count: usize) -> isize;
+        fn _exit(status: i32) -> !;
+    }
+
+    extern "C" fn on_sigint(_: i32) {
+        if GENERATING.load(Ordering::SeqCst) {
+            INTERRUPTED.store(true, Ordering::SeqCst);
+        } else {
+            // SAFETY: write(2) and _exit(2) are async-signal-safe.
+            unsafe {
+                write(2, b"\n".as_ptr(), 1);
+                _exit(130);
+            }
+        }
+    }
+
+    pub fn install() {
+        // SAFETY: the handler only uses async-signal-safe operations.
+        unsafe {
+            signal(SIGINT, on_sigint);
+        }
+    }
+}
+
+#[cfg(not(unix))]
+mod sigint {
+    use std::sync::atomic::AtomicBool;
+    pub static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+    pub static GENERATING: AtomicBool = AtomicBool::new(false);
+    pub fn install() {}
+}
+
+use std::sync::atomic::Ordering;
+
+/// Length of the common prefix of two id sequences.
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+pub fn run(a: Args) -> Result<()> {
+    let mut sampler = Sampler::new(SamplerConfig {
+        temperature: a.temperature,
+        top_k: a.top_k,
+        top_p: a.top_p,
+        min_p: a.min_p,
+        repetition_penalty: a.repeat_penalty,
+        repeat_last_n: a.repeat_last_n,
+        seed: a.seed,
+    })?;
+    if a.max_tokens == 0 {
+        return Err(Error::argument("--max-tokens", "must be at least 1"));
+    }
+    let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
+    let loaded = load(&a.model)?;
+    let tok = &loaded.tokenizer;
+    if tok.chat_template.is_none() {
+        return Err(Error::ChatTemplate(format!(
+            "{} has no chat template; use `atenia generate` for plain completion",
+            a.model.display()
+        )));
+    }
+    let capacity = if a.ctx_size > 0 {
+        a.ctx_size
+    } else {
+        loaded.model.config.context_length.min(4096)
+    };
+    let mut session = Session::new(&loaded.model, &rt, capacity)?;
+
+    let opening: Vec<ChatMessage> = a
+        .system
+        .iter()
+        .map(|s| ChatMessage::new("system", s.as_str()))
+        .collect();
+    let mut messages = opening.clone();
+    // The ids in the KV cache: always `session.position()` long.
+    let mut held: Vec<u32> = Vec::new();
+
+    let interactive = std::io::stdin().is_terminal();
+    sigint::install();
+    if interactive {
+        eprintln!(
+            "Chatting with {} ({} tokens of context). /reset clears, /exit or Ctrl-D quits, Ctrl-C stops a reply.",
+            loaded.name, capacity
+        );
+    }
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock();
+    let stdout = std::io::stdout();
+    let mut turn = 0usize;
+    loop {
+        if interactive {
+            eprint!("> ");
+            let _ = std::io::stderr().flush();
+        }
+        let mut line = String::new();
+        match lines.read_line(&mut line) {
+            Ok(0) => break,
+            Ok(_) => {}
+            Err(e) => return Err(Error::io("<stdin>", e)),
+        }
+        let text = line.trim_end_matches(['\n', '\r']);
+        match text.trim() {
+            "" => continue,
+            "/exit" | "/quit" => break,
+            "/reset" => {
+                messages = opening.clone();
+                held.clear();
+                session.reset();
+                eprintln!("[conversation cleared]");
+                continue;
+            }
+            "/help" => {
+                eprintln!("/reset: forget the conversation; /exit: quit; Ctrl-C: stop a reply");
+                continue;
+            }
+            cmd if cmd.starts_with('/') && !cmd.contains(' ') => {
+                eprintln!("unknown command {cmd}; /help lists them");
+                continue;
+            }
+            _ => {}
+        }
+        turn += 1;
+        messages.push(ChatMessage::new("user", text));
+        let ids = match tok.apply_chat_template(&messages, true) {
+            Ok(ids) if !ids.is_empty() => ids,
+            Ok(_) => {
+                messages.pop();
+                eprintln!("[the template rendered nothing]");
+                continue;
+            }
+            Err(e) => {
+                messages.pop();
+                super::report(&e);
+                continue;
+            }
+        };
+        // Reuse the cached prefix; re-prefill from the first id that differs.
+        let mut keep = common_prefix(&held, &ids).min(ids.len() - 1);
+        let diverged = keep < held.len();
+        if diverged {
+            session.truncate(keep);
+            held.truncate(keep);
+        }
+        keep = session.position();
+        let new = &ids[keep..];
+        let room = capacity.saturating_sub(keep + new.len());
+        if room == 0 {
+            messages.pop();
+            let e = Error::argument(
+                "--ctx-size",
+                format!(
+                    "the conversation needs {} tokens but the context holds {capacity}; /reset to start over or raise --ctx-size",
+                    ids.len() + 1
+                ),
+            );
+            super::report(&e);
+            continue;
+        }
+        let mut stream = tok.stream_decoder();
+        let mut write_failed = false;
+        let mut on_token = |id: u32| -> Result<bool> {
+            let piece = stream.step(id)?;
+            let mut out = stdout.lock();
+            if out
+                .write_all(piece.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
+                write_failed = true;
+                return Ok(false);
+            }
+            Ok(!sigint::INTERRUPTED.load(Ordering::SeqCst))
+        };
+        sigint::INTERRUPTED.store(false, Ordering::SeqCst);
+        sigint::GENERATING.store(true, Ordering::SeqCst);
+        let result = generate(
+            &mut session,
+            new,
+            a.max_tokens.min(room),
+            &mut sampler,
+            &|id| tok.is_end_of_generation(id),
+            &mut on_token,
+        );
+        sigint::GENERATING.store(false, Ordering::SeqCst);
+        let (generated, reason, t) = match result {
+            Ok(r) => r,
+            Err(e) => {
+                // The cache may hold part of this turn: start the next from scratch.
+                session.reset();
+                held.clear();
+                messages.pop();
+                super::report(&e);
+                continue;
+            }
+        };
+        held.extend_from_slice(new);
+        held.extend_from_slice(&generated);
+        held.truncate(session.position());
+        {
+            let mut out = stdout.lock();
+            let _ = out.write_all(stream.finish().as_bytes());
+            let _ = out.write_all(b"\n");
+            let _ = out.flush();
+        }
+        if write_failed {
+            break;
+        }
+        let reply = tok.decode(&generated)?;
+        messages.push(ChatMessage::new("assistant", reply));
+        let stop = match reason {
+            StopReason::EndOfGeneration => "end of turn",
+            StopReason::MaxTokens => "max tokens",
+            StopReason::ContextFull => "context full",
+            StopReason::Interrupted => "interrupted",
+        };
+        eprintln!(
+            "[turn {turn}: {} new prompt tokens, {keep} reused from the cache{} | {} generated, {:.1} tok/s | stop: {stop} | {}/{capacity} tokens in context]",
+            new.len(),
+            if diverged { " (re-prefilled from the divergence)" } else { "" },
+            t.generated_tokens,
+            t.decode_tokens_per_s(),
+            session.position(),
+        );
+    }
+    Ok(())
+}

@@ -1,0 +1,1022 @@
+//! Family specs as YAML files: the embedded built-in files equal what the Rust
+//! builders produced before the families moved to YAML; the parser rejects
+//! unknown fields with their line; validation tells errors from warnings; and
+//! a new Llama-like family needs only a YAML file (`atenia load`).
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use atenia_engine::decoder::{Logits, Session};
+use atenia_engine::gguf::GgufFile;
+use atenia_engine::kernels::activation::Activation;
+use atenia_engine::kernels::rope::RopeStyle;
+use atenia_engine::model::Model;
+use atenia_engine::runtime::Runtime;
+use atenia_engine::spec::{
+    FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, TensorNames, BUILTIN_SPEC_FILES,
+    SCHEMA_VERSION,
+};
+use serde_json::json;
+
+// ---------------------------------------------------------------------------
+// The Rust builders of the built-in families, as they were before the YAML
+// files replaced them (kept here as the reference the files must equal).
+
+fn gguf_names() -> TensorNames {
+    let b = |s: &str| format!("blk.{{i}}.{s}.weight");
+    TensorNames {
+        embed: "token_embd.weight".into(),
+        output: "output.weight".into(),
+        final_norm: "output_norm.weight".into(),
+        attn_norm: b("attn_norm"),
+        q: b("attn_q"),
+        k: b("attn_k"),
+        v: b("attn_v"),
+        qkv: Some(b("attn_qkv")),
+        o: b("attn_output"),
+        q_bias: "blk.{i}.attn_q.bias".into(),
+        k_bias: "blk.{i}.attn_k.bias".into(),
+        v_bias: "blk.{i}.attn_v.bias".into(),
+        q_norm: b("attn_q_norm"),
+        k_norm: b("attn_k_norm"),
+        post_attn_norm: b("post_attention_norm"),
+        ffn_norm: b("ffn_norm"),
+        gate: b("ffn_gate"),
+        up: b("ffn_up"),
+        down: b("ffn_down"),
+        post_ffn_norm: b("post_ffw_norm"),
+    }
+}
+
+fn hf_names() -> TensorNames {
+    let l = |s: &str| format!("model.layers.{{i}}.{s}");
+    TensorNames {
+        embed: "model.embed_tokens.weight".into(),
+        output: "lm_head.weight".into(),
+        final_norm: "model.norm.weight".into(),
+        attn_norm: l("input_layernorm.weight"),
+        q: l("self_attn.q_proj.weight"),
+        k: l("self_attn.k_proj.weight"),
+        v: l("self_attn.v_proj.weight"),
+        qkv: Some(l("self_attn.qkv_proj.weight")),
+        o: l("self_attn.o_proj.weight"),
+        q_bias: l("self_attn.q_proj.bias"),
+        k_bias: l("self_attn.k_proj.bias"),
+        v_bias: l("self_attn.v_proj.bias"),
+        q_norm: l("self_attn.q_norm.weight"),
+        k_norm: l("self_attn.k_norm.weight"),
+        post_attn_norm: l("post_attention_norm.weight"),
+        ffn_norm: l("post_attention_layernorm.weight"),
+        gate: l("mlp.gate_proj.weight"),
+        up: l("mlp.up_proj.weight"),
+        down: l("mlp.down_proj.weight"),
+        post_ffn_norm: l("post_feedforward_layernorm.weight"),
+    }
+}
+
+fn hf_sandwich_names() -> TensorNames {
+    let l = |s: &str| format!("model.layers.{{i}}.{s}");
+    TensorNames {
+        post_attn_norm: l("post_attention_layernorm.weight"),
+        ffn_norm: l("pre_feedforward_layernorm.weight"),
+        ..hf_names()
+    }
+}
+
+fn hf_format(archs: &[&str], model_types: &[&str]) -> HfFormat {
+    HfFormat {
+        architectures: archs.iter().map(|s| s.to_string()).collect(),
+        model_types: model_types.iter().map(|s| s.to_string()).collect(),
+        tensors: hf_names(),
+        norm_weight_offset: 0.0,
+        rope_style: RopeStyle::Half,
+        activation_keys: vec!["hidden_act".into()],
+        sliding: HfSliding::None,
+        attn_scale_key: None,
+        attn_softcap_key: None,
+        final_softcap_key: None,
+        sliding_rope_theta_key: None,
+        defaults: BTreeMap::new(),
+    }
+}
+
+fn with_defaults(mut h: HfFormat, kv: &[(&str, serde_json::Value)]) -> HfFormat {
+    for (k, v) in kv {
+        h.defaults.insert(k.to_string(), v.clone());
+    }
+    h
+}
+
+fn base(name: &str, archs: &[&str]) -> FamilySpec {
+    FamilySpec {
+        schema: SCHEMA_VERSION,
+        name: name.into(),
+        gguf_architectures: archs.iter().map(|s| s.to_string()).collect(),
+        norm_weight_offset: 0.0,
+        activation: Activation::Silu,
+        embed_scale_sqrt_hidden: false,
+        rope_style: RopeStyle::Half,
+        qk_norm: false,
+        post_norms: false,
+        sliding: SlidingPattern::None,
+        sliding_rope_theta: None,
+        attn_softcap_key: None,
+        final_softcap_key: None,
+        fused_gate_up: false,
+        tensors: gguf_names(),
+        hf: None,
+    }
+}
+
+fn legacy_builtin() -> Vec<FamilySpec> {
+    let common = [
+        ("rope_theta", json!(10000.0)),
+        ("rms_norm_eps", json!(1e-6)),
+        ("hidden_act", json!("silu")),
+        ("tie_word_embeddings", json!(false)),
+    ];
+
+    let mut llama = base("llama", &["llama"]);
+    llama.rope_style = RopeStyle::Interleaved;
+    llama.hf = Some(with_defaults(
+        with_defaults(hf_format(&["LlamaForCausalLM"], &["llama"]), &common),
+        &[("max_position_embeddings", json!(2048))],
+    ));
+
+    let mut mistral = base("mistral", &[]);
+    let mut hf = with_defaults(
+        with_defaults(hf_format(&["MistralForCausalLM"], &["mistral"]), &common),
+        &[
+            ("sliding_window", json!(4096)),
+            ("max_position_embeddings", json!(4096 * 32)),
+        ],
+    );
+    hf.sliding = HfSliding::All;
+    mistral.hf = Some(hf);
+
+    let qwen_sliding = HfSliding::LayerTypes {
+        default: HfLayerTypes::FromLayer {
+            key: "max_window_layers".into(),
+        },
+        enable_key: Some("use_sliding_window".into()),
+    };
+    let qwen_defaults = [
+        ("use_sliding_window", json!(false)),
+        ("sliding_window", json!(4096)),
+        ("max_window_layers", json!(28)),
+        ("max_position_embeddings", json!(32768)),
+    ];
+    let mut qwen2 = base("qwen2", &["qwen2"]);
+    let mut hf = with_defaults(
+        with_defaults(hf_format(&["Qwen2ForCausalLM"], &["qwen2"]), &common),
+        &qwen_defaults,
+    );
+    hf.sliding = qwen_sliding.clone();
+    qwen2.hf = Some(hf);
+
+    let mut qwen3 = base("qwen3", &["qwen3"]);
+    qwen3.qk_norm = true;
+    let mut hf = with_defaults(
+        with_defaults(hf_format(&["Qwen3ForCausalLM"], &["qwen3"]), &common),
+        &qwen_defaults,
+    );
+    hf.sliding = qwen_sliding;
+    qwen3.hf = Some(hf);
+
+    let gemma_defaults = [
+        ("rope_theta", json!(10000.0)),
+        ("rms_norm_eps", json!(1e-6)),
+        ("hidden_activation", json!("gelu_pytorch_tanh")),
+        ("tie_word_embeddings", json!(true)),
+        ("head_dim", json!(256)),
+    ];
+    let mut gemma = base("gemma", &["gemma"]);
+    gemma.activation = Activation::GeluTanh;
+    gemma.embed_scale_sqrt_hidden = true;
+    let mut hf = with_defaults(
+        with_defaults(
+            hf_format(&["GemmaForCausalLM"], &["gemma"]),
+            &gemma_defaults,
+        ),
+        &[("max_position_embeddings", json!(8192))],
+    );
+    hf.norm_weight_offset = 1.0;
+    hf.activation_keys = vec!["hidden_activation".into()];
+    gemma.hf = Some(hf);
+
+    let mut gemma2 = gemma.clone();
+    gemma2.name = "gemma2".into();
+    gemma2.gguf_architectures = vec!["gemma2".into()];
+    gemma2.post_norms = true;
+    gemma2.sliding = SlidingPattern::Periodic {
+        period: 2,
+        period_key: None,
+    };
+    gemma2.attn_softcap_key = Some("{arch}.attn_logit_softcapping".into());
+    gemma2.final_softcap_key = Some("{arch}.final_logit_softcapping".into());
+    let mut hf = with_defaults(
+        with_defaults(
+            hf_format(&["Gemma2ForCausalLM"], &["gemma2"]),
+            &gemma_defaults,
+        ),
+        &[
+            ("max_position_embeddings", json!(8192)),
+            ("query_pre_attn_scalar", json!(256)),
+            ("attn_logit_softcapping", json!(50.0)),
+            ("final_logit_softcapping", json!(30.0)),
+            ("sliding_window", json!(4096)),
+        ],
+    );
+    hf.tensors = hf_sandwich_names();
+    hf.norm_weight_offset = 1.0;
+    hf.activation_keys = vec!["hidden_activation".into()];
+    hf.sliding = HfSliding::LayerTypes {
+        default: HfLayerTypes::Periodic {
+            period: 2,
+            period_keys: vec![],
+        },
+        enable_key: None,
+    };
+    hf.attn_scale_key = Some("query_pre_attn_scalar".into());
+    hf.attn_softcap_key = Some("attn_logit_softcapping".into());
+    hf.final_softcap_key = Some("final_logit_softcapping".into());
+    gemma2.hf = Some(hf);
+
+    let mut gemma3 = gemma.clone();
+    gemma3.name = "gemma3".into();
+    gemma3.gguf_architectures = vec!["gemma3".into()];
+    gemma3.post_norms = true;
+    gemma3.qk_norm = true;
+    gemma3.sliding = SlidingPattern::Periodic {
+        period: 6,
+        period_key: Some("{arch}.attention.sliding_window_pattern".into()),
+    };
+    gemma3.sliding_rope_theta = Some(10_000.0);
+    let mut hf = with_defaults(
+        with_defaults(
+            hf_format(&["Gemma3ForCausalLM"], &["gemma3_text"]),
+            &gemma_defaults,
+        ),
+        &[
+            ("rope_theta", json!(1_000_000.0)),
+            ("rope_local_base_freq", json!(10_000.0)),
+            ("max_position_embeddings", json!(131_072)),
+            ("query_pre_attn_scalar", json!(256)),
+            ("attn_logit_softcapping", serde_json::Value::Null),
+            ("final_logit_softcapping", serde_json::Value::Null),
+            ("sliding_window", json!(4096)),
+        ],
+    );
+    hf.tensors = hf_sandwich_names();
+    hf.norm_weight_offset = 1.0;
+    hf.activation_keys = vec!["hidden_activation".into()];
+    hf.sliding = HfSliding::LayerTypes {
+        default: HfLayerTypes::Periodic {
+            period: 6,
+            period_keys: vec![
+                "sliding_window_pattern".into(),
+                "_sliding_window_pattern".into(),
+            ],
+        },
+        enable_key: None,
+    };
+    hf.attn_scale_key = Some("query_pre_attn_scalar".into());
+    hf.attn_softcap_key = Some("attn_logit_softcapping".into());
+    hf.final_softcap_key = Some("final_logit_softcapping".into());
+    hf.sliding_rope_theta_key = Some("rope_local_base_freq".into());
+    gemma3.hf = Some(hf);
+
+    let mut phi3 = base("phi3", &["phi3"]);
+    phi3.fused_gate_up = true;
+    let mut hf = with_defaults(
+        with_defaults(hf_format(&["Phi3ForCausalLM"], &["phi3"]), &common),
+        &[
+            ("rms_norm_eps", json!(1e-5)),
+            ("max_position_embeddings", json!(4096)),
+            ("original_max_position_embeddings", json!(4096)),
+            ("sliding_window", serde_json::Value::Null),
+        ],
+    );
+    hf.tensors.up = "model.layers.{i}.mlp.gate_up_proj.weight".into();
+    hf.sliding = HfSliding::All;
+    phi3.hf = Some(hf);
+
+    vec![llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3]
+}
+
+// ---------------------------------------------------------------------------
+
+#[test]
+fn builtin_yaml_files_equal_the_former_rust_builders() {
+    let legacy = legacy_builtin();
+    let builtin = FamilySpec::builtin();
+    assert_eq!(builtin.len(), BUILTIN_SPEC_FILES.len());
+    assert_eq!(
+        builtin.iter().map(|s| &s.name).collect::<Vec<_>>(),
+        legacy.iter().map(|s| &s.name).collect::<Vec<_>>()
+    );
+    for (got, want) in builtin.iter().zip(&legacy) {
+        assert_eq!(got, want, "{}", want.name);
+    }
+    // Each file is named after its family.
+    for ((file, _), spec) in BUILTIN_SPEC_FILES.iter().zip(&builtin) {
+        assert_eq!(*file, format!("{}.yaml", spec.name));
+    }
+}
+
+#[test]
+fn builtin_specs_validate_without_errors_or_warnings() {
+    for spec in FamilySpec::builtin() {
+        let c = spec.check();
+        assert!(c.errors.is_empty(), "{}: {:?}", spec.name, c.errors);
+        assert!(c.warnings.is_empty(), "{}: {:?}", spec.name, c.warnings);
+        assert_eq!(spec.validate().unwrap(), Vec::<String>::new());
+    }
+}
+
+fn builtin_text(name: &str) -> &'static str {
+    BUILTIN_SPEC_FILES
+        .iter()
+        .find(|(f, _)| *f == format!("{name}.yaml"))
+        .unwrap()
+        .1
+}
+
+/// The llama file with line `at` (1-based) replaced.
+fn edit_line(at: usize, with: &str) -> String {
+    let mut lines: Vec<String> = builtin_text("llama").lines().map(str::to_string).collect();
+    lines[at - 1] = with.to_string();
+    lines.join("\n")
+}
+
+fn line_of(text: &str, starts: &str) -> usize {
+    text.lines()
+        .position(|l| l.trim_start().starts_with(starts))
+        .unwrap()
+        + 1
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_their_name_and_line() {
+    let text = builtin_text("llama");
+    // A misspelt top-level field.
+    let at = line_of(text, "qk_norm:");
+    let e = FamilySpec::from_yaml(&edit_line(at, "qk_normm: false"), "t.yaml").unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.code(), "E-SPEC");
+    assert!(msg.contains("qk_normm"), "{msg}");
+    assert!(msg.contains(&format!("line {at}")), "{msg}");
+    assert!(msg.contains("t.yaml"), "{msg}");
+    // A misspelt tensor field, nested two levels down.
+    let at = line_of(text, "k_bias: model.layers");
+    let e = FamilySpec::from_yaml(
+        &edit_line(at, "    kbias: model.layers.{i}.self_attn.k_proj.bias"),
+        "t.yaml",
+    )
+    .unwrap_err();
+    let msg = e.to_string();
+    assert!(msg.contains("kbias"), "{msg}");
+    assert!(msg.contains(&format!("line {at}")), "{msg}");
+    // An unknown variant of an enum.
+    let at = line_of(text, "sliding: none");
+    let e = FamilySpec::from_yaml(&edit_line(at, "sliding: sometimes"), "t.yaml").unwrap_err();
+    assert!(e.to_string().contains("sometimes"), "{e}");
+    // A value of the wrong type.
+    let at = line_of(text, "qk_norm:");
+    let e = FamilySpec::from_yaml(&edit_line(at, "qk_norm: 3"), "t.yaml").unwrap_err();
+    assert!(e.to_string().contains(&format!("line {at}")), "{e}");
+    // A missing required field.
+    let at = line_of(text, "rope_style: interleaved");
+    let e = FamilySpec::from_yaml(&edit_line(at, ""), "t.yaml").unwrap_err();
+    assert!(e.to_string().contains("rope_style"), "{e}");
+}
+
+#[test]
+fn the_schema_version_is_required_and_checked() {
+    let text = builtin_text("llama");
+    let at = line_of(text, "schema:");
+    let e = FamilySpec::from_yaml(&edit_line(at, ""), "t.yaml").unwrap_err();
+    assert!(e.to_string().contains("missing `schema:`"), "{e}");
+    let e = FamilySpec::from_yaml(&edit_line(at, "schema: 2"), "t.yaml").unwrap_err();
+    assert!(e.to_string().contains("schema 2 is not supported"), "{e}");
+    let e = FamilySpec::from_yaml(&edit_line(at, "schema: one"), "t.yaml").unwrap_err();
+    assert!(e.to_string().contains("schema one is not supported"), "{e}");
+    let e = FamilySpec::from_yaml("- a\n- b\n", "t.yaml").unwrap_err();
+    assert!(e.to_string().contains("not a YAML mapping"), "{e}");
+}
+
+/// The built-in llama spec, edited.
+fn llama_with(f: impl FnOnce(&mut FamilySpec)) -> FamilySpec {
+    let mut s = FamilySpec::builtin_named("llama").unwrap();
+    f(&mut s);
+    s
+}
+
+fn has(list: &[String], needle: &str) -> bool {
+    list.iter().any(|m| m.contains(needle))
+}
+
+#[test]
+fn validation_tells_errors_from_warnings() {
+    // Errors.
+    let cases: Vec<(FamilySpec, &str)> = vec![
+        (
+            llama_with(|s| s.tensors.q = "blk.attn_q.weight".into()),
+            "tensors.q: \"blk.attn_q.weight\" is a per-layer tensor but has no {i}",
+        ),
+        (
+            llama_with(|s| s.tensors.embed = "blk.{i}.token_embd.weight".into()),
+            "tensors.embed",
+        ),
+        (
+            llama_with(|s| s.tensors.q = "blk.{layer}.attn_q.weight".into()),
+            "placeholder {layer}",
+        ),
+        (
+            llama_with(|s| s.tensors.k = s.tensors.q.clone()),
+            "two weights cannot be one tensor",
+        ),
+        (
+            llama_with(|s| {
+                s.gguf_architectures.clear();
+                s.hf = None;
+            }),
+            "gguf_architectures: is empty",
+        ),
+        (
+            llama_with(|s| s.hf.as_mut().unwrap().architectures.clear()),
+            "hf.architectures: is empty",
+        ),
+        (
+            llama_with(|s| {
+                s.sliding = SlidingPattern::Periodic {
+                    period: 0,
+                    period_key: None,
+                }
+            }),
+            "sliding.periodic.period: is 0",
+        ),
+        (
+            llama_with(|s| {
+                s.hf.as_mut().unwrap().sliding = HfSliding::LayerTypes {
+                    default: HfLayerTypes::Periodic {
+                        period: 0,
+                        period_keys: vec![],
+                    },
+                    enable_key: None,
+                }
+            }),
+            "hf.sliding.layer_types.default.periodic.period: is 0",
+        ),
+        (
+            llama_with(|s| s.hf.as_mut().unwrap().activation_keys.clear()),
+            "hf.activation_keys: is empty",
+        ),
+        (
+            llama_with(|s| s.attn_softcap_key = Some("{model}.softcap".into())),
+            "placeholder {model}",
+        ),
+        (llama_with(|s| s.name = " ".into()), "name: is empty"),
+        (
+            llama_with(|s| s.norm_weight_offset = f64::NAN),
+            "norm_weight_offset: NaN",
+        ),
+        (
+            llama_with(|s| s.sliding_rope_theta = Some(0.5)),
+            "sliding_rope_theta: 0.5",
+        ),
+        (llama_with(|s| s.schema = 7), "schema: 7"),
+    ];
+    for (spec, want) in cases {
+        let c = spec.check();
+        assert!(has(&c.errors, want), "want error {want:?}, got {c:?}");
+        let e = spec.validate().unwrap_err();
+        assert_eq!(e.code(), "E-SPEC");
+        assert!(e.to_string().contains(want), "{e}");
+    }
+    // Warnings only.
+    let cases: Vec<(FamilySpec, &str)> = vec![
+        (
+            llama_with(|s| s.tensors.q = "model.layers.{i}.self_attn.q_proj.weight".into()),
+            "tensors.q: \"model.layers.{i}.self_attn.q_proj.weight\" does not look like a GGUF tensor name",
+        ),
+        (
+            llama_with(|s| s.hf.as_mut().unwrap().tensors.q = "blk.{i}.attn_q.weight".into()),
+            "does not look like a Hugging Face tensor name",
+        ),
+        (
+            llama_with(|s| s.tensors.q_bias = "blk.{i}.attn_q.weight_b".into()),
+            "does not end in .bias",
+        ),
+        (
+            llama_with(|s| s.norm_weight_offset = 0.5),
+            "norm_weight_offset: 0.5 is unusual",
+        ),
+        (
+            llama_with(|s| {
+                s.sliding = SlidingPattern::Periodic {
+                    period: 1,
+                    period_key: None,
+                }
+            }),
+            "no layer slides",
+        ),
+        (
+            llama_with(|s| s.sliding_rope_theta = Some(10000.0)),
+            "no layer uses it",
+        ),
+        (
+            llama_with(|s| s.gguf_architectures.push("llama".into())),
+            "listed twice",
+        ),
+        (
+            llama_with(|s| s.gguf_architectures = vec!["Llama".into()]),
+            "lower case",
+        ),
+        (
+            llama_with(|s| s.hf.as_mut().unwrap().rope_style = RopeStyle::Interleaved),
+            "hf.rope_style",
+        ),
+        (
+            llama_with(|s| s.hf.as_mut().unwrap().architectures = vec!["LlamaModel".into()]),
+            "ForCausalLM",
+        ),
+        (
+            llama_with(|s| {
+                s.hf.as_mut().unwrap().defaults.remove("rope_theta");
+            }),
+            "has no rope_theta",
+        ),
+        (
+            llama_with(|s| s.attn_softcap_key = Some("attn_logit_softcapping".into())),
+            "lacks {arch}",
+        ),
+    ];
+    for (spec, want) in cases {
+        let c = spec.check();
+        assert!(c.errors.is_empty(), "{want}: {:?}", c.errors);
+        assert!(has(&c.warnings, want), "want warning {want:?}, got {c:?}");
+        assert!(has(&spec.validate().unwrap(), want));
+    }
+    // Names that the binder never reads together may coincide.
+    let s = llama_with(|s| s.tensors.gate = s.tensors.up.clone());
+    assert!(!s.check().errors.is_empty());
+    let s = llama_with(|s| {
+        s.fused_gate_up = true;
+        s.tensors.gate = s.tensors.up.clone();
+    });
+    assert!(s.check().errors.is_empty(), "{:?}", s.check());
+}
+
+#[test]
+fn optional_fields_take_their_documented_defaults() {
+    let text =
+        "schema: 1\nname: tiny\ngguf_architectures: [tiny]\nactivation: silu\nrope_style: half\n\
+                tensors:\n"
+            .to_string()
+            + &gguf_names_yaml();
+    let s = FamilySpec::from_yaml(&text, "tiny.yaml").unwrap();
+    let mut want = base("tiny", &["tiny"]);
+    want.tensors = gguf_names();
+    assert_eq!(s, want);
+}
+
+fn gguf_names_yaml() -> String {
+    let t = gguf_names();
+    t.entries()
+        .into_iter()
+        .map(|(f, n)| format!("  {f}: {n}\n"))
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// The CLI: `atenia load` and `atenia inspect`.
+
+/// A scratch directory removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let p = std::env::temp_dir().join(format!("atenia-specs-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&p);
+        std::fs::create_dir_all(&p).unwrap();
+        Scratch(p)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn atenia(args: &[&str]) -> (i32, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_atenia"))
+        .args(args)
+        .output()
+        .expect("the atenia binary runs");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// `atenia load SPEC -m MODEL --ids IDS --json`, parsed.
+fn cli_load(spec: &Path, model: &Path, ids: &[u32]) -> serde_json::Value {
+    let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+    let (rc, out, err) = atenia(&[
+        "load",
+        spec.to_str().unwrap(),
+        "-m",
+        model.to_str().unwrap(),
+        "--ids",
+        &ids.join(","),
+        "--threads",
+        "2",
+        "--json",
+    ]);
+    assert_eq!(rc, 0, "atenia load failed:\n{err}");
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
+}
+
+fn fnv(logits: &[f32]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for x in logits {
+        for b in x.to_le_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0000_0100_0000_01b3);
+        }
+    }
+    format!("fnv1a64:{h:016x}")
+}
+
+/// The last position's logits of a model run in-process.
+fn last_logits(model: &Model, ids: &[u32]) -> Vec<f32> {
+    let rt = Runtime::new(2, None).unwrap();
+    let mut s = Session::new(model, &rt, ids.len()).unwrap();
+    let mut out = vec![];
+    s.forward(ids, Logits::Last, &mut out).unwrap();
+    out
+}
+
+fn builtin_gguf_logits(file: &Path, ids: &[u32]) -> Vec<f32> {
+    let g = GgufFile::open(file).unwrap();
+    let model = Model::from_gguf(&g, g.storage()).unwrap();
+    last_logits(&model, ids)
+}
+
+/// Asserts the CLI's top tokens are the in-process logits' top tokens, bit for bit.
+fn assert_same_top(v: &serde_json::Value, logits: &[f32]) {
+    let mut idx: Vec<usize> = (0..logits.len()).collect();
+    idx.sort_by(|&a, &b| logits[b].total_cmp(&logits[a]).then(a.cmp(&b)));
+    let top = v["top"].as_array().unwrap();
+    assert_eq!(top.len(), 5);
+    for (t, &i) in top.iter().zip(&idx) {
+        assert_eq!(t["id"].as_u64().unwrap() as usize, i);
+        assert_eq!(t["logit"].as_f64().unwrap() as f32, logits[i]);
+    }
+}
+
+const IDS: &[u32] = &[1, 327, 273, 459, 472, 268, 316, 293, 456, 506, 305, 461];
+
+fn llama_q8() -> PathBuf {
+    common::golden().join("gguf/llama/llama-Q8_0.gguf")
+}
+
+fn specs_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("specs")
+}
+
+#[test]
+fn a_new_llama_family_needs_only_a_yaml_file() {
+    let dir = Scratch::new("my-llama");
+    let spec = dir.0.join("my-llama.yaml");
+    let mut text = String::from(
+        "# A family the engine has never heard of, claiming llama files.\n\
+         schema: 1\n\
+         name: my-llama\n\
+         gguf_architectures: [llama]\n\
+         activation: silu\n\
+         rope_style: interleaved\n\
+         tensors:\n",
+    );
+    text += &gguf_names_yaml();
+    std::fs::write(&spec, &text).unwrap();
+
+    let want = builtin_gguf_logits(&llama_q8(), IDS);
+    let v = cli_load(&spec, &llama_q8(), IDS);
+    assert_eq!(v["family"], "my-llama");
+    assert_eq!(v["architecture"], "llama");
+    assert_eq!(v["warnings"], json!([]));
+    assert_eq!(v["n_layers"], 2);
+    assert_eq!(v["input_ids"], json!(IDS));
+    assert_eq!(
+        v["logits_hash"],
+        fnv(&want),
+        "logits differ from the built-in llama spec's"
+    );
+    assert_same_top(&v, &want);
+    // The built-in file itself, through the same command, gives the same bits.
+    let v = cli_load(&specs_dir().join("llama.yaml"), &llama_q8(), IDS);
+    assert_eq!(v["family"], "llama");
+    assert_eq!(v["logits_hash"], fnv(&want));
+
+    // A prompt goes through the file's tokenizer.
+    let (rc, out, err) = atenia(&[
+        "load",
+        spec.to_str().unwrap(),
+        "-m",
+        llama_q8().to_str().unwrap(),
+        "-p",
+        "the light",
+    ]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("family my-llama"), "{out}");
+    assert!(out.contains("top 5 next tokens"), "{out}");
+}
+
+#[test]
+fn every_builtin_spec_file_loads_its_fixtures_through_the_cli() {
+    // GGUF fixtures, and Hugging Face fixtures, with the files of engine/specs.
+    for (family, gguf) in [
+        ("llama", "llama/llama-Q4_K_M-mixed.gguf"),
+        ("llama", "mistral/mistral-Q4_K_M-mixed.gguf"),
+        ("qwen2", "qwen2/qwen2-Q4_K_M-mixed.gguf"),
+        ("qwen3", "qwen3/qwen3-Q4_K_M-mixed.gguf"),
+        ("gemma", "gemma/gemma-Q4_K_M-mixed.gguf"),
+        ("gemma2", "gemma2/gemma2-Q4_K_M-mixed.gguf"),
+        ("gemma3", "gemma3/gemma3-Q4_K_M-mixed.gguf"),
+        ("phi3", "phi3/phi3-Q4_K_M-mixed.gguf"),
+    ] {
+        let file = common::golden().join("gguf").join(gguf);
+        let v = cli_load(&specs_dir().join(format!("{family}.yaml")), &file, IDS);
+        assert_eq!(v["family"], family);
+        assert_eq!(
+            v["logits_hash"],
+            fnv(&builtin_gguf_logits(&file, IDS)),
+            "{gguf}"
+        );
+    }
+    for (family, dir) in [
+        ("llama", "llama-tied-f32"),
+        ("mistral", "mistral-swa-f16"),
+        ("gemma3", "gemma3-text-bf16"),
+        ("phi3", "phi3-longrope-f32"),
+    ] {
+        let dir = common::golden().join("hf").join(dir);
+        let ids = [1, 5, 9, 100, 200, 300];
+        let v = cli_load(&specs_dir().join(format!("{family}.yaml")), &dir, &ids);
+        assert_eq!(v["family"], family);
+        assert_eq!(v["format"], "hf");
+        let want = last_logits(&Model::from_hf_dir(&dir).unwrap(), &ids);
+        assert_eq!(v["logits_hash"], fnv(&want), "{}", dir.display());
+    }
+}
+
+#[test]
+fn load_errors_are_clear() {
+    let dir = Scratch::new("load-errors");
+    let q8 = llama_q8();
+    let q8 = q8.to_str().unwrap();
+    // A spec for another architecture.
+    let qwen2 = specs_dir().join("qwen2.yaml");
+    let (rc, _, err) = atenia(&["load", qwen2.to_str().unwrap(), "-m", q8, "--ids", "1"]);
+    assert_eq!(rc, 2);
+    assert!(err.contains("error[E-ARG]"), "{err}");
+    assert!(
+        err.contains("add \"llama\" to its gguf_architectures"),
+        "{err}"
+    );
+    // An unknown field, with its line.
+    let bad = dir.0.join("bad.yaml");
+    let text = builtin_text("llama");
+    let at = line_of(text, "qk_norm:");
+    std::fs::write(&bad, edit_line(at, "qk_normm: false")).unwrap();
+    let (rc, _, err) = atenia(&["load", bad.to_str().unwrap(), "-m", q8, "--ids", "1"]);
+    assert_eq!(rc, 2);
+    assert!(err.contains("error[E-SPEC]"), "{err}");
+    assert!(err.contains("unknown field `qk_normm`"), "{err}");
+    assert!(err.contains(&format!("line {at}")), "{err}");
+    // A validation error.
+    let at = line_of(text, "q: blk.");
+    std::fs::write(&bad, edit_line(at, "  q: blk.attn_q.weight")).unwrap();
+    let (rc, _, err) = atenia(&["load", bad.to_str().unwrap(), "-m", q8, "--ids", "1"]);
+    assert_eq!(rc, 2);
+    assert!(err.contains("has no {i}"), "{err}");
+    // A warning does not stop the load.
+    let at = line_of(text, "norm_weight_offset:");
+    std::fs::write(&bad, edit_line(at, "norm_weight_offset: 0.0000001")).unwrap();
+    let (rc, out, err) = atenia(&["load", bad.to_str().unwrap(), "-m", q8, "--ids", "1"]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(
+        err.contains("warning:") && err.contains("is unusual"),
+        "{err}"
+    );
+    assert!(out.contains("1 warning(s)"), "{out}");
+    // Ids outside the vocabulary; neither --prompt nor --ids; a missing spec file.
+    let llama = specs_dir().join("llama.yaml");
+    let (rc, _, err) = atenia(&[
+        "load",
+        llama.to_str().unwrap(),
+        "-m",
+        q8,
+        "--ids",
+        "1,99999",
+    ]);
+    assert_eq!(rc, 2);
+    assert!(err.contains("outside the vocabulary"), "{err}");
+    let (rc, _, err) = atenia(&["load", llama.to_str().unwrap(), "-m", q8]);
+    assert_eq!(rc, 2, "{err}");
+    let (rc, _, err) = atenia(&["load", "/nonexistent.yaml", "-m", q8, "--ids", "1"]);
+    assert_eq!(rc, 2);
+    assert!(err.contains("error[E-IO]"), "{err}");
+    // A spec without an hf section on a checkpoint directory.
+    let (rc, _, err) = atenia(&[
+        "load",
+        dir.0.join("bad.yaml").to_str().unwrap(),
+        "-m",
+        common::golden().join("hf/qwen2-bias-f32").to_str().unwrap(),
+        "--ids",
+        "1",
+    ]);
+    assert_eq!(rc, 2);
+    assert!(err.contains("Qwen2ForCausalLM"), "{err}");
+}
+
+#[test]
+fn inspect_shows_the_matching_builtin_spec() {
+    for (path, family) in [
+        (
+            common::golden().join("gguf/phi3/phi3-Q4_K_M-mixed.gguf"),
+            "phi3",
+        ),
+        (
+            common::golden().join("gguf/mistral/mistral-Q4_K_M-mixed.gguf"),
+            "llama",
+        ),
+        (common::golden().join("hf/gemma2-softcap-f32"), "gemma2"),
+        (common::golden().join("hf/qwen3-qknorm-bf16"), "qwen3"),
+    ] {
+        let (rc, out, err) = atenia(&["inspect", path.to_str().unwrap()]);
+        assert_eq!(rc, 0, "{err}");
+        assert!(
+            out.contains(&format!("Matches the built-in family `{family}`")),
+            "{out}"
+        );
+        assert!(
+            out.contains("Every tensor of the checkpoint has a field in it"),
+            "{out}"
+        );
+        let spec = FamilySpec::from_yaml(&out, "inspect").unwrap();
+        assert_eq!(spec, FamilySpec::builtin_named(family).unwrap());
+
+        let (rc, out, err) = atenia(&["inspect", path.to_str().unwrap(), "--json"]);
+        assert_eq!(rc, 0, "{err}");
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        assert_eq!(v["matching_spec"], family);
+        assert_eq!(v["unread_by_spec"], json!([]));
+        assert_eq!(v["tensors"]["unmapped"], json!([]));
+        assert!(v["tensors"]["by_role"]["embed"].is_object(), "{v}");
+    }
+    // Tensor counts by type, for a GGUF file.
+    let f = common::golden().join("gguf/llama/llama-Q4_K_M-mixed.gguf");
+    let (_, out, _) = atenia(&["inspect", f.to_str().unwrap(), "--json"]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let g = GgufFile::open(&f).unwrap();
+    let mut want: BTreeMap<String, usize> = BTreeMap::new();
+    for t in &g.tensors {
+        *want.entry(t.dtype.to_string()).or_default() += 1;
+    }
+    assert_eq!(v["tensors"]["by_type"], json!(want));
+    assert_eq!(v["tensors"]["count"], g.tensors.len());
+    assert_eq!(v["architecture"], "llama");
+    assert_eq!(v["hyperparameters"]["llama.block_count"], 2);
+}
+
+/// A copy of a GGUF file whose architecture is renamed `zebra` (same length,
+/// so only header strings change: the architecture value and the key prefixes).
+fn zebra_gguf(dir: &Path) -> PathBuf {
+    let src = llama_q8();
+    let g = GgufFile::open(&src).unwrap();
+    let mut bytes = std::fs::read(&src).unwrap();
+    let header = &mut bytes[..g.data_offset];
+    let patch = |h: &mut [u8], from: &[u8], to: &[u8]| {
+        let mut i = 0;
+        while i + from.len() <= h.len() {
+            if &h[i..i + from.len()] == from {
+                h[i..i + to.len()].copy_from_slice(to);
+                i += from.len();
+            } else {
+                i += 1;
+            }
+        }
+    };
+    patch(header, b"llama.", b"zebra.");
+    // general.architecture: key, type 8 (string), length 5, "llama".
+    let mut key = b"general.architecture".to_vec();
+    key.extend_from_slice(&8u32.to_le_bytes());
+    key.extend_from_slice(&5u64.to_le_bytes());
+    let mut from = key.clone();
+    from.extend_from_slice(b"llama");
+    let mut to = key;
+    to.extend_from_slice(b"zebra");
+    patch(header, &from, &to);
+    let out = dir.join("zebra.gguf");
+    std::fs::write(&out, bytes).unwrap();
+    assert_eq!(
+        GgufFile::open(&out).unwrap().architecture().unwrap(),
+        "zebra"
+    );
+    out
+}
+
+#[test]
+fn inspect_drafts_a_spec_for_an_unknown_gguf_architecture() {
+    let dir = Scratch::new("zebra");
+    let file = zebra_gguf(&dir.0);
+    let (rc, out, err) = atenia(&["inspect", file.to_str().unwrap()]);
+    assert_eq!(rc, 0, "{err}");
+    assert!(out.contains("DRAFT"), "{out}");
+    assert!(out.contains("CHECK"), "{out}");
+    let draft = FamilySpec::from_yaml(&out, "draft").unwrap();
+    assert_eq!(draft.name, "zebra");
+    assert_eq!(draft.gguf_architectures, ["zebra"]);
+    assert!(draft.validate().unwrap().is_empty());
+    // The unknown architecture's rope pairing is a guess (NEOX); with the
+    // human's correction the draft computes exactly what the llama spec does.
+    let path = dir.0.join("zebra.yaml");
+    std::fs::write(&path, &out).unwrap();
+    let guessed = cli_load(&path, &file, IDS);
+    assert_eq!(guessed["family"], "zebra");
+    let fixed = out.replace("rope_style: half", "rope_style: interleaved");
+    assert_ne!(fixed, out);
+    std::fs::write(&path, &fixed).unwrap();
+    let v = cli_load(&path, &file, IDS);
+    let want = builtin_gguf_logits(&llama_q8(), IDS);
+    assert_eq!(v["logits_hash"], fnv(&want));
+    assert_ne!(guessed["logits_hash"], v["logits_hash"]);
+
+    let (rc, out, _) = atenia(&["inspect", file.to_str().unwrap(), "--json"]);
+    assert_eq!(rc, 0);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["matching_spec"], serde_json::Value::Null);
+    assert_eq!(v["architecture"], "zebra");
+    assert_eq!(v["hyperparameters"]["zebra.embedding_length"], 256);
+}
+
+/// A copy of a checkpoint directory with config.json's architecture renamed.
+fn renamed_checkpoint(src: &Path, dir: &Path, arch: &str, model_type: &str) -> PathBuf {
+    let out = dir.join(arch);
+    std::fs::create_dir_all(&out).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let p = e.unwrap().path();
+        std::fs::copy(&p, out.join(p.file_name().unwrap())).unwrap();
+    }
+    let cfg = out.join("config.json");
+    let mut v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&cfg).unwrap()).unwrap();
+    v["architectures"] = json!([arch]);
+    v["model_type"] = json!(model_type);
+    std::fs::write(&cfg, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+    out
+}
+
+#[test]
+fn inspect_drafts_a_spec_for_an_unknown_checkpoint_architecture() {
+    let dir = Scratch::new("hf-drafts");
+    for (fixture, arch, model_type) in [
+        ("llama-tied-f32", "ZebraForCausalLM", "zebra"),
+        ("qwen2-bias-f32", "QuaggaForCausalLM", "quagga"),
+        ("gemma3-text-bf16", "Gemma3ZebraForCausalLM", "gemma3_zebra"),
+        (
+            "gemma2-softcap-f32",
+            "Gemma2ZebraForCausalLM",
+            "gemma2_zebra",
+        ),
+        ("phi3-longrope-f32", "OkapiForCausalLM", "okapi"),
+    ] {
+        let src = common::golden().join("hf").join(fixture);
+        let ckpt = renamed_checkpoint(&src, &dir.0, arch, model_type);
+        let (rc, out, err) = atenia(&["inspect", ckpt.to_str().unwrap()]);
+        assert_eq!(rc, 0, "{err}");
+        assert!(out.contains("DRAFT"), "{out}");
+        let draft = FamilySpec::from_yaml(&out, "draft").unwrap_or_else(|e| panic!("{e}\n{out}"));
+        assert_eq!(draft.hf.as_ref().unwrap().architectures, [arch]);
+        let c = draft.check();
+        assert!(c.errors.is_empty(), "{fixture}: {c:?}");
+        let path = dir.0.join(format!("{model_type}.yaml"));
+        std::fs::write(&path, &out).unwrap();
+        let ids = [1, 5, 9, 100, 200, 300, 7, 8, 9, 10, 11, 12];
+        let v = cli_load(&path, &ckpt, &ids);
+        let want = last_logits(&Model::from_hf_dir(&src).unwrap(), &ids);
+        assert_eq!(
+            v["logits_hash"],
+            fnv(&want),
+            "{fixture}: the draft computes another model\n{out}"
+        );
+    }
+}
