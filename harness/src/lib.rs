@@ -7,6 +7,7 @@ pub mod kernel_suite;
 pub mod metrics;
 pub mod prompts;
 pub mod reference_file;
+pub mod report_diff;
 pub mod report_html;
 pub mod svg;
 pub mod validate;

@@ -2,6 +2,7 @@
 
 mod compare_cmd;
 mod logits;
+mod report_diff_cmd;
 mod validate_cmd;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,8 @@ enum Command {
     Compare(compare_cmd::Args),
     /// Run the engine and the float64 reference on a prompt set; the ADR-004 gate (exit 0 pass, 1 fail)
     Validate(validate_cmd::Args),
+    /// Summarize what changed between two validate reports (JSON)
+    ReportDiff(report_diff_cmd::Args),
 }
 
 fn main() {
@@ -40,6 +43,7 @@ fn main() {
         Command::Logits(a) => logits::run(a).map(|()| 0),
         Command::Compare(a) => compare_cmd::run(a),
         Command::Validate(a) => validate_cmd::run(a),
+        Command::ReportDiff(a) => report_diff_cmd::run(a),
     });
     let code = match result {
         Ok(Ok(code)) => code,

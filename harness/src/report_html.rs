@@ -10,6 +10,21 @@ fn sci(v: f64) -> String {
     format!("{v:.2e}")
 }
 
+/// A ratio for people ("40000", "12.3"): three significant digits, no
+/// exponent below 1e9.
+pub fn times(c: f64) -> String {
+    if !c.is_finite() || c >= 1e9 {
+        format!("{c:.2e}")
+    } else if c >= 100.0 {
+        let unit = 10f64.powi(c.log10().floor() as i32 - 2);
+        format!("{:.0}", (c / unit).round() * unit)
+    } else if c >= 10.0 {
+        format!("{c:.1}")
+    } else {
+        format!("{c:.2}")
+    }
+}
+
 pub fn render(r: &Report) -> String {
     let mut h = String::new();
     let verdict = if r.passed { "PASS" } else { "FAIL" };
@@ -17,7 +32,7 @@ pub fn render(r: &Report) -> String {
     let _ = write!(
         h,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Atenia validate: {name}</title>
-<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}}th{{background:#f4f4f4}}.v{{font-weight:bold;color:{color}}}code{{background:#f4f4f4;padding:0 3px}}.mono{{font-family:monospace;white-space:pre-wrap}}</style></head><body>
+<style>body{{font-family:system-ui,sans-serif;max-width:1000px;margin:2em auto;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}}td{{white-space:nowrap}}td.wrap{{white-space:normal}}th{{background:#f4f4f4}}.v{{font-weight:bold;color:{color}}}code{{background:#f4f4f4;padding:0 3px}}.mono{{font-family:monospace;white-space:pre-wrap}}</style></head><body>
 <h1>Atenia validate — <span class="v">{verdict}</span></h1>
 <p>Model <code>{path}</code> ({arch}, family <b>{family}</b>, {layers} layers, vocab {vocab}; weights {types}). Engine {ver}, {isa}, {threads} threads. Schema <code>{schema}</code>.</p>
 <p>The reference is a float64 forward pass over exactly the file's weights (<code>atenia-references</code>). Band <b>{band}</b>: max |engine − reference| ≤ {bound:.0e} at every position, argmax equal wherever the reference's top-1/top-2 margin exceeds {twice:.0e} (ADR-004).</p>"#,
@@ -51,6 +66,23 @@ pub fn render(r: &Report) -> String {
         s.prompts,
         if s.all_prefill_decode_bit_identical { "yes" } else { "no" }
     );
+    if let (Some(b), Some(m)) = (s.bf16_max_abs_diff, s.bf16_argmax_match) {
+        let closer =
+            s.closer_than_bf16
+                .map_or("the engine's logits equal float64's".to_string(), |c| {
+                    format!(
+                        "the engine is <b>{}× closer</b> to float64 than bfloat16",
+                        times(c)
+                    )
+                });
+        let _ = write!(
+            h,
+            "<p class=\"bf16\">For scale: a <b>bfloat16</b> computation of the same model on the same sequences (PyTorch on the CPU in <code>torch.bfloat16</code>, emulated by <code>atenia_references::forward_bf16</code>) lands <b>{}</b> away from float64 (max abs logit diff) and flips the argmax at {} of {} positions: {closer}.</p>",
+            if b >= 0.01 { format!("{b:.2}") } else { sci(b) },
+            s.argmax_total - m,
+            s.argmax_total,
+        );
+    }
     if !r.failures.is_empty() {
         h.push_str("<h3>Failures</h3><ul>");
         for f in &r.failures {
@@ -65,19 +97,89 @@ pub fn render(r: &Report) -> String {
         .iter()
         .map(|p| Series {
             name: p.name.clone(),
-            points: p.prefill.per_position.iter().map(|m| (m.position as f64, m.max_abs_diff)).collect(),
+            points: p
+                .prefill
+                .per_position
+                .iter()
+                .map(|m| (m.position as f64, m.max_abs_diff))
+                .collect(),
         })
         .collect();
-    h.push_str(&line_chart("max |engine − reference| per position (prefill path)", "position", "max abs logit diff", &series, true, Some((r.band.max_abs_diff, "band"))));
+    h.push_str(&line_chart(
+        "max |engine − reference| per position (prefill path)",
+        "position",
+        "max abs logit diff",
+        &series,
+        true,
+        Some((r.band.max_abs_diff, "band")),
+    ));
     let series: Vec<Series> = r
         .prompts
         .iter()
         .map(|p| Series {
             name: p.name.clone(),
-            points: p.decode.per_position.iter().map(|m| (m.position as f64, m.max_abs_diff)).collect(),
+            points: p
+                .decode
+                .per_position
+                .iter()
+                .map(|m| (m.position as f64, m.max_abs_diff))
+                .collect(),
         })
         .collect();
-    h.push_str(&line_chart("max |engine − reference| per position (decode path, KV cache)", "position", "max abs logit diff", &series, true, Some((r.band.max_abs_diff, "band"))));
+    h.push_str(&line_chart(
+        "max |engine − reference| per position (decode path, KV cache)",
+        "position",
+        "max abs logit diff",
+        &series,
+        true,
+        Some((r.band.max_abs_diff, "band")),
+    ));
+
+    if r.prompts.iter().all(|p| p.bf16.is_some()) && !r.prompts.is_empty() {
+        // The worst prompt at each position: engine (either path) and bf16.
+        let mut eng: Vec<(f64, f64)> = vec![];
+        let mut bf: Vec<(f64, f64)> = vec![];
+        for p in &r.prompts {
+            let b = p
+                .bf16
+                .as_ref()
+                .map_or(&[][..], |b| &b.per_position_max_abs_diff[..]);
+            for (i, (pm, dm)) in p
+                .prefill
+                .per_position
+                .iter()
+                .zip(&p.decode.per_position)
+                .enumerate()
+            {
+                if eng.len() <= i {
+                    eng.push((i as f64, 0.0));
+                    bf.push((i as f64, 0.0));
+                }
+                eng[i].1 = eng[i].1.max(pm.max_abs_diff.max(dm.max_abs_diff));
+                if let Some(&v) = b.get(i) {
+                    bf[i].1 = bf[i].1.max(v);
+                }
+            }
+        }
+        let series = vec![
+            Series {
+                name: "bfloat16".into(),
+                points: bf,
+            },
+            Series {
+                name: "engine".into(),
+                points: eng,
+            },
+        ];
+        h.push_str(&line_chart(
+            "engine and bfloat16 against float64 (worst prompt at each position)",
+            "position",
+            "max abs logit diff",
+            &series,
+            true,
+            Some((r.band.max_abs_diff, "band")),
+        ));
+    }
 
     h.push_str("<h2>Drift per layer</h2><p>The residual stream after each layer (the last point is the final norm's output), engine against reference, over all positions: where the error grows.</p>");
     let series: Vec<Series> = r
@@ -85,19 +187,41 @@ pub fn render(r: &Report) -> String {
         .iter()
         .map(|p| Series {
             name: p.name.clone(),
-            points: p.layers.iter().map(|l| (l.layer as f64, l.max_abs_diff)).collect(),
+            points: p
+                .layers
+                .iter()
+                .map(|l| (l.layer as f64, l.max_abs_diff))
+                .collect(),
         })
         .collect();
-    h.push_str(&line_chart("max |engine − reference| of the hidden state per layer", "layer", "max abs diff", &series, true, None));
+    h.push_str(&line_chart(
+        "max |engine − reference| of the hidden state per layer",
+        "layer",
+        "max abs diff",
+        &series,
+        true,
+        None,
+    ));
     let series: Vec<Series> = r
         .prompts
         .iter()
         .map(|p| Series {
             name: p.name.clone(),
-            points: p.layers.iter().map(|l| (l.layer as f64, l.rel_l2)).collect(),
+            points: p
+                .layers
+                .iter()
+                .map(|l| (l.layer as f64, l.rel_l2))
+                .collect(),
         })
         .collect();
-    h.push_str(&line_chart("relative L2 error of the hidden state per layer", "layer", "‖e − r‖ / ‖r‖", &series, true, None));
+    h.push_str(&line_chart(
+        "relative L2 error of the hidden state per layer",
+        "layer",
+        "‖e − r‖ / ‖r‖",
+        &series,
+        true,
+        None,
+    ));
 
     h.push_str("<h2>Histogram of logit errors</h2>");
     let mut counts = vec![0u64; HISTOGRAM_EDGES.len() + 1];
@@ -110,8 +234,15 @@ pub fn render(r: &Report) -> String {
     for w in HISTOGRAM_EDGES.windows(2) {
         labels.push(format!("{:.0e}–{:.0e}", w[0], w[1]));
     }
-    labels.push(format!("≥{:.0e}", HISTOGRAM_EDGES[HISTOGRAM_EDGES.len() - 1]));
-    h.push_str(&bar_chart("every logit of every position (prefill path)", &labels, &counts));
+    labels.push(format!(
+        "≥{:.0e}",
+        HISTOGRAM_EDGES[HISTOGRAM_EDGES.len() - 1]
+    ));
+    h.push_str(&bar_chart(
+        "every logit of every position (prefill path)",
+        &labels,
+        &counts,
+    ));
 
     h.push_str("<h2>Greedy paths side by side</h2><p>The engine's greedy continuation (decode path) and, at each of its positions, the float64 reference's argmax.</p><table><tr><th>prompt</th><th>engine</th><th>float64 reference</th><th>first divergence</th></tr>");
     for p in &r.prompts {
@@ -121,16 +252,17 @@ pub fn render(r: &Report) -> String {
             escape(&p.name),
             escape(&p.engine_text),
             escape(&p.reference_text),
-            p.first_divergence.map_or("none".to_string(), |i| format!("token {i}"))
+            p.first_divergence
+                .map_or("none".to_string(), |i| format!("token {i}"))
         );
     }
     h.push_str("</table>");
 
-    h.push_str("<h2>Per prompt</h2><table><tr><th>prompt</th><th>tokens</th><th>prefill max abs</th><th>decode max abs</th><th>max rel L2</th><th>max KL</th><th>argmax</th><th>min top-5 overlap</th><th>bit-identical</th><th>notes</th></tr>");
+    h.push_str("<h2>Per prompt</h2><table><tr><th>prompt</th><th>tokens</th><th>prefill max abs</th><th>decode max abs</th><th>max rel L2</th><th>max KL</th><th>argmax</th><th>min top-5 overlap</th><th>bit-identical</th><th>bf16 max abs</th><th>bf16 argmax</th><th>notes</th></tr>");
     for p in &r.prompts {
         let _ = write!(
             h,
-            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}/{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class=\"wrap\">{}</td></tr>",
             escape(&p.name),
             p.prefill.argmax_total,
             sci(p.prefill.max_abs_diff),
@@ -141,6 +273,8 @@ pub fn render(r: &Report) -> String {
             p.prefill.argmax_total,
             p.prefill.min_top5_overlap.min(p.decode.min_top5_overlap),
             if p.prefill_decode_bit_identical { "yes" } else { "no" },
+            p.bf16.as_ref().map_or("–".to_string(), |b| format!("{:.3}", b.max_abs_diff)),
+            p.bf16.as_ref().map_or("–".to_string(), |b| format!("{}/{}", b.argmax_match, b.argmax_total)),
             escape(&p.notes.join("; "))
         );
     }

@@ -73,15 +73,22 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], 
         let label = if log_y { format!("1e{}", t as i32) } else { format!("{t:.3}") };
         let _ = write!(out, r##"<line x1="{ml}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="#eee"/><text x="{lx}" y="{ly:.1}" text-anchor="end" font-size="10">{label}</text>"##, r = w - mr, lx = ml - 4.0, ly = y + 3.0);
     }
-    for i in 0..=5 {
-        let xv = x0 + (x1 - x0) * i as f64 / 5.0;
-        let _ = write!(out, r#"<text x="{x:.1}" y="{y}" text-anchor="middle" font-size="10">{xv:.0}</text>"#, x = px(xv), y = h - mb + 14.0);
+    // x ticks at round steps (1, 2 or 5 × 10^k), about six of them.
+    let step = nice_step((x1 - x0) / 6.0);
+    let mut xv = (x0 / step).ceil() * step;
+    while xv <= x1 + step * 1e-9 {
+        let label = if step >= 1.0 { format!("{xv:.0}") } else { format!("{xv}") };
+        let _ = write!(out, r##"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{t}" stroke="#333"/><text x="{x:.1}" y="{y}" text-anchor="middle" font-size="10">{label}</text>"##, x = px(xv), b = h - mb, t = h - mb + 3.0, y = h - mb + 14.0);
+        xv += step;
     }
     let _ = write!(out, r#"<text x="{x}" y="{y}" text-anchor="middle" font-size="11">{l}</text>"#, x = (w - mr + ml) / 2.0, y = h - 6.0, l = escape(x_label));
     let _ = write!(out, r#"<text x="14" y="{y}" text-anchor="middle" font-size="11" transform="rotate(-90 14 {y})">{l}</text>"#, y = (h - mb + mt) / 2.0, l = escape(y_label));
     if let Some((v, label)) = hline {
         let y = py(v);
-        let _ = write!(out, r##"<line x1="{ml}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="#000" stroke-dasharray="5,4"/><text x="{tx}" y="{ty:.1}" font-size="10">{l}</text>"##, r = w - mr, tx = w - mr + 4.0, ty = y + 3.0, l = escape(label));
+        // The label sits inside the plot at its right end, above the line
+        // (below it when the line is the plot's top edge), clear of the legend.
+        let ty = if y - mt < 12.0 { y + 11.0 } else { y - 3.0 };
+        let _ = write!(out, r##"<line x1="{ml}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="#000" stroke-dasharray="5,4"/><text x="{tx}" y="{ty:.1}" text-anchor="end" font-size="10">{l}</text>"##, r = w - mr, tx = w - mr - 4.0, l = escape(label));
     }
     for (i, s) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
@@ -98,9 +105,28 @@ pub fn line_chart(title: &str, x_label: &str, y_label: &str, series: &[Series], 
     out
 }
 
+/// The smallest of 1, 2, 5 × 10^k that is at least `raw` (at least 1 for integer axes).
+fn nice_step(raw: f64) -> f64 {
+    if !(raw > 0.0) || !raw.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(raw.log10().floor());
+    let m = raw / p;
+    let step = if m <= 1.0 {
+        p
+    } else if m <= 2.0 {
+        2.0 * p
+    } else if m <= 5.0 {
+        5.0 * p
+    } else {
+        10.0 * p
+    };
+    step.max(1.0)
+}
+
 /// A bar chart of counts (log-scaled heights) with one label per bar.
 pub fn bar_chart(title: &str, labels: &[String], counts: &[u64]) -> String {
-    let (w, h, ml, mb, mt) = (720.0, 260.0, 60.0, 50.0, 30.0);
+    let (w, h, ml, mb, mt) = (720.0, 270.0, 60.0, 50.0, 40.0);
     let n = counts.len().max(1) as f64;
     let bw = (w - ml - 20.0) / n;
     let maxv = counts.iter().copied().max().unwrap_or(1).max(1) as f64;

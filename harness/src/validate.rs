@@ -28,6 +28,9 @@ pub struct Options {
     /// Greedy tokens generated after each prompt (positions checked along the engine's path).
     pub gen_tokens: usize,
     pub band: Band,
+    /// Also run the bfloat16 emulation ([`atenia_references::forward_bf16`])
+    /// on each prompt's sequence and report how far it lands from float64.
+    pub bf16: bool,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -42,6 +45,20 @@ pub struct PathReport {
     pub per_position: Vec<PositionMetrics>,
     pub failures: Vec<String>,
     pub passed: bool,
+}
+
+/// How far a bfloat16 computation of the same model (PyTorch-style, emulated
+/// by [`atenia_references::forward_bf16`]) lands from the float64 reference,
+/// over the same sequence and positions as the engine.
+#[derive(Clone, Debug, Serialize)]
+pub struct Bf16Report {
+    /// Max |bf16 − reference| over every logit of every position.
+    pub max_abs_diff: f64,
+    /// Positions where the bf16 argmax equals the reference's.
+    pub argmax_match: usize,
+    pub argmax_total: usize,
+    /// Max |bf16 − reference| at each position, in position order.
+    pub per_position_max_abs_diff: Vec<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -72,6 +89,8 @@ pub struct PromptReport {
     pub decode: PathReport,
     /// Prefill and decode logits equal bit for bit at every position.
     pub prefill_decode_bit_identical: bool,
+    /// The bfloat16 comparison; `None` (null) when [`Options::bf16`] is off.
+    pub bf16: Option<Bf16Report>,
     pub layers: Vec<LayerDrift>,
     /// Counts per bin of [`HISTOGRAM_EDGES`] (prefill path, every logit).
     pub error_histogram: Vec<u64>,
@@ -100,6 +119,14 @@ pub struct Summary {
     pub argmax_total: usize,
     pub prompts_on_reference_path: usize,
     pub all_prefill_decode_bit_identical: bool,
+    /// Max |bf16 − reference| over every prompt (`None` without [`Options::bf16`]).
+    pub bf16_max_abs_diff: Option<f64>,
+    /// Positions where the bf16 argmax equals the reference's, out of `argmax_total`.
+    pub bf16_argmax_match: Option<usize>,
+    /// `bf16_max_abs_diff` / the engine's max abs diff (prefill and decode):
+    /// how many times closer to float64 the engine is than bfloat16. `None`
+    /// without [`Options::bf16`], or when the engine's logits equal the reference's.
+    pub closer_than_bf16: Option<f64>,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -118,11 +145,20 @@ pub struct Report {
     pub passed: bool,
 }
 
-fn path_report(path: Path, engine: &[f32], reference: &[Vec<f64>], vocab: usize, band: &Band) -> PathReport {
+fn path_report(
+    path: Path,
+    engine: &[f32],
+    reference: &[Vec<f64>],
+    vocab: usize,
+    band: &Band,
+) -> PathReport {
     let mut per_position = vec![];
     let mut failures = vec![];
     for (p, r) in reference.iter().enumerate() {
-        let e: Vec<f64> = engine[p * vocab..(p + 1) * vocab].iter().map(|&v| v as f64).collect();
+        let e: Vec<f64> = engine[p * vocab..(p + 1) * vocab]
+            .iter()
+            .map(|&v| v as f64)
+            .collect();
         let m = compare_position(p, &e, r);
         if let Err(why) = band.check(&m) {
             failures.push(format!("{}: {why}", path.name()));
@@ -137,10 +173,32 @@ fn path_report(path: Path, engine: &[f32], reference: &[Vec<f64>], vocab: usize,
         max_kl: fold(|m| m.kl),
         argmax_match: per_position.iter().filter(|m| m.argmax_equal).count(),
         argmax_total: per_position.len(),
-        min_top5_overlap: per_position.iter().map(|m| m.top5_overlap).min().unwrap_or(5),
+        min_top5_overlap: per_position
+            .iter()
+            .map(|m| m.top5_overlap)
+            .min()
+            .unwrap_or(5),
         passed: failures.is_empty(),
         failures,
         per_position,
+    }
+}
+
+fn bf16_report(bf16: &[Vec<f64>], reference: &[Vec<f64>]) -> Bf16Report {
+    let per_position: Vec<PositionMetrics> = bf16
+        .iter()
+        .zip(reference)
+        .enumerate()
+        .map(|(p, (b, r))| compare_position(p, b, r))
+        .collect();
+    Bf16Report {
+        max_abs_diff: per_position
+            .iter()
+            .map(|m| m.max_abs_diff)
+            .fold(0.0, f64::max),
+        argmax_match: per_position.iter().filter(|m| m.argmax_equal).count(),
+        argmax_total: per_position.len(),
+        per_position_max_abs_diff: per_position.iter().map(|m| m.max_abs_diff).collect(),
     }
 }
 
@@ -157,14 +215,22 @@ fn prompt_ids(loaded: &Loaded, p: &Prompt, notes: &mut Vec<String>) -> Result<Ve
 }
 
 /// Validates one prompt.
-pub fn validate_prompt(loaded: &Loaded, rt: &Runtime, p: &Prompt, opts: &Options) -> Result<PromptReport> {
+pub fn validate_prompt(
+    loaded: &Loaded,
+    rt: &Runtime,
+    p: &Prompt,
+    opts: &Options,
+) -> Result<PromptReport> {
     let model = &loaded.model;
     let vocab = model.config.vocab;
     let hid = model.config.hidden;
     let mut notes = vec![];
     let prompt = prompt_ids(loaded, p, &mut notes)?;
     if prompt.is_empty() {
-        return Err(atenia_engine::Error::argument("prompt", format!("{:?} gives no tokens", p.name)));
+        return Err(atenia_engine::Error::argument(
+            "prompt",
+            format!("{:?} gives no tokens", p.name),
+        ));
     }
 
     // The engine's greedy path through the KV cache.
@@ -197,6 +263,9 @@ pub fn validate_prompt(loaded: &Loaded, rt: &Runtime, p: &Prompt, opts: &Options
         engine_run::logits_observed(model, rt, &seq, Path::Prefill, Some(&mut obs))?
     };
     let decode = engine_run::logits(model, rt, &seq, Path::Decode)?;
+    let bf16 = opts
+        .bf16
+        .then(|| bf16_report(&atenia_references::forward_bf16(model, &seq), &reference));
 
     let layers = eng_layers
         .iter()
@@ -224,7 +293,10 @@ pub fn validate_prompt(loaded: &Loaded, rt: &Runtime, p: &Prompt, opts: &Options
     for (p, r) in reference.iter().enumerate() {
         for (e, rv) in prefill[p * vocab..(p + 1) * vocab].iter().zip(r) {
             let d = (*e as f64 - rv).abs();
-            let bin = HISTOGRAM_EDGES.iter().position(|&edge| d < edge).unwrap_or(HISTOGRAM_EDGES.len());
+            let bin = HISTOGRAM_EDGES
+                .iter()
+                .position(|&edge| d < edge)
+                .unwrap_or(HISTOGRAM_EDGES.len());
             error_histogram[bin] += 1;
         }
     }
@@ -241,8 +313,14 @@ pub fn validate_prompt(loaded: &Loaded, rt: &Runtime, p: &Prompt, opts: &Options
             best as u32
         })
         .collect();
-    let first_divergence = greedy.iter().zip(&reference_argmax_ids).position(|(a, b)| a != b);
-    let bit_identical = prefill.iter().zip(&decode).all(|(a, b)| a.to_bits() == b.to_bits());
+    let first_divergence = greedy
+        .iter()
+        .zip(&reference_argmax_ids)
+        .position(|(a, b)| a != b);
+    let bit_identical = prefill
+        .iter()
+        .zip(&decode)
+        .all(|(a, b)| a.to_bits() == b.to_bits());
     let tok = &loaded.tokenizer;
     Ok(PromptReport {
         name: p.name.clone(),
@@ -257,6 +335,7 @@ pub fn validate_prompt(loaded: &Loaded, rt: &Runtime, p: &Prompt, opts: &Options
         prefill: path_report(Path::Prefill, &prefill, &reference, vocab, &opts.band),
         decode: path_report(Path::Decode, &decode, &reference, vocab, &opts.band),
         prefill_decode_bit_identical: bit_identical,
+        bf16,
         layers,
         error_histogram,
         notes,
@@ -283,16 +362,34 @@ pub fn validate(
         }
     }
     let fold = |f: &dyn Fn(&PromptReport) -> f64| reports.iter().map(f).fold(0.0, f64::max);
+    let bf16: Option<Vec<&Bf16Report>> = reports.iter().map(|r| r.bf16.as_ref()).collect();
+    let bf16_max_abs_diff = bf16
+        .as_ref()
+        .map(|b| b.iter().map(|b| b.max_abs_diff).fold(0.0, f64::max));
+    let engine_max = fold(&|r| r.prefill.max_abs_diff.max(r.decode.max_abs_diff));
     let summary = Summary {
         prompts: reports.len(),
         positions: reports.iter().map(|r| r.prefill.argmax_total).sum(),
         max_abs_diff_prefill: fold(&|r| r.prefill.max_abs_diff),
         max_abs_diff_decode: fold(&|r| r.decode.max_abs_diff),
         max_kl: fold(&|r| r.prefill.max_kl.max(r.decode.max_kl)),
-        argmax_match: reports.iter().map(|r| r.prefill.argmax_match.min(r.decode.argmax_match)).sum(),
+        argmax_match: reports
+            .iter()
+            .map(|r| r.prefill.argmax_match.min(r.decode.argmax_match))
+            .sum(),
         argmax_total: reports.iter().map(|r| r.prefill.argmax_total).sum(),
-        prompts_on_reference_path: reports.iter().filter(|r| r.first_divergence.is_none()).count(),
+        prompts_on_reference_path: reports
+            .iter()
+            .filter(|r| r.first_divergence.is_none())
+            .count(),
         all_prefill_decode_bit_identical: reports.iter().all(|r| r.prefill_decode_bit_identical),
+        bf16_max_abs_diff,
+        bf16_argmax_match: bf16
+            .as_ref()
+            .map(|b| b.iter().map(|b| b.argmax_match).sum()),
+        closer_than_bf16: bf16_max_abs_diff
+            .filter(|_| engine_max > 0.0)
+            .map(|b| b / engine_max),
     };
     let model = &loaded.model;
     Ok(Report {

@@ -12,11 +12,15 @@ use atenia_harness::report_html;
 use atenia_harness::validate::{validate, Options, Report};
 
 #[derive(clap::Args)]
-#[command(after_help = "Runs the engine (one-pass prefill, and token-by-token decode through the KV cache)\n\
-and the float64 reference on a prompt set and checks the ADR-004 default band.\n\
-Exit code 0 when the gate holds, 1 when it does not, 2 for a model the reference cannot run.\n\
+#[command(
+    after_help = "Runs the engine (one-pass prefill, and token-by-token decode through the KV cache)\n\
+and the float64 reference on a prompt set and checks the ADR-004 default band. It also\n\
+runs a bfloat16 emulation of the same model (PyTorch on the CPU in torch.bfloat16) on the\n\
+same sequences, to show how far bf16 lands from float64 (--no-bf16 skips it).\n\
+Exit code 0 when the gate holds, 1 when it does not, 2 for bad input or a model the reference cannot run.\n\
 Examples:\n  atenia-harness validate SmolLM2-135M-Instruct.Q4_1.gguf\n  \
-atenia-harness validate model.gguf --prompts prompts.json --json report.json --html report.html")]
+atenia-harness validate model.gguf --prompts prompts.json --json report.json --html report.html"
+)]
 pub struct Args {
     /// Model file (GGUF) or Hugging Face checkpoint directory
     #[arg(value_name = "MODEL")]
@@ -33,6 +37,9 @@ pub struct Args {
     /// Write the self-contained HTML report here
     #[arg(long, value_name = "OUT")]
     pub html: Option<PathBuf>,
+    /// Skip the bfloat16 comparison (a PyTorch-style bf16 forward pass of the same model)
+    #[arg(long)]
+    pub no_bf16: bool,
     /// Worker threads (0 = one per core)
     #[arg(short, long, default_value_t = 0)]
     pub threads: usize,
@@ -46,24 +53,55 @@ fn write(path: &PathBuf, text: &str) -> Result<()> {
 }
 
 pub fn print_summary(r: &Report) {
-    println!("model    {} ({}, family {})", r.model.path, r.model.architecture, r.model.family);
-    println!("engine   {} threads, {}; band {} (max abs ≤ {:.0e})", r.threads, r.isa, r.band.name, r.band.max_abs_diff);
+    println!(
+        "model    {} ({}, family {})",
+        r.model.path, r.model.architecture, r.model.family
+    );
+    println!(
+        "engine   {} threads, {}; band {} (max abs ≤ {:.0e})",
+        r.threads, r.isa, r.band.name, r.band.max_abs_diff
+    );
     println!();
     println!(
-        "{:<14} {:>5} {:>11} {:>11} {:>10} {:>9} {:>10} {:>9}",
-        "prompt", "pos", "prefill", "decode", "max KL", "argmax", "greedy", "bits"
+        "{:<14} {:>5} {:>11} {:>11} {:>10} {:>9} {:>10} {:>9} {:>10} {:>9}",
+        "prompt",
+        "pos",
+        "prefill",
+        "decode",
+        "max KL",
+        "argmax",
+        "greedy",
+        "bits",
+        "bf16",
+        "bf16 argm"
     );
     for p in &r.prompts {
         println!(
-            "{:<14} {:>5} {:>11.2e} {:>11.2e} {:>10.1e} {:>9} {:>10} {:>9}",
+            "{:<14} {:>5} {:>11.2e} {:>11.2e} {:>10.1e} {:>9} {:>10} {:>9} {:>10} {:>9}",
             p.name,
             p.prefill.argmax_total,
             p.prefill.max_abs_diff,
             p.decode.max_abs_diff,
             p.prefill.max_kl.max(p.decode.max_kl),
-            format!("{}/{}", p.prefill.argmax_match.min(p.decode.argmax_match), p.prefill.argmax_total),
-            p.first_divergence.map_or("on path".to_string(), |i| format!("off at {i}")),
-            if p.prefill_decode_bit_identical { "same" } else { "differ" },
+            format!(
+                "{}/{}",
+                p.prefill.argmax_match.min(p.decode.argmax_match),
+                p.prefill.argmax_total
+            ),
+            p.first_divergence
+                .map_or("on path".to_string(), |i| format!("off at {i}")),
+            if p.prefill_decode_bit_identical {
+                "same"
+            } else {
+                "differ"
+            },
+            p.bf16
+                .as_ref()
+                .map_or("-".to_string(), |b| format!("{:.3}", b.max_abs_diff)),
+            p.bf16.as_ref().map_or("-".to_string(), |b| format!(
+                "{}/{}",
+                b.argmax_match, b.argmax_total
+            )),
         );
     }
     let s = &r.summary;
@@ -72,6 +110,17 @@ pub fn print_summary(r: &Report) {
         "max abs logit diff: prefill {:.3e}, decode {:.3e} over {} positions; argmax {}/{}; {}/{} greedy paths stay on the float64 path",
         s.max_abs_diff_prefill, s.max_abs_diff_decode, s.positions, s.argmax_match, s.argmax_total, s.prompts_on_reference_path, s.prompts
     );
+    if let (Some(b), Some(m)) = (s.bf16_max_abs_diff, s.bf16_argmax_match) {
+        let closer = s
+            .closer_than_bf16
+            .map_or("the engine equals float64".to_string(), |c| {
+                format!(
+                    "the engine is {}× closer to float64 than bfloat16",
+                    report_html::times(c)
+                )
+            });
+        println!("bfloat16 (PyTorch-style emulation) on the same positions: max abs logit diff {b:.3}, argmax {m}/{}; {closer}", s.argmax_total);
+    }
     for f in &r.failures {
         println!("FAIL {f}");
     }
@@ -88,6 +137,7 @@ pub fn run(a: Args) -> Result<i32> {
     let opts = Options {
         gen_tokens: a.gen_tokens,
         band: DEFAULT_BAND,
+        bf16: !a.no_bf16,
     };
     let tty = std::io::stderr().is_terminal();
     let total = prompts.len();
@@ -102,7 +152,10 @@ pub fn run(a: Args) -> Result<i32> {
     }
     print_summary(&report);
     if let Some(p) = &a.json {
-        write(p, &serde_json::to_string_pretty(&report).unwrap_or_default())?;
+        write(
+            p,
+            &serde_json::to_string_pretty(&report).unwrap_or_default(),
+        )?;
         eprintln!("wrote {}", p.display());
     }
     if let Some(p) = &a.html {

@@ -48,6 +48,7 @@ fn gate(model_file: &str, snapshot: &str) {
     let opts = Options {
         gen_tokens: 24,
         band: DEFAULT_BAND,
+        bf16: false,
     };
     let r = validate(&loaded, &rt, &default_prompts(), &opts, &mut |_, _| {}).unwrap();
     for p in &r.prompts {

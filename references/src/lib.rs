@@ -2,7 +2,9 @@
 //! a plain float64 forward pass ([`forward`]) and MPFR (256-bit and exact)
 //! references for every kernel ([`mpfr`]).
 
+pub mod bf16;
 pub mod forward;
 pub mod mpfr;
 
+pub use bf16::forward_bf16;
 pub use forward::forward_f64;
