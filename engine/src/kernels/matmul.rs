@@ -3,18 +3,27 @@
 //! Every output `y[t][r] = W[r] · x[t]` is one dot product in the order of
 //! [`super::dot`], whatever the batch size and thread count: the decode path
 //! (`matvec`) and the prefill path (`matmul`) produce identical bits for the
-//! same row and input. Weights are dequantized exactly (see `dequant`) into a
-//! per-thread scratch that is allocated once and reused.
+//! same row and input.
+//!
+//! On the SIMD paths (see [`qdot::has_simd`]) decode runs the fused
+//! dequantize-and-dot kernels of [`qdot`] on the stored blocks, four rows at
+//! a time, and prefill dequantizes a chunk of rows once (SIMD, exact) into a
+//! per-thread scratch and runs register tiles of 4 rows × 4 tokens over it.
+//! The scalar path dequantizes with `dequant.rs` and uses [`super::dot`].
+//! All of them give the same bits (see the tests here and in `qdot`).
+//! Scratch buffers are allocated once per thread and reused.
 
 use std::cell::RefCell;
 
 use rayon::prelude::*;
 
 use super::dot::{accumulate, accumulate4, reduce, Acc, LANES};
+use super::qdot;
+use super::Isa;
 use crate::runtime::Runtime;
 use crate::tensor::Matrix;
 
-/// Rows handed to a thread at a time.
+/// Rows dequantized into the scratch at a time by prefill.
 const ROW_CHUNK: usize = 16;
 
 thread_local! {
@@ -32,11 +41,15 @@ fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
 }
 
 /// Dequantizes rows `r0..r0+out.len()/cols` of `w` into `out`.
-fn dequant_rows(w: &Matrix, r0: usize, out: &mut [f32]) {
-    for (i, row) in out.chunks_exact_mut(w.cols).enumerate() {
-        // Shapes were validated when the Matrix was built.
-        w.dequantize_row_into(r0 + i, row)
-            .expect("matrix row size was validated at load");
+fn dequant_rows(isa: Isa, w: &Matrix, r0: usize, out: &mut [f32]) {
+    let rb = w.row_bytes();
+    let n = out.len() / w.cols;
+    let src = w.rows_bytes(r0, r0 + n);
+    for (row, bytes) in out
+        .chunks_exact_mut(w.cols)
+        .zip(src.chunks_exact(rb.max(1)))
+    {
+        qdot::dequant_row(isa, w.dtype, bytes, row);
     }
 }
 
@@ -47,10 +60,77 @@ struct SharedOut(*mut f32);
 unsafe impl Send for SharedOut {}
 unsafe impl Sync for SharedOut {}
 
+/// Decode products of at most this many weights run on the calling thread
+/// when it is not one of the pool's workers: they take ~20 µs on one core,
+/// about what handing work to the pool and waiting for it costs from outside
+/// (measured on the 2-core machine: SmolLM2 decode 115 tok/s splitting every
+/// product, 130 with this limit; Gemma 3 86 and 88).
+const INLINE_ELEMS: usize = 1 << 19;
+
+/// The same limit for a caller that is a pool worker (a decoder running its
+/// forward pass inside `Runtime::install`), where splitting only costs a
+/// steal: only tiny products stay on one thread.
+const INLINE_ELEMS_IN_POOL: usize = 1 << 16;
+
+/// Rows per decode task: about four tasks per thread (for balance), a
+/// multiple of 4 (the fused kernels' row group), at least 16.
+fn decode_chunk(rows: usize, threads: usize) -> usize {
+    rows.div_ceil(4 * threads.max(1))
+        .next_multiple_of(4)
+        .max(16)
+}
+
 /// `y = W x` for one input vector.
 pub fn matvec(rt: &Runtime, w: &Matrix, x: &[f32], y: &mut [f32]) {
     assert_eq!(x.len(), w.cols, "{}: input width", w.name);
     assert_eq!(y.len(), w.rows, "{}: output height", w.name);
+    let isa = rt.isa;
+    if !qdot::has_simd(isa) {
+        return matvec_dequant(rt, w, x, y);
+    }
+    // Inside the pool, splitting costs a steal; from outside, a hand-off to
+    // the pool and a wake-up of the blocked caller.
+    let inline_elems = if rayon::current_thread_index().is_some() {
+        INLINE_ELEMS_IN_POOL
+    } else {
+        INLINE_ELEMS
+    };
+    if w.rows * w.cols <= inline_elems {
+        return fused_rows(isa, w, 0, x, y);
+    }
+    let chunk = decode_chunk(w.rows, rt.threads());
+    rt.install(|| {
+        y.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(c, ys)| fused_rows(isa, w, c * chunk, x, ys))
+    });
+}
+
+/// `ys[i] = W[r0 + i] · x` with the fused kernels, four rows at a time.
+fn fused_rows(isa: Isa, w: &Matrix, r0: usize, x: &[f32], ys: &mut [f32]) {
+    let (rb, all) = (w.row_bytes(), w.bytes());
+    let k = qdot::RowDots::new(isa, w.dtype, w.cols);
+    let row = |i: usize| &all[(r0 + i) * rb..(r0 + i + 1) * rb];
+    // The next four rows, read into the cache during these four.
+    let next = |i: usize| {
+        let a = ((r0 + i + 4) * rb).min(all.len());
+        &all[a..(a + 4 * rb).min(all.len())]
+    };
+    let mut r = 0;
+    while r + 4 <= ys.len() {
+        let rows = [row(r), row(r + 1), row(r + 2), row(r + 3)];
+        let o = k.dot(rows, x, next(r));
+        ys[r..r + 4].copy_from_slice(&o);
+        r += 4;
+    }
+    while r < ys.len() {
+        ys[r] = k.dot([row(r)], x, next(r))[0];
+        r += 1;
+    }
+}
+
+/// The scalar path of [`matvec`]: dequantize four rows, then dot them.
+fn matvec_dequant(rt: &Runtime, w: &Matrix, x: &[f32], y: &mut [f32]) {
     let isa = rt.isa;
     rt.install(|| {
         y.par_chunks_mut(ROW_CHUNK).enumerate().for_each(|(c, ys)| {
@@ -58,7 +138,7 @@ pub fn matvec(rt: &Runtime, w: &Matrix, x: &[f32], y: &mut [f32]) {
             with_scratch(4 * w.cols, |buf| {
                 let mut r = 0;
                 while r + 4 <= ys.len() {
-                    dequant_rows(w, r0 + r, buf);
+                    dequant_rows(isa, w, r0 + r, buf);
                     let (a, rest) = buf.split_at(w.cols);
                     let (b, rest) = rest.split_at(w.cols);
                     let (c, d) = rest.split_at(w.cols);
@@ -71,7 +151,7 @@ pub fn matvec(rt: &Runtime, w: &Matrix, x: &[f32], y: &mut [f32]) {
                 }
                 while r < ys.len() {
                     let row = &mut buf[..w.cols];
-                    dequant_rows(w, r0 + r, row);
+                    dequant_rows(isa, w, r0 + r, row);
                     let mut acc: Acc = [0f32; LANES];
                     accumulate(isa, &mut acc, row, x);
                     ys[r] = reduce(&acc);
@@ -91,18 +171,99 @@ pub fn matmul(rt: &Runtime, w: &Matrix, x: &[f32], n: usize, y: &mut [f32]) {
         return matvec(rt, w, x, y);
     }
     let isa = rt.isa;
+    if !qdot::has_simd(isa) {
+        return matmul_dequant(rt, w, x, n, y);
+    }
     let rows = w.rows;
     let cols = w.cols;
     let out = SharedOut(y.as_mut_ptr());
     let chunks = rows.div_ceil(ROW_CHUNK);
     rt.install(|| {
         (0..chunks).into_par_iter().for_each(|c| {
+            let r_begin = c * ROW_CHUNK;
+            let r_end = (r_begin + ROW_CHUNK).min(rows);
+            with_scratch(ROW_CHUNK * cols, |buf| {
+                let buf = &mut buf[..(r_end - r_begin) * cols];
+                dequant_rows(isa, w, r_begin, buf);
+                let emit = |r: usize, t: usize, v: f32| {
+                    // Capture the whole SharedOut (Sync), not its raw pointer field.
+                    #[allow(clippy::redundant_locals)]
+                    let out = out;
+                    // SAFETY: (t, r_begin + r) is written by this chunk only,
+                    // and lies inside y (t < n, r_begin + r < r_end <= rows).
+                    unsafe { *out.0.add(t * rows + r_begin + r) = v };
+                };
+                let nr = r_end - r_begin;
+                let mut r = 0;
+                while r + 4 <= nr {
+                    let wr: [&[f32]; 4] =
+                        std::array::from_fn(|i| &buf[(r + i) * cols..(r + i + 1) * cols]);
+                    tile_tokens::<4>(isa, wr, x, n, cols, |i, t, v| emit(r + i, t, v));
+                    r += 4;
+                }
+                while r < nr {
+                    tile_tokens::<1>(
+                        isa,
+                        [&buf[r * cols..(r + 1) * cols]],
+                        x,
+                        n,
+                        cols,
+                        |_, t, v| emit(r, t, v),
+                    );
+                    r += 1;
+                }
+            })
+        })
+    });
+}
+
+/// The products of `R` dequantized rows with all `n` tokens, by register
+/// tiles of `R` rows × 4 tokens (then single tokens).
+fn tile_tokens<const R: usize>(
+    isa: Isa,
+    w: [&[f32]; R],
+    x: &[f32],
+    n: usize,
+    cols: usize,
+    mut emit: impl FnMut(usize, usize, f32),
+) {
+    let xt = |t: usize| &x[t * cols..(t + 1) * cols];
+    let mut t = 0;
+    while t + 4 <= n {
+        let o = qdot::tile(isa, w, [xt(t), xt(t + 1), xt(t + 2), xt(t + 3)]);
+        for (i, or) in o.iter().enumerate() {
+            for (j, &v) in or.iter().enumerate() {
+                emit(i, t + j, v);
+            }
+        }
+        t += 4;
+    }
+    while t < n {
+        let o = qdot::tile(isa, w, [xt(t)]);
+        for (i, or) in o.iter().enumerate() {
+            emit(i, t, or[0]);
+        }
+        t += 1;
+    }
+}
+
+/// The scalar path of [`matmul`].
+fn matmul_dequant(rt: &Runtime, w: &Matrix, x: &[f32], n: usize, y: &mut [f32]) {
+    let isa = rt.isa;
+    let rows = w.rows;
+    let cols = w.cols;
+    let out = SharedOut(y.as_mut_ptr());
+    let chunks = rows.div_ceil(ROW_CHUNK);
+    rt.install(|| {
+        (0..chunks).into_par_iter().for_each(|c| {
+            // Capture the whole SharedOut (Sync), not its raw pointer field.
+            #[allow(clippy::redundant_locals)]
             let out = out;
             let r_begin = c * ROW_CHUNK;
             let r_end = (r_begin + ROW_CHUNK).min(rows);
             with_scratch(ROW_CHUNK * cols, |buf| {
                 let buf = &mut buf[..(r_end - r_begin) * cols];
-                dequant_rows(w, r_begin, buf);
+                dequant_rows(isa, w, r_begin, buf);
                 let mut r = 0;
                 let nr = r_end - r_begin;
                 while r < nr {
@@ -146,6 +307,7 @@ pub fn matmul(rt: &Runtime, w: &Matrix, x: &[f32], n: usize, y: &mut [f32]) {
 mod tests {
     use super::*;
     use crate::ggml_type::GgmlType;
+    use crate::kernels::dot::dot;
     use crate::kernels::Isa;
     use crate::tensor::Bytes;
 
@@ -172,7 +334,12 @@ mod tests {
             let mut want = vec![0f32; 5 * 37];
             let rt1 = Runtime::new(1, Some(isa)).unwrap();
             for t in 0..5 {
-                matvec(&rt1, &w, &x[t * 96..(t + 1) * 96], &mut want[t * 37..(t + 1) * 37]);
+                matvec(
+                    &rt1,
+                    &w,
+                    &x[t * 96..(t + 1) * 96],
+                    &mut want[t * 37..(t + 1) * 37],
+                );
             }
             for threads in [1, 2, 3] {
                 let rt = Runtime::new(threads, Some(isa)).unwrap();
@@ -181,6 +348,140 @@ mod tests {
                 let a: Vec<u32> = got.iter().map(|v| v.to_bits()).collect();
                 let b: Vec<u32> = want.iter().map(|v| v.to_bits()).collect();
                 assert_eq!(a, b, "{isa} threads={threads}");
+            }
+        }
+    }
+
+    fn bits(v: &[f32]) -> Vec<u32> {
+        // A NaN's payload is no part of the contract (see qdot's tests).
+        v.iter()
+            .map(|x| if x.is_nan() { 0x7FC0_0000 } else { x.to_bits() })
+            .collect()
+    }
+
+    /// `n` rows of `x` times `w`, each row dequantized by dequant.rs and
+    /// dotted by the scalar path of dot.rs: the reference every path must
+    /// reproduce bit for bit.
+    fn reference(w: &Matrix, x: &[f32], n: usize) -> Vec<f32> {
+        let mut row = vec![0f32; w.cols];
+        let mut y = vec![0f32; n * w.rows];
+        for r in 0..w.rows {
+            w.dequantize_row_into(r, &mut row).unwrap();
+            for t in 0..n {
+                y[t * w.rows + r] = dot(Isa::Scalar, &row, &x[t * w.cols..(t + 1) * w.cols]);
+            }
+        }
+        y
+    }
+
+    /// matmul at 1, 2 and 3 threads and matvec token by token, on every
+    /// path, against the reference.
+    fn check_all_paths(w: &Matrix, ns: &[usize], seed: u32, what: &str) {
+        for &n in ns {
+            let (_, x) = f32_matrix(n, w.cols, seed + n as u32);
+            let want = bits(&reference(w, &x, n));
+            for isa in Isa::available() {
+                for threads in [1, 2, 3] {
+                    let rt = Runtime::new(threads, Some(isa)).unwrap();
+                    let mut got = vec![f32::NAN; n * w.rows];
+                    matmul(&rt, w, &x, n, &mut got);
+                    assert!(
+                        bits(&got) == want,
+                        "{what} {isa} threads={threads} n={n}: matmul"
+                    );
+                    if threads == 2 {
+                        for t in 0..n {
+                            let xt = &x[t * w.cols..(t + 1) * w.cols];
+                            let yt = &mut got[t * w.rows..(t + 1) * w.rows];
+                            yt.fill(f32::NAN);
+                            matvec(&rt, w, xt, yt);
+                        }
+                        assert!(bits(&got) == want, "{what} {isa} n={n}: matvec");
+                    }
+                }
+            }
+        }
+    }
+
+    fn quant_matrix(ty: GgmlType, rows: usize, cols: usize, seed: u32) -> Matrix {
+        let blocks = rows * cols / ty.block_elems();
+        let bytes = crate::kernels::qdot::tests::random_blocks(ty, blocks, seed);
+        Matrix::new("w", ty, rows, cols, Bytes::from_vec(bytes)).unwrap()
+    }
+
+    #[test]
+    fn every_type_path_and_thread_count_gives_the_reference_bits() {
+        for ty in GgmlType::ALL {
+            // Float types: a width that is not a multiple of 16 (a tail).
+            let cols = match ty.block_elems() {
+                1 => 100,
+                32 => 96,
+                _ => 512,
+            };
+            for rows in [1, 6, 37] {
+                let w = quant_matrix(ty, rows, cols, 11 + rows as u32);
+                check_all_paths(&w, &[1, 2, 5, 7], 3, &format!("{ty} {rows}x{cols}"));
+            }
+            // Big enough for decode to split the rows over the pool.
+            let cols = 1024;
+            let rows = INLINE_ELEMS / cols + 7;
+            let w = quant_matrix(ty, rows, cols, 5);
+            check_all_paths(&w, &[1, 3], 9, &format!("{ty} {rows}x{cols}"));
+        }
+    }
+
+    #[test]
+    fn golden_blocks_as_matrix_rows() {
+        // The real and random blocks of golden/dequant, as a matrix.
+        for ty in GgmlType::ALL.into_iter().filter(|t| t.is_quantized()) {
+            let blocks = crate::kernels::qdot::tests::golden_blocks(ty);
+            let cols = if ty.block_elems() == 32 { 128 } else { 512 };
+            let rb = ty.row_bytes(cols).unwrap();
+            let rows = blocks.len() / rb;
+            let w = Matrix::new(
+                "w",
+                ty,
+                rows,
+                cols,
+                Bytes::from_vec(blocks[..rows * rb].to_vec()),
+            )
+            .unwrap();
+            check_all_paths(&w, &[1, 3], 21, &format!("{ty} golden"));
+        }
+    }
+
+    /// The weights of the real models (when present): the first rows of
+    /// every 2-D tensor, one per (type, shape), on every path.
+    #[test]
+    fn real_model_weights_give_the_reference_bits() {
+        let mut dirs = vec![];
+        if let Ok(d) = std::env::var("ATENIA_MODEL_DIR") {
+            dirs.push(std::path::PathBuf::from(d));
+        }
+        dirs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
+        if let Ok(h) = std::env::var("HOME") {
+            dirs.push(std::path::PathBuf::from(h).join(".cache/atenia/models"));
+        }
+        for name in [
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "gemma-3-270m-q4_k_m.gguf",
+        ] {
+            let Some(path) = dirs.iter().map(|d| d.join(name)).find(|p| p.exists()) else {
+                eprintln!("{name} not found, skipped");
+                continue;
+            };
+            let g = crate::gguf::GgufFile::open(&path).unwrap();
+            let mut seen = std::collections::HashSet::new();
+            for t in &g.tensors {
+                if t.dims.len() != 2 || !seen.insert((t.dtype, t.dims.clone())) {
+                    continue;
+                }
+                let (cols, rows) = (t.dims[0], t.dims[1].min(45));
+                let rb = t.dtype.row_bytes(cols).unwrap();
+                let data = g.tensor_data(t)[..rows * rb].to_vec();
+                let w = Matrix::new(t.name.clone(), t.dtype, rows, cols, Bytes::from_vec(data))
+                    .unwrap();
+                check_all_paths(&w, &[1, 3], 4, &format!("{name} {} {}", t.name, t.dtype));
             }
         }
     }
@@ -194,7 +495,211 @@ mod tests {
         matvec(&rt, &w, &x, &mut y);
         for r in 0..33 {
             let exact: f64 = (0..200).map(|k| wv[r * 200 + k] as f64 * x[k] as f64).sum();
-            assert!((y[r] as f64 - exact).abs() < 1e-5, "row {r}: {} vs {exact}", y[r]);
+            assert!(
+                (y[r] as f64 - exact).abs() < 1e-5,
+                "row {r}: {} vs {exact}",
+                y[r]
+            );
+        }
+    }
+}
+
+#[cfg(test)]
+mod bench {
+    //! Timings, not checks:
+    //! `cargo test --release -p atenia-engine --lib bench_ -- --ignored --nocapture`
+    //! (`ISA=avx2` picks the path of `bench_matvec`).
+    use super::*;
+    use crate::ggml_type::GgmlType;
+    use crate::tensor::Bytes;
+    use std::time::Instant;
+
+    fn random_matrix(ty: GgmlType, rows: usize, cols: usize) -> Matrix {
+        let mut s = 12345u32;
+        let n = ty.row_bytes(cols).unwrap() * rows;
+        let mut v: Vec<u8> = (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                s as u8
+            })
+            .collect();
+        // Finite scales: clear the top exponent bit of every byte pair's high byte.
+        for b in v.iter_mut().skip(1).step_by(2) {
+            *b &= 0xBF;
+        }
+        Matrix::new("w", ty, rows, cols, Bytes::from_vec(v)).unwrap()
+    }
+
+    fn best(mut f: impl FnMut(), reps: usize) -> f64 {
+        let mut b = f64::MAX;
+        for _ in 0..reps {
+            let t = Instant::now();
+            f();
+            b = b.min(t.elapsed().as_secs_f64());
+        }
+        b
+    }
+
+    /// CPU time of this thread (ns), from the scheduler's accounting: timing
+    /// that ignores the time other processes hold the core.
+    fn cpu_ns() -> u64 {
+        let s = std::fs::read_to_string("/proc/thread-self/schedstat").unwrap();
+        s.split_whitespace().next().unwrap().parse().unwrap()
+    }
+
+    /// Seconds of CPU per call of `f`, over at least 0.3 s of CPU.
+    fn cpu_per_call(mut f: impl FnMut()) -> f64 {
+        f();
+        let t0 = cpu_ns();
+        let mut calls = 0;
+        while cpu_ns() - t0 < 300_000_000 {
+            f();
+            calls += 1;
+        }
+        (cpu_ns() - t0) as f64 * 1e-9 / calls as f64
+    }
+
+    /// Single-thread kernel throughput in this thread's CPU time.
+    #[test]
+    #[ignore]
+    fn bench_matvec() {
+        let shapes = [
+            (GgmlType::Q4_1, 1536, 576),
+            (GgmlType::Q4_1, 576, 1536),
+            (GgmlType::Q8_0, 1536, 576),
+            (GgmlType::Q8_0, 49152, 576),
+            (GgmlType::Q5_0, 2048, 640),
+            (GgmlType::Q4K, 640, 1024),
+            (GgmlType::Q6K, 640, 2048),
+            (GgmlType::Q8_0, 262144, 640),
+            (GgmlType::F32, 576, 576),
+            (GgmlType::F16, 576, 576),
+        ];
+        let isa = std::env::var("ISA").map_or(Isa::detect(), |v| Isa::from_name(&v).unwrap());
+        for &(ty, rows, cols) in &shapes {
+            let w = random_matrix(ty, rows, cols);
+            let x: Vec<f32> = (0..cols).map(|i| (i as f32 * 0.37).sin()).collect();
+            let mut y = vec![0f32; rows];
+            let fused = cpu_per_call(|| fused_rows(isa, &w, 0, &x, &mut y));
+            let mut buf = vec![0f32; 4 * cols];
+            let old = cpu_per_call(|| {
+                for r in (0..rows).step_by(4) {
+                    for i in 0..4 {
+                        w.dequantize_row_into(r + i, &mut buf[i * cols..(i + 1) * cols])
+                            .unwrap();
+                    }
+                    let (a, rest) = buf.split_at(cols);
+                    let (b, rest) = rest.split_at(cols);
+                    let (c, d) = rest.split_at(cols);
+                    let mut acc = [[0f32; LANES]; 4];
+                    accumulate4(isa, &mut acc, [a, b, c, d], &x);
+                    for i in 0..4 {
+                        y[r + i] = reduce(&acc[i]);
+                    }
+                }
+            });
+            let gb = w.bytes().len() as f64 / 1e9;
+            let ge = (rows * cols) as f64 / 1e9;
+            eprintln!(
+                "{isa} {ty} {rows}x{cols}: fused {:.1} us ({:.1} GB/s, {:.2} Gelem/s), dequant+dot {:.1} us ({:.1} GB/s)",
+                fused * 1e6,
+                gb / fused,
+                ge / fused,
+                old * 1e6,
+                gb / old
+            );
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn bench_matmul() {
+        let n = 128;
+        for threads in [1, 2] {
+            let rt = Runtime::new(threads, None).unwrap();
+            for &(ty, rows, cols) in &[
+                (GgmlType::Q4_1, 1536, 576),
+                (GgmlType::Q4_1, 576, 1536),
+                (GgmlType::Q5_0, 2048, 640),
+            ] {
+                let w = random_matrix(ty, rows, cols);
+                let x: Vec<f32> = (0..n * cols).map(|i| (i as f32 * 0.37).sin()).collect();
+                let mut y = vec![0f32; n * rows];
+                let t_new = best(|| matmul(&rt, &w, &x, n, &mut y), 10);
+                let t_old = best(|| matmul_dequant(&rt, &w, &x, n, &mut y), 5);
+                let gf = 2.0 * (n * rows * cols) as f64 / 1e9;
+                eprintln!(
+                    "{threads}t {ty} {rows}x{cols} x {n}: tiled {:.2} ms ({:.1} GFLOP/s), old {:.2} ms ({:.1} GFLOP/s)",
+                    t_new * 1e3,
+                    gf / t_new,
+                    t_old * 1e3,
+                    gf / t_old
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn bench_memory_read() {
+        let n = 64 << 20; // 256 MB of u32
+        let v: Vec<u32> = (0..n as u32).collect();
+        for threads in [1usize, 2] {
+            let mut best = f64::MAX;
+            for _ in 0..5 {
+                let t = Instant::now();
+                let s: u32 = std::thread::scope(|sc| {
+                    let hs: Vec<_> = v
+                        .chunks(n / threads)
+                        .map(|c| sc.spawn(move || c.iter().fold(0u32, |a, &b| a ^ b)))
+                        .collect();
+                    hs.into_iter()
+                        .map(|h| h.join().unwrap())
+                        .fold(0, |a, b| a ^ b)
+                });
+                std::hint::black_box(s);
+                best = best.min(t.elapsed().as_secs_f64());
+            }
+            eprintln!(
+                "{threads} threads: {:.1} GB/s (wall)",
+                (n * 4) as f64 / best / 1e9
+            );
+        }
+    }
+
+    #[test]
+    #[ignore]
+    fn bench_call_overhead() {
+        for (rows, cols) in [(16, 64), (256, 640), (1024, 640)] {
+            let w = Matrix::new(
+                "w",
+                GgmlType::F32,
+                rows,
+                cols,
+                Bytes::from_vec(vec![0u8; rows * cols * 4]),
+            )
+            .unwrap();
+            let x = vec![1f32; cols];
+            let mut y = vec![0f32; rows];
+            for threads in [1, 2] {
+                let rt = Runtime::new(threads, None).unwrap();
+                let mut times: Vec<f64> = (0..2000)
+                    .map(|_| {
+                        let t = Instant::now();
+                        matvec(&rt, &w, &x, &mut y);
+                        t.elapsed().as_secs_f64()
+                    })
+                    .collect();
+                times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+                eprintln!(
+                    "{rows}x{cols} {threads}t: min {:.1} us, median {:.1} us, p90 {:.1} us",
+                    times[0] * 1e6,
+                    times[1000] * 1e6,
+                    times[1800] * 1e6
+                );
+            }
         }
     }
 }

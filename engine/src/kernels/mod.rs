@@ -8,6 +8,7 @@ pub mod attention;
 pub mod dot;
 pub mod matmul;
 pub mod norm;
+pub mod qdot;
 pub mod rope;
 
 use std::fmt;
@@ -17,9 +18,9 @@ use std::fmt;
 pub enum Isa {
     /// Portable Rust; fused multiply-adds through `f32::mul_add`.
     Scalar,
-    /// x86-64 AVX2 with FMA3.
+    /// x86-64 AVX2 with FMA3 and F16C.
     Avx2,
-    /// x86-64 AVX-512 Foundation.
+    /// x86-64 AVX-512 (F, BW, VL) with AVX2, FMA3 and F16C.
     Avx512,
 }
 
@@ -34,10 +35,19 @@ impl Isa {
         let mut v = vec![Isa::Scalar];
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // The fused kernels (qdot) widen f16 scales with F16C, and their
+            // AVX-512 code is compiled with BW and VL enabled.
+            let avx2 = is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c");
+            if avx2 {
                 v.push(Isa::Avx2);
             }
-            if is_x86_feature_detected!("avx512f") {
+            if avx2
+                && is_x86_feature_detected!("avx512f")
+                && is_x86_feature_detected!("avx512bw")
+                && is_x86_feature_detected!("avx512vl")
+            {
                 v.push(Isa::Avx512);
             }
         }
