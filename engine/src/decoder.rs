@@ -3,13 +3,19 @@
 //!
 //! The residual stream is kept in f64; matrix products take and give f32.
 
+use std::time::Instant;
+
 use crate::error::{Error, Result};
 use crate::kernels::activation::{gated, softcap};
 use crate::kernels::attention::attention;
 use crate::kernels::matmul::matmul;
 use crate::kv_cache::KvCache;
-use crate::model::Model;
+use crate::memory;
+use crate::model::{Model, Weights};
+use crate::placement::{self, Placement, PlanInput, TensorReq};
 use crate::runtime::Runtime;
+use crate::telemetry::MemoryStats;
+use crate::tensor::Matrix;
 
 /// Which positions' logits a forward call computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -39,6 +45,8 @@ struct Scratch {
     up: Vec<f32>,
     cs: Vec<Vec<f64>>,
     row: Vec<f32>,
+    /// Output of one streamed piece for a batch (scattered into the full output).
+    piece: Vec<f32>,
 }
 
 fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
@@ -54,7 +62,127 @@ pub struct Session<'m> {
     cache: KvCache,
     pos: usize,
     s: Scratch,
+    /// Where each weight matrix lives, when some are streamed.
+    stream: Option<Stream>,
 }
+
+/// Matrices a pass reads, by index: 0 the embedding, `1 + 7·layer + j` for
+/// q, k, v, o, gate, up, down, and the output projection last.
+const PER_LAYER: usize = 7;
+
+fn matrix_at(w: &Weights, idx: usize) -> &Matrix {
+    let last = 1 + PER_LAYER * w.layers.len();
+    if idx == 0 {
+        return &w.embed;
+    }
+    if idx == last {
+        return &w.output;
+    }
+    let l = &w.layers[(idx - 1) / PER_LAYER];
+    [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down][(idx - 1) % PER_LAYER]
+}
+
+/// The session's placement of every matrix and, for each, the next streamed
+/// matrix in access order (what read-ahead fetches while it computes).
+struct Stream {
+    place: Vec<Placement>,
+    next_streamed: Vec<Option<usize>>,
+}
+
+/// The tensors of one forward pass in access order, for the planner.
+pub fn plan_tensors(model: &Model) -> Vec<TensorReq> {
+    let w = &model.weights;
+    let n = 2 + PER_LAYER * w.layers.len();
+    let mut v: Vec<TensorReq> = (0..n)
+        .map(|i| {
+            let m = matrix_at(w, i);
+            TensorReq {
+                name: m.name.clone(),
+                layer: (i > 0 && i < n - 1).then(|| (i - 1) / PER_LAYER),
+                bytes: m.bytes().len() as u64,
+                row_bytes: m.row_bytes() as u64,
+                owned: !m.is_file_map(),
+            }
+        })
+        .collect();
+    let mut owned = 4 * w.final_norm.len() as u64;
+    for l in &w.layers {
+        for x in [&l.attn_norm, &l.ffn_norm] {
+            owned += 4 * x.len() as u64;
+        }
+        for x in [
+            &l.q_bias,
+            &l.k_bias,
+            &l.v_bias,
+            &l.q_norm,
+            &l.k_norm,
+            &l.post_attn_norm,
+            &l.post_ffn_norm,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            owned += 4 * x.len() as u64;
+        }
+    }
+    v.push(TensorReq {
+        name: "norms and biases".into(),
+        layer: None,
+        bytes: owned,
+        row_bytes: owned,
+        owned: true,
+    });
+    v
+}
+
+/// Bytes of the session's scratch for batches up to `capacity` positions,
+/// the last position's logits, the sampler's working copy of them, and the
+/// kernels' per-thread buffers.
+pub fn scratch_bytes(model: &Model, capacity: usize, threads: usize) -> u64 {
+    let c = &model.config;
+    let per_token =
+        8 * c.hidden + 4 * (2 * c.hidden + 2 * c.q_dim() + 2 * c.kv_dim() + 2 * c.ffn_hidden);
+    let max_cols = c.hidden.max(c.ffn_hidden).max(c.q_dim());
+    let rope: usize = c.ropes_for(capacity).iter().map(|r| 8 * r.rotary_dim).sum();
+    (capacity * (per_token + rope)
+        + 4 * c.hidden
+        + 4 * c.vocab
+        + 16 * c.vocab
+        + threads * (16 * max_cols * 4 + 16 * capacity * c.n_heads.max(1))) as u64
+}
+
+/// Sets the memory budget of `model`'s sessions (`None`: no budget). With a
+/// budget it also releases every weight page loading touched, records the
+/// peak RSS of loading, resets the peak (where the OS allows) and records the
+/// RSS left: the fixed overhead outside the budget (binary, tokenizer,
+/// runtime, parsed metadata).
+pub fn set_memory_budget(model: &Model, budget: Option<u64>) {
+    let mem = &model.memory;
+    mem.set_budget(budget);
+    if budget.is_none() {
+        return;
+    }
+    let w = &model.weights;
+    w.embed.data().release_storage();
+    w.output.data().release_storage();
+    for i in 0..2 + PER_LAYER * w.layers.len() {
+        let m = matrix_at(w, i);
+        m.release_rows(0, m.rows);
+    }
+    let st = &mem.stats;
+    MemoryStats::set(&st.load_peak_rss, memory::peak_rss().unwrap_or(0));
+    MemoryStats::set(&st.peak_reset, memory::reset_peak_rss() as u64);
+    MemoryStats::set(
+        &st.overhead_bytes,
+        memory::rss().unwrap_or(0) + RUNTIME_ALLOWANCE,
+    );
+}
+
+/// Part of the fixed overhead not yet resident when the budget is set: the
+/// pool threads' stacks and allocator arenas and the kernels' per-thread
+/// buffers, first touched by the first pass (measured at about 4 MiB with 2
+/// threads on SmolLM2 whatever the budget, 8, 16 or 32 MiB).
+pub const RUNTIME_ALLOWANCE: u64 = 6 << 20;
 
 impl<'m> Session<'m> {
     /// A session holding up to `capacity` positions.
@@ -63,6 +191,7 @@ impl<'m> Session<'m> {
         if capacity == 0 {
             return Err(Error::argument("context size", "must be at least 1"));
         }
+        let stream = Self::plan(model, rt, capacity)?;
         let cache = KvCache::new(c.n_layers, capacity, c.kv_dim())?;
         Ok(Session {
             model,
@@ -70,7 +199,65 @@ impl<'m> Session<'m> {
             cache,
             pos: 0,
             s: Scratch::default(),
+            stream,
         })
+    }
+
+    /// Plans the placement under the model's budget; `None` when every
+    /// matrix stays mapped. The KV cache (all `capacity` positions) and the
+    /// scratch count as fixed bytes.
+    fn plan(model: &Model, rt: &Runtime, capacity: usize) -> Result<Option<Stream>> {
+        let c = &model.config;
+        let budget = model.memory.budget();
+        let kv = 2 * (c.n_layers * capacity * c.kv_dim() * 4) as u64;
+        let scratch = scratch_bytes(model, capacity, rt.threads());
+        let tensors = plan_tensors(model);
+        let input = PlanInput {
+            tensors,
+            budget,
+            free: if budget.is_some() {
+                memory::free_memory()
+            } else {
+                None
+            },
+            fixed: kv + scratch,
+        };
+        let p = placement::plan(&input)?;
+        let st = &model.memory.stats;
+        MemoryStats::set(&st.plan_fixed, p.fixed);
+        MemoryStats::set(&st.plan_kv_cache, kv);
+        MemoryStats::set(&st.plan_scratch, scratch);
+        MemoryStats::set(&st.plan_resident, p.resident);
+        MemoryStats::set(&st.plan_mapped, p.mapped);
+        MemoryStats::set(&st.plan_streamed, p.streamed);
+        MemoryStats::set(&st.plan_stream_buffer, p.stream_buffer);
+        MemoryStats::set(&st.plan_limit, p.limit.unwrap_or(0));
+        let n = 2 + PER_LAYER * c.n_layers;
+        let place: Vec<Placement> = p.placements[..n].to_vec();
+        let streamed = place
+            .iter()
+            .filter(|x| matches!(x, Placement::Streamed { .. }))
+            .count();
+        MemoryStats::set(&st.tensors_streamed, streamed as u64);
+        MemoryStats::set(
+            &st.tensors_mapped,
+            place.iter().filter(|&&x| x == Placement::Mapped).count() as u64,
+        );
+        if streamed == 0 {
+            return Ok(None);
+        }
+        // The next streamed matrix after each (wrapping to the next pass;
+        // the embedding is read by rows and never prefetched whole).
+        let mut next_streamed = vec![None; n];
+        for (i, slot) in next_streamed.iter_mut().enumerate() {
+            *slot = (1..n)
+                .map(|d| (i + d) % n)
+                .find(|&j| j != 0 && matches!(place[j], Placement::Streamed { .. }));
+        }
+        Ok(Some(Stream {
+            place,
+            next_streamed,
+        }))
     }
 
     /// Positions already in the cache.
@@ -148,6 +335,9 @@ impl<'m> Session<'m> {
             ));
         }
         let (hid, qd, kvd, ffn) = (c.hidden, c.q_dim(), c.kv_dim(), c.ffn_hidden);
+        let started = Instant::now();
+        let stats = &model.memory.stats;
+        let st = self.stream.as_ref().map(|x| (x, stats));
         let s = &mut self.s;
         grow(&mut s.x, n * hid);
         grow(&mut s.h, n * hid);
@@ -164,7 +354,10 @@ impl<'m> Session<'m> {
         for (r, cs) in ropes.iter().zip(s.cs.iter_mut()) {
             grow(cs, n * r.rotary_dim);
             for t in 0..n {
-                r.cos_sin(self.pos + t, &mut cs[t * r.rotary_dim..(t + 1) * r.rotary_dim]);
+                r.cos_sin(
+                    self.pos + t,
+                    &mut cs[t * r.rotary_dim..(t + 1) * r.rotary_dim],
+                );
             }
         }
 
@@ -176,15 +369,49 @@ impl<'m> Session<'m> {
                 *x = e as f64 * scale;
             }
         }
+        if let Some((stream, _)) = st {
+            if matches!(stream.place[0], Placement::Streamed { .. }) {
+                for &tok in tokens {
+                    w.embed.release_rows(tok as usize, tok as usize + 1);
+                }
+            }
+        }
 
         let eps = c.norm_eps;
         let off = c.norm_weight_offset;
         for (li, (lc, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
             // Attention block.
             norm_rows(&s.x, &lw.attn_norm, eps, off, &mut s.h);
-            matmul(rt, &lw.q, &s.h, n, &mut s.q);
-            matmul(rt, &lw.k, &s.h, n, &mut s.k);
-            matmul(rt, &lw.v, &s.h, n, &mut s.v);
+            mm(
+                rt,
+                st,
+                w,
+                1 + PER_LAYER * li,
+                &s.h,
+                n,
+                &mut s.q,
+                &mut s.piece,
+            );
+            mm(
+                rt,
+                st,
+                w,
+                2 + PER_LAYER * li,
+                &s.h,
+                n,
+                &mut s.k,
+                &mut s.piece,
+            );
+            mm(
+                rt,
+                st,
+                w,
+                3 + PER_LAYER * li,
+                &s.h,
+                n,
+                &mut s.v,
+                &mut s.piece,
+            );
             add_bias(&mut s.q, lw.q_bias.as_deref());
             add_bias(&mut s.k, lw.k_bias.as_deref());
             add_bias(&mut s.v, lw.v_bias.as_deref());
@@ -203,13 +430,30 @@ impl<'m> Session<'m> {
             let cs = &s.cs[lc.rope];
             let rd = rope.rotary_dim;
             for t in 0..n {
-                rope.apply(&mut s.q[t * qd..(t + 1) * qd], hd, &cs[t * rd..(t + 1) * rd]);
-                rope.apply(&mut s.k[t * kvd..(t + 1) * kvd], hd, &cs[t * rd..(t + 1) * rd]);
+                rope.apply(
+                    &mut s.q[t * qd..(t + 1) * qd],
+                    hd,
+                    &cs[t * rd..(t + 1) * rd],
+                );
+                rope.apply(
+                    &mut s.k[t * kvd..(t + 1) * kvd],
+                    hd,
+                    &cs[t * rd..(t + 1) * rd],
+                );
             }
             self.cache.write(li, self.pos, &s.k, &s.v);
             let (keys, values) = self.cache.layer(li, self.pos + n);
             attention(rt, &lc.attn, &s.q, n, self.pos, keys, values, &mut s.att);
-            matmul(rt, &lw.o, &s.att, n, &mut s.o);
+            mm(
+                rt,
+                st,
+                w,
+                4 + PER_LAYER * li,
+                &s.att,
+                n,
+                &mut s.o,
+                &mut s.piece,
+            );
             if let Some(pn) = &lw.post_attn_norm {
                 norm_rows_f32(&mut s.o, pn, eps, off, hid);
             }
@@ -219,10 +463,37 @@ impl<'m> Session<'m> {
 
             // MLP block.
             norm_rows(&s.x, &lw.ffn_norm, eps, off, &mut s.h);
-            matmul(rt, &lw.gate, &s.h, n, &mut s.gate);
-            matmul(rt, &lw.up, &s.h, n, &mut s.up);
+            mm(
+                rt,
+                st,
+                w,
+                5 + PER_LAYER * li,
+                &s.h,
+                n,
+                &mut s.gate,
+                &mut s.piece,
+            );
+            mm(
+                rt,
+                st,
+                w,
+                6 + PER_LAYER * li,
+                &s.h,
+                n,
+                &mut s.up,
+                &mut s.piece,
+            );
             gated(c.activation, &mut s.gate, &s.up);
-            matmul(rt, &lw.down, &s.gate, n, &mut s.o);
+            mm(
+                rt,
+                st,
+                w,
+                7 + PER_LAYER * li,
+                &s.gate,
+                n,
+                &mut s.o,
+                &mut s.piece,
+            );
             if let Some(pn) = &lw.post_ffn_norm {
                 norm_rows_f32(&mut s.o, pn, eps, off, hid);
             }
@@ -241,19 +512,107 @@ impl<'m> Session<'m> {
             Logits::Last => n - 1,
         };
         let rows = n - first;
-        norm_rows(&s.x[first * hid..], &w.final_norm, eps, off, &mut s.h[..rows * hid]);
+        norm_rows(
+            &s.x[first * hid..],
+            &w.final_norm,
+            eps,
+            off,
+            &mut s.h[..rows * hid],
+        );
         if let Some(obs) = observer {
             let normed: Vec<f64> = s.h[..rows * hid].iter().map(|&v| v as f64).collect();
             obs(c.n_layers, &normed);
         }
         out.resize(rows * c.vocab, 0.0);
-        matmul(rt, &w.output, &s.h[..rows * hid], rows, out);
+        mm(
+            rt,
+            st,
+            w,
+            1 + PER_LAYER * c.n_layers,
+            &s.h[..rows * hid],
+            rows,
+            out,
+            &mut s.piece,
+        );
         if let Some(cap) = c.final_softcap {
             for l in out.iter_mut() {
                 *l = softcap(*l as f64, cap) as f32;
             }
         }
+        MemoryStats::add(&stats.forward_ns, started.elapsed().as_nanos() as u64);
+        MemoryStats::add(&stats.passes, 1);
         Ok(())
+    }
+}
+
+/// `y = x · Wᵀ` for matrix `idx` of the pass, as its placement says: a
+/// mapped matrix directly; a streamed one piece by piece, each piece mapped
+/// (timed: the wait on I/O), computed, then released, while read-ahead
+/// fetches the next piece. The kernel and the bytes are the same either way,
+/// and every output element is one row's dot product, so the result is the
+/// same bits.
+#[allow(clippy::too_many_arguments)]
+fn mm(
+    rt: &Runtime,
+    st: Option<(&Stream, &MemoryStats)>,
+    w: &Weights,
+    idx: usize,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    tmp: &mut Vec<f32>,
+) {
+    let m = matrix_at(w, idx);
+    let (stream, stats) = match st {
+        Some((s, stats)) => (s, stats),
+        None => return matmul(rt, m, x, n, y),
+    };
+    let rpp = match stream.place[idx] {
+        Placement::Streamed { rows_per_piece } => rows_per_piece as usize,
+        _ => return matmul(rt, m, x, n, y),
+    };
+    let rows = m.rows;
+    let mut r0 = 0;
+    while r0 < rows {
+        let r1 = (r0 + rpp).min(rows);
+        // Read-ahead: the next piece of this matrix, or the first of the next streamed one.
+        if r1 < rows {
+            m.prefetch_rows(r1, (r1 + rpp).min(rows));
+        } else if let Some(j) = stream.next_streamed[idx] {
+            let nm = matrix_at(w, j);
+            if let Placement::Streamed { rows_per_piece } = stream.place[j] {
+                nm.prefetch_rows(0, (rows_per_piece as usize).min(nm.rows));
+            }
+        }
+        let bytes = m.rows_bytes(r0, r1);
+        let t0 = Instant::now();
+        if let Some((ready, total)) = memory::cached_pages(bytes) {
+            MemoryStats::add(&stats.readahead_ready_pages, ready);
+            MemoryStats::add(&stats.readahead_pages, total);
+        }
+        std::hint::black_box(memory::touch(bytes));
+        MemoryStats::add(&stats.io_wait_ns, t0.elapsed().as_nanos() as u64);
+        if r0 == 0 && r1 == rows {
+            matmul(rt, m, x, n, y);
+        } else {
+            let piece = m.rows_view(r0, r1);
+            let pr = r1 - r0;
+            if n == 1 {
+                matmul(rt, &piece, x, 1, &mut y[r0..r1]);
+            } else {
+                grow(tmp, n * pr);
+                matmul(rt, &piece, x, n, tmp);
+                for t in 0..n {
+                    y[t * rows + r0..t * rows + r1].copy_from_slice(&tmp[t * pr..(t + 1) * pr]);
+                }
+            }
+        }
+        let t1 = Instant::now();
+        m.release_rows(r0, r1);
+        MemoryStats::add(&stats.io_wait_ns, t1.elapsed().as_nanos() as u64);
+        MemoryStats::add(&stats.streamed_bytes, bytes.len() as u64);
+        MemoryStats::add(&stats.pieces, 1);
+        r0 = r1;
     }
 }
 

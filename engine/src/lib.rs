@@ -13,11 +13,14 @@ pub mod hf;
 pub mod kernels;
 pub mod kv_cache;
 pub mod loader;
+pub mod memory;
 pub mod model;
+pub mod placement;
 pub mod runtime;
 pub mod safetensors_file;
 pub mod sampler;
 pub mod spec;
+pub mod telemetry;
 pub mod tensor;
 pub mod tokenizer;
 

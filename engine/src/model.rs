@@ -118,6 +118,8 @@ pub struct Model {
     pub config: ModelConfig,
     pub weights: Weights,
     pub spec: FamilySpec,
+    /// The memory budget and telemetry its sessions share (see [`crate::placement`]).
+    pub memory: Arc<crate::memory::MemoryControl>,
 }
 
 /// A tensor of a model file: its stored type, its shape (outermost
@@ -692,6 +694,7 @@ impl Model {
                 layers: layers_w,
             },
             spec,
+            memory: Arc::default(),
         })
     }
 

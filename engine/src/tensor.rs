@@ -10,11 +10,19 @@ use crate::ggml_type::GgmlType;
 /// bytes owned in memory).
 pub trait Storage: Send + Sync {
     fn bytes(&self) -> &[u8];
+    /// Whether the bytes are a read-only map of a file, whose pages may be
+    /// released and mapped again at will (see [`crate::memory::release`]).
+    fn is_file_map(&self) -> bool {
+        false
+    }
 }
 
 impl Storage for memmap2::Mmap {
     fn bytes(&self) -> &[u8] {
         self
+    }
+    fn is_file_map(&self) -> bool {
+        true
     }
 }
 
@@ -64,6 +72,21 @@ impl Bytes {
     pub fn is_empty(&self) -> bool {
         self.len == 0
     }
+
+    /// Whether these bytes live in a file map (and can be released).
+    pub fn is_file_map(&self) -> bool {
+        self.owner.is_file_map()
+    }
+
+    /// Releases the pages of the whole storage these bytes point into (after
+    /// loading: drops the metadata and weights loading touched); no-op for
+    /// owned bytes.
+    pub fn release_storage(&self) {
+        if self.owner.is_file_map() {
+            // SAFETY: a read-only file map (checked above).
+            unsafe { crate::memory::release(self.owner.bytes()) }
+        }
+    }
 }
 
 impl std::fmt::Debug for Bytes {
@@ -85,7 +108,13 @@ pub struct Matrix {
 }
 
 impl Matrix {
-    pub fn new(name: impl Into<String>, dtype: GgmlType, rows: usize, cols: usize, data: Bytes) -> Result<Matrix> {
+    pub fn new(
+        name: impl Into<String>,
+        dtype: GgmlType,
+        rows: usize,
+        cols: usize,
+        data: Bytes,
+    ) -> Result<Matrix> {
         let name = name.into();
         let row_bytes = dtype.row_bytes(cols).ok_or_else(|| {
             Error::weights(
@@ -99,7 +128,10 @@ impl Matrix {
         if want != data.len() {
             return Err(Error::weights(
                 &name,
-                format!("{rows}x{cols} {dtype} needs {want} bytes, found {}", data.len()),
+                format!(
+                    "{rows}x{cols} {dtype} needs {want} bytes, found {}",
+                    data.len()
+                ),
             ));
         }
         Ok(Matrix {
@@ -132,6 +164,49 @@ impl Matrix {
         self.data.as_slice()
     }
 
+    /// Whether the weights live in a file map (their pages can be released).
+    pub fn is_file_map(&self) -> bool {
+        self.data.is_file_map()
+    }
+
+    /// Drops the pages of rows `r0..r1` from RSS (file maps only; no-op otherwise).
+    pub fn release_rows(&self, r0: usize, r1: usize) {
+        if self.is_file_map() {
+            // SAFETY: a read-only file map (checked above).
+            unsafe { crate::memory::release(self.rows_bytes(r0, r1)) }
+        }
+    }
+
+    /// Starts read-ahead of rows `r0..r1` into the page cache (file maps only).
+    pub fn prefetch_rows(&self, r0: usize, r1: usize) {
+        if self.is_file_map() {
+            crate::memory::prefetch(self.rows_bytes(r0, r1));
+        }
+    }
+
+    /// A matrix of rows `r0..r1` sharing the storage, keeping the name
+    /// (a streamed piece).
+    pub fn rows_view(&self, r0: usize, r1: usize) -> Matrix {
+        debug_assert!(r0 <= r1 && r1 <= self.rows);
+        Matrix {
+            name: self.name.clone(),
+            dtype: self.dtype,
+            rows: r1 - r0,
+            cols: self.cols,
+            row_bytes: self.row_bytes,
+            data: Bytes {
+                owner: self.data.owner.clone(),
+                start: self.data.start + r0 * self.row_bytes,
+                len: (r1 - r0) * self.row_bytes,
+            },
+        }
+    }
+
+    /// The bytes the matrix points into.
+    pub fn data(&self) -> &Bytes {
+        &self.data
+    }
+
     /// Row `r` dequantized into `out` (length `cols`).
     pub fn dequantize_row_into(&self, r: usize, out: &mut [f32]) -> Result<()> {
         crate::dequant::dequantize_row(self.dtype, self.row(r), out)
@@ -143,7 +218,10 @@ impl Matrix {
         if r0 > r1 || r1 > self.rows {
             return Err(Error::weights(
                 &name,
-                format!("rows {r0}..{r1} outside the {} rows of {}", self.rows, self.name),
+                format!(
+                    "rows {r0}..{r1} outside the {} rows of {}",
+                    self.rows, self.name
+                ),
             ));
         }
         let data = Bytes {

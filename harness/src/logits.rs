@@ -28,11 +28,20 @@ pub struct Args {
     /// Output safetensors file
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
+    /// Memory budget (e.g. 16MiB): weights that do not fit are streamed; the logits are the same bits
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
+    pub memory_budget: Option<u64>,
+}
+
+/// `--memory-budget` values.
+pub fn parse_budget(s: &str) -> std::result::Result<u64, String> {
+    atenia_engine::placement::parse_size(s).map_err(|e| e.to_string())
 }
 
 pub fn run(a: Args) -> Result<()> {
     let rt = Runtime::new(a.threads, None)?;
     let loaded = load(&a.model)?;
+    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     let ids = match (&a.ids, &a.prompt) {
         (Some(ids), _) => ids.clone(),
         (None, Some(p)) => loaded.tokenizer.encode(p, true)?,

@@ -43,6 +43,9 @@ pub struct Args {
     /// Worker threads (0 = one per core)
     #[arg(short, long, default_value_t = 0)]
     pub threads: usize,
+    /// Memory budget for the engine's sessions (e.g. 16MiB); the report gains a `memory` object
+    #[arg(long, value_name = "SIZE", value_parser = crate::logits::parse_budget)]
+    pub memory_budget: Option<u64>,
 }
 
 fn write(path: &PathBuf, text: &str) -> Result<()> {
@@ -130,6 +133,7 @@ pub fn print_summary(r: &Report) {
 pub fn run(a: Args) -> Result<i32> {
     let rt = Runtime::new(a.threads, None)?;
     let loaded = load(&a.model)?;
+    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     let prompts = match &a.prompts {
         Some(p) => read_prompts(p)?,
         None => default_prompts(),
@@ -152,10 +156,14 @@ pub fn run(a: Args) -> Result<i32> {
     }
     print_summary(&report);
     if let Some(p) = &a.json {
-        write(
-            p,
-            &serde_json::to_string_pretty(&report).unwrap_or_default(),
-        )?;
+        let mut v = serde_json::to_value(&report).unwrap_or_default();
+        if let Some(o) = v.as_object_mut() {
+            o.insert(
+                "memory".into(),
+                loaded.model.memory.stats.to_json(a.memory_budget),
+            );
+        }
+        write(p, &serde_json::to_string_pretty(&v).unwrap_or_default())?;
         eprintln!("wrote {}", p.display());
     }
     if let Some(p) = &a.html {

@@ -72,6 +72,9 @@ pub struct Args {
     /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
     #[arg(long, value_name = "ISA")]
     pub isa: Option<String>,
+    /// Memory budget (e.g. 16MiB, 1.5GiB): weights that do not fit are streamed; the KV cache counts too
+    #[arg(long, value_name = "SIZE", value_parser = super::generate::parse_budget)]
+    pub memory_budget: Option<u64>,
 }
 
 /// Ctrl-C handling without a signal crate: the C library's `signal(3)`
@@ -144,6 +147,7 @@ pub fn run(a: Args) -> Result<()> {
     }
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
     let loaded = load(&a.model)?;
+    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     let tok = &loaded.tokenizer;
     if tok.chat_template.is_none() {
         return Err(Error::ChatTemplate(format!(

@@ -76,6 +76,32 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    /// Memory budget (e.g. 16MiB, 1.5GiB): weights that do not fit are streamed from the file
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
+    pub memory_budget: Option<u64>,
+}
+
+/// `--memory-budget` values.
+pub fn parse_budget(s: &str) -> std::result::Result<u64, String> {
+    atenia_engine::placement::parse_size(s).map_err(|e| e.to_string())
+}
+
+/// One line of memory telemetry for stderr.
+pub fn memory_line(loaded: &Loaded, budget: Option<u64>) -> String {
+    use atenia_engine::placement::format_size;
+    let v = loaded.model.memory.stats.to_json(budget);
+    let b = |k: &str| v[k].as_u64().map_or("-".to_string(), format_size);
+    format!(
+        "[memory: budget {} + overhead {} | peak RSS {} | {} mapped, {} streamed/pass | read-ahead hit {} | I/O wait {:.1} ms, compute {:.1} ms]",
+        b("budget_bytes"),
+        b("fixed_overhead_bytes"),
+        b("peak_rss_bytes"),
+        b("mapped_bytes"),
+        b("streamed_bytes_per_pass"),
+        v["readahead_hit_rate"].as_f64().map_or("-".to_string(), |r| format!("{:.1}%", 100.0 * r)),
+        v["io_wait_ms"].as_f64().unwrap_or(0.0),
+        v["compute_ms"].as_f64().unwrap_or(0.0),
+    )
 }
 
 /// Turns the prompt into token ids, through the chat template when asked.
@@ -113,6 +139,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut sampler = Sampler::new(sampler_config)?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
     let loaded = load(&a.model)?;
+    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     let ids = prompt_ids(&loaded, &a.prompt, a.chat, a.system.as_deref())?;
     if ids.is_empty() {
         return Err(Error::argument("--prompt", "the prompt gives no tokens"));
@@ -172,6 +199,9 @@ pub fn run(a: Args) -> Result<()> {
                 rt.threads(),
                 rt.isa
             );
+            if a.memory_budget.is_some() {
+                eprintln!("{}", memory_line(&loaded, a.memory_budget));
+            }
         }
         Output::Json => {
             let v = serde_json::json!({
@@ -187,6 +217,7 @@ pub fn run(a: Args) -> Result<()> {
                 "decode_tokens_per_s": t.decode_tokens_per_s(),
                 "threads": rt.threads(),
                 "isa": rt.isa.name(),
+                "memory": loaded.model.memory.stats.to_json(a.memory_budget),
             });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }

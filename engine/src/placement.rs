@@ -1,0 +1,406 @@
+//! The placement planner: a pure function that decides, for every tensor of a
+//! forward pass (in the order the pass reads them), whether it is resident (an
+//! owned copy in RAM), memory-mapped and kept, or streamed: mapped, used and
+//! released again, in row pieces when one tensor alone is larger than the room
+//! left for streaming.
+//!
+//! Nothing here touches memory or the OS; [`crate::memory`] measures the free
+//! memory and the decoder carries the plan out.
+
+use crate::error::{Error, Result};
+
+/// Bytes the kernel may map beyond a range we touch: a range that is not
+/// page-aligned spans one extra page at each end, and a fault maps up to
+/// `fault_around_bytes` (64 KiB by default on Linux) of neighbouring pages that
+/// are already in the page cache.
+pub const PIECE_SLACK: u64 = 2 * 64 * 1024;
+
+/// One tensor the pass reads.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TensorReq {
+    pub name: String,
+    /// Layer index, `None` for the embedding and the output projection.
+    pub layer: Option<usize>,
+    /// Stored bytes.
+    pub bytes: u64,
+    /// Bytes of one row (the smallest piece it can be streamed in); equal to
+    /// `bytes` for a tensor that cannot be split.
+    pub row_bytes: u64,
+    /// Already an owned copy (norm vectors, biases: dequantized at load).
+    pub owned: bool,
+}
+
+/// Where one tensor lives during the pass.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Placement {
+    /// An owned copy in RAM.
+    Resident,
+    /// Memory-mapped and kept mapped for the whole run.
+    Mapped,
+    /// Mapped for its use only, then released; read `rows_per_piece` rows at a time.
+    Streamed { rows_per_piece: u64 },
+}
+
+/// What the planner was told.
+#[derive(Clone, Debug)]
+pub struct PlanInput {
+    pub tensors: Vec<TensorReq>,
+    /// The memory budget in bytes (`None`: no budget).
+    pub budget: Option<u64>,
+    /// Memory actually free (MemAvailable, or what a cgroup still allows).
+    pub free: Option<u64>,
+    /// Bytes the run holds whatever the placement (KV cache, scratch, logits).
+    pub fixed: u64,
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    /// One per input tensor, same order.
+    pub placements: Vec<Placement>,
+    /// The limit the plan was made for (min of budget and free), if any.
+    pub limit: Option<u64>,
+    /// Bytes held whatever the placement (the input's `fixed`).
+    pub fixed: u64,
+    /// Owned weight bytes.
+    pub resident: u64,
+    /// Mapped-and-kept weight bytes.
+    pub mapped: u64,
+    /// Bytes of weights streamed once per pass.
+    pub streamed: u64,
+    /// The streaming buffer: the most streamed bytes mapped at once,
+    /// including [`PIECE_SLACK`].
+    pub stream_buffer: u64,
+}
+
+impl Plan {
+    /// Bytes the plan holds at its peak: fixed + resident + mapped + one streamed piece.
+    pub fn peak(&self) -> u64 {
+        self.fixed + self.resident + self.mapped + self.stream_buffer
+    }
+}
+
+/// Decides the placement of every tensor; see the module docs.
+///
+/// Without a limit (no budget and no free-memory figure) every matrix stays
+/// mapped, as an unbudgeted run always did. With one, matrices are kept
+/// mapped in access order while they fit beside a streaming buffer as large as
+/// the largest streamed tensor (or the room left, in row pieces); the rest are
+/// streamed. Fails, naming the smallest budget that works, when the fixed bytes
+/// and one row of the widest tensor do not fit.
+pub fn plan(input: &PlanInput) -> Result<Plan> {
+    let limit = match (input.budget, input.free) {
+        (Some(b), Some(f)) => Some(b.min(f)),
+        (Some(b), None) => Some(b),
+        // Free memory alone only matters when the weights would not fit in it.
+        (None, Some(f)) => Some(f),
+        (None, None) => None,
+    };
+    let resident: u64 = input
+        .tensors
+        .iter()
+        .filter(|t| t.owned)
+        .map(|t| t.bytes)
+        .sum();
+    let matrices: u64 = input
+        .tensors
+        .iter()
+        .filter(|t| !t.owned)
+        .map(|t| t.bytes)
+        .sum();
+    let base = input.fixed + resident;
+    let all_mapped = |limit| Plan {
+        placements: input
+            .tensors
+            .iter()
+            .map(|t| {
+                if t.owned {
+                    Placement::Resident
+                } else {
+                    Placement::Mapped
+                }
+            })
+            .collect(),
+        limit,
+        fixed: input.fixed,
+        resident,
+        mapped: matrices,
+        streamed: 0,
+        stream_buffer: 0,
+    };
+    let Some(limit) = limit else {
+        return Ok(all_mapped(None));
+    };
+    if base + matrices <= limit {
+        return Ok(all_mapped(Some(limit)));
+    }
+    let widest_row = input
+        .tensors
+        .iter()
+        .filter(|t| !t.owned)
+        .map(|t| t.row_bytes)
+        .max()
+        .unwrap_or(0);
+    let smallest = base + widest_row + PIECE_SLACK;
+    if limit < smallest {
+        let what = match (input.budget, input.free) {
+            (Some(b), Some(f)) if f < b => format!(
+                "only {} is free (budget {})",
+                format_size(f),
+                format_size(b)
+            ),
+            (Some(b), _) => format!("a budget of {}", format_size(b)),
+            (None, Some(f)) => format!("{} of free memory", format_size(f)),
+            (None, None) => unreachable!(),
+        };
+        return Err(Error::Resource {
+            resource: "memory".into(),
+            reason: format!(
+                "{what} cannot hold the run even streaming the weights: it needs {} fixed \
+                 (KV cache, scratch, owned norms) plus one row of the widest tensor ({}); \
+                 the smallest budget that works is {} ({} bytes), or lower --ctx-size (the KV cache counts)",
+                format_size(base),
+                format_size(widest_row + PIECE_SLACK),
+                format_size(smallest),
+                smallest
+            ),
+        });
+    }
+    let room = limit - base;
+    let largest = input
+        .tensors
+        .iter()
+        .filter(|t| !t.owned)
+        .map(|t| t.bytes)
+        .max()
+        .unwrap_or(0);
+    // The streaming buffer: the largest tensor if it fits, else all the room
+    // (the largest tensors then go in row pieces).
+    let buffer = (largest + PIECE_SLACK).min(room);
+    let mut keep_room = room - buffer;
+    let mut placements = Vec::with_capacity(input.tensors.len());
+    let (mut mapped, mut streamed) = (0u64, 0u64);
+    for t in &input.tensors {
+        if t.owned {
+            placements.push(Placement::Resident);
+        } else if t.bytes <= keep_room {
+            keep_room -= t.bytes;
+            mapped += t.bytes;
+            placements.push(Placement::Mapped);
+        } else {
+            let rows = (t.bytes / t.row_bytes.max(1)).max(1);
+            let per_piece = ((buffer - PIECE_SLACK) / t.row_bytes.max(1)).clamp(1, rows);
+            streamed += t.bytes;
+            placements.push(Placement::Streamed {
+                rows_per_piece: per_piece,
+            });
+        }
+    }
+    Ok(Plan {
+        placements,
+        limit: Some(limit),
+        fixed: input.fixed,
+        resident,
+        mapped,
+        streamed,
+        stream_buffer: buffer,
+    })
+}
+
+/// Parses a size: `16MiB`, `1.5GiB`, `512K`, `2GB`, `1048576` (bytes).
+/// Binary (KiB, MiB, GiB, TiB, and bare K, M, G, T) and decimal (kB, MB, GB, TB) units.
+pub fn parse_size(s: &str) -> Result<u64> {
+    let t = s.trim();
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
+    let (num, unit) = t.split_at(split);
+    let bad = || {
+        Error::argument(
+            "--memory-budget",
+            format!("{s:?} is not a size (examples: 16MiB, 1.5GiB, 512KiB, 1048576)"),
+        )
+    };
+    let n: f64 = num.parse().map_err(|_| bad())?;
+    let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1.0,
+        "k" | "kib" => 1024.0,
+        "m" | "mib" => 1024.0 * 1024.0,
+        "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
+        "t" | "tib" => 1024f64.powi(4),
+        "kb" => 1e3,
+        "mb" => 1e6,
+        "gb" => 1e9,
+        "tb" => 1e12,
+        _ => return Err(bad()),
+    };
+    let v = n * mult;
+    if !v.is_finite() || v < 1.0 {
+        return Err(bad());
+    }
+    Ok(v.round() as u64)
+}
+
+/// `16.0 MiB`-style rendering.
+pub fn format_size(b: u64) -> String {
+    const U: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b as f64;
+    let mut i = 0;
+    while v >= 1024.0 && i + 1 < U.len() {
+        v /= 1024.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{b} B")
+    } else {
+        format!("{v:.1} {}", U[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, bytes: u64, row: u64) -> TensorReq {
+        TensorReq {
+            name: name.into(),
+            layer: None,
+            bytes,
+            row_bytes: row,
+            owned: false,
+        }
+    }
+
+    fn owned(bytes: u64) -> TensorReq {
+        TensorReq {
+            owned: true,
+            ..m("norm", bytes, bytes)
+        }
+    }
+
+    const MIB: u64 = 1 << 20;
+
+    #[test]
+    fn no_limit_maps_everything() {
+        let p = plan(&PlanInput {
+            tensors: vec![m("a", 10 * MIB, MIB), owned(100)],
+            budget: None,
+            free: None,
+            fixed: 0,
+        })
+        .unwrap();
+        assert_eq!(p.placements, vec![Placement::Mapped, Placement::Resident]);
+        assert_eq!(p.streamed, 0);
+        assert_eq!(p.mapped, 10 * MIB);
+        assert_eq!(p.resident, 100);
+    }
+
+    #[test]
+    fn fits_in_budget_maps_everything() {
+        let p = plan(&PlanInput {
+            tensors: vec![m("a", 4 * MIB, MIB), m("b", 4 * MIB, MIB)],
+            budget: Some(16 * MIB),
+            free: Some(1 << 40),
+            fixed: MIB,
+        })
+        .unwrap();
+        assert!(p.placements.iter().all(|&x| x == Placement::Mapped));
+        assert!(p.peak() <= 16 * MIB);
+    }
+
+    #[test]
+    fn streams_what_does_not_fit_and_keeps_the_peak_in_budget() {
+        let tensors: Vec<_> = (0..10)
+            .map(|i| m(&format!("t{i}"), 3 * MIB, 64 * 1024))
+            .collect();
+        let p = plan(&PlanInput {
+            tensors,
+            budget: Some(16 * MIB),
+            free: None,
+            fixed: 2 * MIB,
+        })
+        .unwrap();
+        assert!(p.peak() <= 16 * MIB, "{p:?}");
+        let kept = p
+            .placements
+            .iter()
+            .filter(|&&x| x == Placement::Mapped)
+            .count();
+        let streamed = p
+            .placements
+            .iter()
+            .filter(|x| matches!(x, Placement::Streamed { .. }))
+            .count();
+        assert_eq!(kept + streamed, 10);
+        assert!(kept >= 2 && streamed >= 1, "{p:?}");
+        // Kept tensors come first in access order.
+        assert_eq!(p.placements[0], Placement::Mapped);
+        assert_eq!(p.streamed + p.mapped, 30 * MIB);
+    }
+
+    #[test]
+    fn a_tensor_larger_than_the_room_goes_in_row_pieces() {
+        let p = plan(&PlanInput {
+            tensors: vec![m("big", 100 * MIB, 1000), m("small", 1000, 1000)],
+            budget: Some(8 * MIB),
+            free: None,
+            fixed: MIB,
+        })
+        .unwrap();
+        match p.placements[0] {
+            Placement::Streamed { rows_per_piece } => {
+                assert!(rows_per_piece * 1000 + PIECE_SLACK <= 7 * MIB);
+                assert!(rows_per_piece > 1000);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(p.peak() <= 8 * MIB);
+    }
+
+    #[test]
+    fn free_memory_lower_than_budget_wins() {
+        let p = plan(&PlanInput {
+            tensors: vec![m("a", 10 * MIB, MIB)],
+            budget: Some(64 * MIB),
+            free: Some(4 * MIB),
+            fixed: 0,
+        })
+        .unwrap();
+        assert_eq!(p.limit, Some(4 * MIB));
+        assert!(matches!(p.placements[0], Placement::Streamed { .. }));
+    }
+
+    #[test]
+    fn too_small_names_the_smallest_budget_that_works() {
+        let input = PlanInput {
+            tensors: vec![m("a", 10 * MIB, MIB), owned(1000)],
+            budget: Some(2 * MIB),
+            free: None,
+            fixed: MIB,
+        };
+        let e = plan(&input).unwrap_err().to_string();
+        let smallest = MIB + 1000 + MIB + PIECE_SLACK;
+        assert!(e.contains(&format!("({smallest} bytes)")), "{e}");
+        // And that budget does work.
+        let ok = plan(&PlanInput {
+            budget: Some(smallest),
+            ..input
+        })
+        .unwrap();
+        assert_eq!(ok.placements[0], Placement::Streamed { rows_per_piece: 1 });
+        assert!(ok.peak() <= smallest);
+    }
+
+    #[test]
+    fn sizes_parse() {
+        assert_eq!(parse_size("16MiB").unwrap(), 16 << 20);
+        assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
+        assert_eq!(parse_size("512k").unwrap(), 512 << 10);
+        assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
+        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert!(parse_size("lots").is_err());
+        assert!(parse_size("0").is_err());
+        assert!(parse_size("16XB").is_err());
+        assert_eq!(format_size(16 << 20), "16.0 MiB");
+    }
+}
