@@ -15,11 +15,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 models="${ATENIA_MODEL_DIR:-$HOME/.cache/atenia/models}"
-harness=target/release/atenia-harness
+# CI passes --profile test to reuse what `cargo test` just built instead of a
+# second full build in release (same optimization level, plus debug assertions).
+profile="${ATENIA_PROFILE:-release}"
+case "$profile" in
+  release) harness=target/release/atenia-harness ;;
+  *) harness=target/debug/atenia-harness ;;
+esac
 start=$SECONDS
 
 scripts/setup.sh
-cargo build --release --locked -p atenia-harness
+cargo build --profile "$profile" --locked -p atenia-harness
 mkdir -p reports
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
