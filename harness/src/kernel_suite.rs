@@ -37,30 +37,43 @@ pub const LIBM_ULPS: f64 = 2.0;
 /// Relative error of one libm call, `2·LIBM_ULPS·u₆₄` (an ULP is at most `2u₆₄` relative).
 pub const LIBM_REL: f64 = 2.0 * LIBM_ULPS * U64;
 
-/// Roundings on any product's path through the 16-lane dot product beyond the
-/// FMAs of its own lane: the 4 levels of the fixed reduction tree (`i + 8`,
-/// `+4`, `+2`, `+1`), plus 1 that absorbs the second-order term of `γ_n`.
+/// `f64` roundings on any product's path through the 16-lane dot product
+/// beyond the adds of its own lane: the 4 levels of the fixed reduction tree
+/// (`i + 8`, `+4`, `+2`, `+1`), plus 1 that absorbs the second-order term of
+/// `γ_n` (and, with room to spare, the exact first add of each lane).
 ///
 /// **Dot product / matmul bound** (`atenia_engine::kernels::dot`): element `k`
-/// goes to lane `k % 16`, whose FMA chain has `m = ⌈K/16⌉` links, each
-/// rounding once; the lanes are then summed by a 4-level tree. Each product
-/// `a_k b_k` therefore passes through at most `m + 4` roundings, and the
-/// standard analysis (Higham, §3.1, with FMAs) gives
-/// `|ŝ − s| ≤ γ_{m+4} Σ|a_k b_k|`, `γ_n = n·u/(1 − n·u) ≤ (n+1)·u` while
-/// `n(n+1)u ≤ 1` (any K ≤ 65 000). Every one of the `K + 15` roundings may also
-/// underflow, adding at most `2^-150` absolute, which the later roundings can
-/// at most double: `(K + 16)·2^-149` in all. So
+/// contributes the product `a_k·b_k`, computed exactly in f64 (24 + 24
+/// significant bits fit in 53, and `2^-298 ≤ |a_k b_k| ≤ 2^256` is far inside
+/// the f64 normal range), to f64 lane `k % 16`, whose chain of `m = ⌈K/16⌉`
+/// adds rounds at most `m − 1` times (the first add, to a zero lane, is exact);
+/// the lanes are then summed by a 4-level tree in f64. Every product therefore
+/// passes through at most `m + 3` f64 roundings, and the standard analysis
+/// (Higham, §3.1) bounds the f64 sum `ŝ` by
+/// `|ŝ − s| ≤ γ_{m+3} Σ|a_k b_k| ≤ (m + 4)·u₆₄·Σ|a_k b_k| =: δ`
+/// (`γ_n = n·u₆₄/(1 − n·u₆₄) ≤ (n + 1)·u₆₄` while `(n + 1)·u₆₄·n ≤ 1`, any
+/// K below 10^9). No f64 step underflows with an error: every product, hence
+/// every partial sum, is a multiple of 2^-298, and such a value below 2^-245
+/// is exact in f64; none overflows. The one rounding of `ŝ` to f32 errs by at
+/// most `u·|ŝ|` (round to nearest in the normal range) or `2^-150` (in the
+/// subnormal range), and `|ŝ| ≤ |s| + δ`, so
 ///
-/// `|dot − exact| ≤ (⌈K/16⌉ + 5)·u·Σ|a_k b_k| + (K + 16)·2^-149`,
+/// `|dot − exact| ≤ u·|exact| + (1 + u)·(⌈K/16⌉ + 4)·u₆₄·Σ|a_k b_k| + 2^-150`,
 ///
-/// for inputs whose products and partial sums stay below `f32::MAX` (the
-/// suite's inputs keep `Σ|a_k b_k| < 2^120`). The bound is independent of the
-/// ISA path, since all of them produce the same bits.
-pub const DOT_EXTRA_ROUNDINGS: usize = 5;
+/// for exact results below `f32::MAX` (partial sums may exceed it: they are
+/// f64). The first term is the final rounding, the second the accumulation:
+/// for K = 576 (40 roundings), 40·u₆₄ ≈ 4.4e-15 relative to `Σ|a_k b_k|`,
+/// where the f32 accumulation of the previous order charged
+/// `(⌈K/16⌉ + 5)·u ≈ 2.4e-6`. The bound is independent of the ISA path, since
+/// all of them produce the same bits.
+pub const DOT_EXTRA_ROUNDINGS: usize = 4;
 
-/// The dot-product bound above, for `k` terms with `Σ|a_k b_k| = sum_abs`.
-pub fn dot_bound(k: usize, sum_abs: f64) -> f64 {
-    (k.div_ceil(16) + DOT_EXTRA_ROUNDINGS) as f64 * U32 * sum_abs + (k + 16) as f64 * F32_TINY
+/// The dot-product bound above, for `k` terms with `Σ|a_k b_k| = sum_abs` and
+/// exact value of magnitude `exact_abs`.
+pub fn dot_bound(k: usize, sum_abs: f64, exact_abs: f64) -> f64 {
+    U32 * exact_abs
+        + (1.0 + U32) * (k.div_ceil(16) + DOT_EXTRA_ROUNDINGS) as f64 * U64 * sum_abs
+        + F32_TINY / 2.0
 }
 
 /// Slack on the final half-ULP rounding to f32: the f64 value being rounded
@@ -167,8 +180,8 @@ pub fn softcap_bound(exact: &Float) -> f64 {
 }
 
 /// **Attention bound** (`attention::attention`, one head of one query).
-/// Scores are f32 dot products in the engine's order (error: [`dot_bound`]
-/// with `K = head_dim`), times `scale` in f64, then soft-capped in f64
+/// Scores are dot products in the engine's order, rounded to f32 (error:
+/// [`dot_bound`] with `K = head_dim`), times `scale` in f64, then soft-capped in f64
 /// (`|cap'| ≤ 1`, so the error does not grow; the cap itself adds
 /// [`SOFTCAP_F64_ROUNDINGS`]`·u₆₄·|cap|`); `s − max` adds `u₆₄·|s − max|`. If every
 /// score errs by at most `Δ`, every softmax weight `p_j` errs by at most a
@@ -182,16 +195,19 @@ pub fn softcap_bound(exact: &Float) -> f64 {
 pub const ATTN_F64_ROUNDINGS: f64 = 2.0 * LIBM_ULPS + 4.0;
 
 /// `Δ` of the attention bound for one score: `scale·dot_bound + |s|·2u₆₄`
-/// (+ the soft-cap's own f64 error) + `u₆₄·|s − max|`.
+/// (+ the soft-cap's own f64 error) + `u₆₄·|s − max|`; `qk_abs` is the exact
+/// `|q·k|` (before the scale).
+#[allow(clippy::too_many_arguments)]
 pub fn score_error(
     head_dim: usize,
     sum_abs_qk: f64,
+    qk_abs: f64,
     scale: f64,
     score: f64,
     cap: Option<f64>,
     spread: f64,
 ) -> f64 {
-    scale * dot_bound(head_dim, sum_abs_qk) * (1.0 + 4.0 * U64)
+    scale * dot_bound(head_dim, sum_abs_qk, qk_abs) * (1.0 + 4.0 * U64)
         + score.abs() * 2.0 * U64
         + cap.map_or(0.0, |c| SOFTCAP_F64_ROUNDINGS * U64 * c)
         + spread * U64

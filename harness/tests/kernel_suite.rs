@@ -233,7 +233,7 @@ fn dot_every_isa_same_bits_and_within_bound() {
             let exact = mpfr::dot(&a, &b);
             let sum_abs = f64_of(&mpfr::dot_abs(&a, &b));
             let err = mpfr::abs_err(got as f64, &exact);
-            let bound = ks::dot_bound(k, sum_abs);
+            let bound = ks::dot_bound(k, sum_abs, ks::abs(&exact));
             let rel = (U32 * sum_abs > ks::NORMAL_SCALE).then(|| err / (U32 * sum_abs));
             st.cat(format!("dot/{}", DOT_KIND_NAMES[kind as usize]))
                 .record(mpfr::ulps_f32(got, &exact), rel, err, bound, || {
@@ -410,7 +410,7 @@ fn matmul_every_isa_and_thread_count_same_bits_and_within_bound() {
                         mpfr::ulps_f32(got, e),
                         rel,
                         err,
-                        ks::dot_bound(cols, sum_abs),
+                        ks::dot_bound(cols, sum_abs, ks::abs(e)),
                         || format!("{ty} {rows}x{cols} n={n} kind {kind} seed {seed} ({t}, {i})"),
                     )?;
                 }
@@ -845,6 +845,7 @@ fn attention_every_isa_same_bits_and_within_bound() {
                             ks::score_error(
                                 hd,
                                 f64_of(&mpfr::dot_abs(qh, k)),
+                                ks::abs(&mpfr::dot(qh, k)),
                                 shape.scale,
                                 s,
                                 cap,

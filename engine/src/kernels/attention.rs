@@ -1,7 +1,8 @@
 //! Causal attention over the KV cache with the native number of KV heads
 //! (grouped-query attention is never expanded), optional sliding window and
-//! score soft-capping. Scores are f32 dot products in the engine's order; the
-//! softmax and the weighted sum of values are computed in f64.
+//! score soft-capping. Scores are dot products in the engine's order
+//! ([`super::dot`]: exact products summed in f64 lanes, rounded once to f32);
+//! the softmax and the weighted sum of values are computed in f64.
 //!
 //! One query row at one position is always computed the same way, whether it
 //! arrives in a prefill batch or alone in decode, so both paths give the same bits.

@@ -8,11 +8,15 @@
 //! [`super::dot`]":
 //!
 //! * The weights are decoded in registers, 16 consecutive elements
-//!   `16i .. 16i + 16` of a row at a time (one 16-lane vector), and each
-//!   vector is fused-multiply-added into the row's 16-lane accumulator with
-//!   the matching 16 inputs. Element `k` therefore lands in lane `k % 16`,
-//!   each lane scans `k` upwards, and the final [`reduce`] is the shared tree:
-//!   exactly the order of [`super::dot::accumulate`].
+//!   `16i .. 16i + 16` of a row at a time (one 16-lane `f32` vector), widened
+//!   to `f64` (exact: two `vcvtps2pd` on AVX-512, four on AVX2), and
+//!   fused-multiply-added into the row's 16 `f64` lanes with the matching 16
+//!   inputs, which the caller has widened to `f64` once per product
+//!   ([`super::dot::widen`]). The product of two `f32` values is exact in
+//!   `f64`, so each FMA rounds once, at the add, as the scalar `lane += w * x`
+//!   does. Element `k` therefore lands in lane `k % 16`, each lane scans `k`
+//!   upwards, and the final reduction is the shared tree in `f64` followed by
+//!   one rounding to `f32`: exactly the order of [`super::dot::accumulate`].
 //! * Each decoded weight equals the `f32` that `dequant.rs` produces. The
 //!   per-(sub-)block scales (`d * sc`, `dmin * m`) are computed with the same
 //!   single `f32` products. The per-element values are either
@@ -38,10 +42,14 @@
 //!
 //! AVX-512 (F, BW, VL, with F16C) and AVX2 (with FMA and F16C) share the
 //! per-type decoders through the `x86::Simd` trait (one `__m512`, or two
-//! `__m256`, per 16 lanes). The scalar path has no fused kernels: callers
-//! dequantize with `dequant.rs` and use [`super::dot`] (see [`has_simd`]).
+//! `__m256`, per 16 `f32` lanes; two `__m512d`, or four `__m256d`, per 16
+//! `f64` lanes). AVX-512 runs four rows per pass (8 accumulator registers of
+//! 32); AVX2 runs a group of four rows as two passes of two (8 accumulator
+//! registers of 16), since four rows' 16 accumulators would fill the register
+//! file. The scalar path has no fused kernels: callers dequantize with
+//! `dequant.rs` and use [`super::dot`] (see [`has_simd`]).
 
-use super::dot::{accumulate, reduce, Acc, LANES};
+use super::dot::{accumulate_wide, reduce, widen, Acc, LANES};
 use super::Isa;
 use crate::dequant;
 use crate::ggml_type::GgmlType;
@@ -58,10 +66,15 @@ pub fn has_simd(isa: Isa) -> bool {
 /// type `ty` holding `x.len()` elements. Bit-identical to
 /// `reduce(accumulate(dequantize_row(rows[i]), x))` on every path.
 ///
+/// A convenience that widens `x` into a new vector; callers running many rows
+/// widen once and use [`RowDots`].
+///
 /// # Panics
 /// When a row's byte length is not that of `x.len()` elements of `ty`.
 pub fn dot_rows<const R: usize>(isa: Isa, ty: GgmlType, rows: [&[u8]; R], x: &[f32]) -> [f32; R] {
-    RowDots::new(isa, ty, x.len()).dot(rows, x, &[])
+    let mut wide = vec![0f64; x.len()];
+    widen(x, &mut wide);
+    RowDots::new(isa, ty, x.len()).dot(rows, &wide, &[])
 }
 
 /// Fused dot products with rows of one type and width: the per-width
@@ -101,26 +114,27 @@ impl RowDots {
         }
     }
 
-    /// [`dot_rows`], prefetching `next` (the bytes the caller reads next, up
-    /// to four rows' worth) into the cache while it runs. Rows of a few
+    /// [`dot_rows`] with `x` already widened ([`widen`]: every element the
+    /// exact `f64` of an `f32`), prefetching `next` (the bytes the caller
+    /// reads next, up to four rows' worth) into the cache while it runs. Rows of a few
     /// hundred bytes read four at a time are too short for the hardware
     /// prefetcher to pick up the streams; without this, decode runs far below
     /// memory bandwidth.
     ///
     /// # Panics
     /// When `x` or a row does not have this width.
-    pub fn dot<const R: usize>(&self, rows: [&[u8]; R], x: &[f32], next: &[u8]) -> [f32; R] {
+    pub fn dot<const R: usize>(&self, rows: [&[u8]; R], x: &[f64], next: &[u8]) -> [f32; R] {
         let (isa, ty, n) = (self.isa, self.ty, self.n);
         assert_eq!(x.len(), n, "{ty}: input width");
         for r in &rows {
             assert_eq!(r.len(), self.row_bytes, "{ty}: row bytes for {n} elements");
         }
-        let mut acc = [[0f32; LANES]; R];
+        let mut acc = [[0f64; LANES]; R];
         if !has_simd(isa) {
             let mut w = vec![0f32; n];
             for (a, r) in acc.iter_mut().zip(rows) {
                 dequant::dequantize_row(ty, r, &mut w).expect("row size checked above");
-                accumulate(isa, a, &w, x);
+                accumulate_wide(a, &w, x);
             }
             return acc.map(|a| reduce(&a));
         }
@@ -191,19 +205,23 @@ pub fn dequant_row(isa: Isa, ty: GgmlType, src: &[u8], dst: &mut [f32]) {
     }
 }
 
-/// The `R × T` dot products `w[r] · x[t]` of `f32` rows (all the same
-/// length), each in the order of [`super::dot`]: a register tile of the
-/// prefill product. Bit-identical to `R·T` calls of [`super::dot::dot`].
+/// The `R × T` dot products `w[r] · x[t]` of `f32` rows and widened inputs
+/// (all the same length; `x[t][k]` the exact `f64` of an `f32`), each in the
+/// order of [`super::dot`]: a register tile of the prefill product.
+/// Bit-identical to `R·T` calls of [`super::dot::dot`] on the `f32` values.
 pub fn tile<const R: usize, const T: usize>(
     isa: Isa,
     w: [&[f32]; R],
-    x: [&[f32]; T],
+    x: [&[f64]; T],
 ) -> [[f32; T]; R] {
     let n = x.first().map_or(0, |v| v.len());
-    for v in w.iter().chain(x.iter()) {
+    for v in &w {
         assert_eq!(v.len(), n, "tile rows of different lengths");
     }
-    let mut acc = [[[0f32; LANES]; T]; R];
+    for v in &x {
+        assert_eq!(v.len(), n, "tile rows of different lengths");
+    }
+    let mut acc = [[[0f64; LANES]; T]; R];
     let main = n - n % LANES;
     if has_simd(isa) {
         #[cfg(target_arch = "x86_64")]
@@ -212,31 +230,27 @@ pub fn tile<const R: usize, const T: usize>(
         unsafe {
             let wp = w.map(|v| v.as_ptr());
             let xp = x.map(|v| v.as_ptr());
-            if main == n {
-                let mut sums = [[0f32; T]; R];
-                match isa {
-                    Isa::Avx512 => x86::tile_avx512::<R, T>(wp, xp, main, None, &mut sums),
-                    _ => x86::tile_avx2::<R, T>(wp, xp, main, None, &mut sums),
-                }
-                return sums;
-            }
             let mut sums = [[0f32; T]; R];
+            let lanes = (main < n).then_some(&mut acc);
             match isa {
-                Isa::Avx512 => x86::tile_avx512::<R, T>(wp, xp, main, Some(&mut acc), &mut sums),
-                _ => x86::tile_avx2::<R, T>(wp, xp, main, Some(&mut acc), &mut sums),
+                Isa::Avx512 => x86::tile_avx512::<R, T>(wp, xp, main, lanes, &mut sums),
+                _ => x86::tile_avx2::<R, T>(wp, xp, main, lanes, &mut sums),
+            }
+            if main == n {
+                return sums;
             }
         }
     } else {
         for (ar, wr) in acc.iter_mut().zip(w) {
             for (a, xt) in ar.iter_mut().zip(x) {
-                accumulate(isa, a, &wr[..main], &xt[..main]);
+                accumulate_wide(a, &wr[..main], &xt[..main]);
             }
         }
     }
     for (ar, wr) in acc.iter_mut().zip(w) {
         for (a, xt) in ar.iter_mut().zip(x) {
             for k in main..n {
-                a[k % LANES] = wr[k].mul_add(xt[k], a[k % LANES]);
+                a[k % LANES] += wr[k] as f64 * xt[k];
             }
         }
     }
@@ -255,13 +269,14 @@ fn simd_blocks(ty: GgmlType, n: usize) -> (usize, usize) {
     (n / e, n / e * e)
 }
 
-/// The last `n % 16` elements of float-type rows, as [`accumulate`] adds its
-/// tail: lane `k % 16`, one fused multiply-add each.
+/// The last `n % 16` elements of float-type rows, as
+/// [`super::dot::accumulate`] adds its tail: lane `k % 16`, one exact product
+/// and one rounded add each.
 #[cfg(target_arch = "x86_64")]
 fn float_tail<const R: usize>(
     ty: GgmlType,
     rows: [&[u8]; R],
-    x: &[f32],
+    x: &[f64],
     main: usize,
     acc: &mut [Acc; R],
 ) {
@@ -272,7 +287,7 @@ fn float_tail<const R: usize>(
         dequant::dequantize_row(ty, &r[main * size..], tail).expect("tail size");
         for (i, &wk) in tail.iter().enumerate() {
             let k = main + i;
-            a[k % LANES] = wk.mul_add(x[k], a[k % LANES]);
+            a[k % LANES] += wk as f64 * x[k];
         }
     }
 }
@@ -289,13 +304,32 @@ mod x86 {
     // 16 lanes on either path
 
     /// Sixteen `f32` (and `i32`) lanes: one `__m512` on AVX-512, two `__m256`
-    /// (lanes 0..8, 8..16) on AVX2. Every method is `#[inline(always)]` and is
-    /// only called from the `#[target_feature]` entry points below.
+    /// (lanes 0..8, 8..16) on AVX2; and sixteen `f64` lanes, `D`: two
+    /// `__m512d` or four `__m256d` (lanes in order). Every
+    /// method is `#[inline(always)]` and is only called from the
+    /// `#[target_feature]` entry points below.
     pub trait Simd {
         type F: Copy;
         type I: Copy;
+        /// Sixteen `f64` lanes.
+        type D: Copy;
+        /// Rows a fused dot product runs per pass: as many as their `f64`
+        /// accumulators (`D` each) leave registers for the decoders.
+        const PASS: usize;
         /// Whether `lut16`/`lutsel` are cheap (single permutes).
         const LUT: bool;
+        unsafe fn dzero() -> Self::D;
+        /// The 16 lanes of `v` widened to `f64` (exact).
+        unsafe fn widen(v: Self::F) -> Self::D;
+        /// `w * x[0..16] + acc`, lane-wise, rounded once (`w` and `x` hold
+        /// widened `f32`, so the product is exact).
+        unsafe fn dfma(w: Self::D, x: *const f64, acc: Self::D) -> Self::D;
+        /// 16 `f32` at `p`, widened (exact).
+        unsafe fn dcvt(p: *const f32) -> Self::D;
+        unsafe fn dstore(p: *mut f64, v: Self::D);
+        /// The 16 lanes summed by the tree of `dot::reduce` (in `f64`), bit
+        /// for bit, and rounded once to `f32`.
+        unsafe fn dhsum(v: Self::D) -> f32;
         unsafe fn zero() -> Self::F;
         unsafe fn splat(v: f32) -> Self::F;
         unsafe fn load(p: *const f32) -> Self::F;
@@ -325,20 +359,6 @@ mod x86 {
         /// out quiet) in every lane. (Broadcasting the 16 bits and converting
         /// 16 lanes avoids the false dependency of an insert into a register.)
         unsafe fn f16s(p: *const u8) -> Self::F;
-        /// The lanes summed by the tree of `dot::reduce`, bit for bit
-        /// (`s8[i] = v[i] + v[i + 8]`, then `+4`, `+2`, `+1`).
-        unsafe fn hsum(v: Self::F) -> f32;
-        /// [`Simd::hsum`] of four vectors (the same bits, fewer operations
-        /// where the path can share the shuffles).
-        #[inline(always)]
-        unsafe fn hsum4(v: [Self::F; 4]) -> [f32; 4] {
-            [
-                Self::hsum(v[0]),
-                Self::hsum(v[1]),
-                Self::hsum(v[2]),
-                Self::hsum(v[3]),
-            ]
-        }
         unsafe fn and(a: Self::I, b: Self::I) -> Self::I;
         unsafe fn or(a: Self::I, b: Self::I) -> Self::I;
         unsafe fn iadd(a: Self::I, b: Self::I) -> Self::I;
@@ -362,13 +382,13 @@ mod x86 {
         (p as *const i16).read_unaligned()
     }
 
-    /// `s8` of [`Simd::hsum`] summed on: `s4[i] = s8[i] + s8[i + 4]`,
-    /// `s2[i] = s4[i] + s4[i + 2]`, `s2[0] + s2[1]`.
+    /// `s4` of [`Simd::dhsum`] summed on: `s2[i] = s4[i] + s4[i + 2]`,
+    /// `s2[0] + s2[1]`, rounded to `f32`.
     #[inline(always)]
-    unsafe fn hsum8(s8: __m256) -> f32 {
-        let s4 = _mm_add_ps(_mm256_castps256_ps128(s8), _mm256_extractf128_ps::<1>(s8));
-        let s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
-        _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)))
+    unsafe fn hsum4d(s4: __m256d) -> f32 {
+        let s2 = _mm_add_pd(_mm256_castpd256_pd128(s4), _mm256_extractf128_pd::<1>(s4));
+        let s1 = _mm_add_sd(s2, _mm_unpackhi_pd(s2, s2));
+        _mm_cvtss_f32(_mm_cvtsd_ss(_mm_setzero_ps(), s1))
     }
 
     #[inline(always)]
@@ -390,7 +410,47 @@ mod x86 {
     impl Simd for V512 {
         type F = __m512;
         type I = __m512i;
+        type D = [__m512d; 2];
+        const PASS: usize = 4;
         const LUT: bool = true;
+        #[inline(always)]
+        unsafe fn dzero() -> Self::D {
+            [_mm512_setzero_pd(); 2]
+        }
+        #[inline(always)]
+        unsafe fn widen(v: __m512) -> Self::D {
+            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
+            [
+                _mm512_cvtps_pd(_mm512_castps512_ps256(v)),
+                _mm512_cvtps_pd(hi),
+            ]
+        }
+        #[inline(always)]
+        unsafe fn dfma(w: Self::D, x: *const f64, acc: Self::D) -> Self::D {
+            [
+                _mm512_fmadd_pd(w[0], _mm512_loadu_pd(x), acc[0]),
+                _mm512_fmadd_pd(w[1], _mm512_loadu_pd(x.add(8)), acc[1]),
+            ]
+        }
+        #[inline(always)]
+        unsafe fn dcvt(p: *const f32) -> Self::D {
+            [
+                _mm512_cvtps_pd(_mm256_loadu_ps(p)),
+                _mm512_cvtps_pd(_mm256_loadu_ps(p.add(8))),
+            ]
+        }
+        #[inline(always)]
+        unsafe fn dstore(p: *mut f64, v: Self::D) {
+            _mm512_storeu_pd(p, v[0]);
+            _mm512_storeu_pd(p.add(8), v[1]);
+        }
+        #[inline(always)]
+        unsafe fn dhsum(v: Self::D) -> f32 {
+            // s8[i] = v[i] + v[i + 8]; s4[i] = s8[i] + s8[i + 4].
+            let s8 = _mm512_add_pd(v[0], v[1]);
+            let s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd::<1>(s8));
+            hsum4d(s4)
+        }
         #[inline(always)]
         unsafe fn zero() -> __m512 {
             _mm512_setzero_ps()
@@ -460,42 +520,8 @@ mod x86 {
             _mm512_cmp_ps_mask::<_CMP_UNORD_Q>(v, v) != 0
         }
         #[inline(always)]
-        unsafe fn hsum4(v: [__m512; 4]) -> [f32; 4] {
-            // The tree of hsum on four vectors at once: quarter k (128 bits)
-            // of each intermediate holds vector k's partial sums.
-            let [a, b, c, d] = v;
-            // s8[i] = v[i] + v[i + 8]: [a_s8, b_s8] and [c_s8, d_s8].
-            let ab = _mm512_add_ps(
-                _mm512_shuffle_f32x4::<0b01_00_01_00>(a, b),
-                _mm512_shuffle_f32x4::<0b11_10_11_10>(a, b),
-            );
-            let cd = _mm512_add_ps(
-                _mm512_shuffle_f32x4::<0b01_00_01_00>(c, d),
-                _mm512_shuffle_f32x4::<0b11_10_11_10>(c, d),
-            );
-            // s4[i] = s8[i] + s8[i + 4]: [a_s4, b_s4, c_s4, d_s4].
-            let s4 = _mm512_add_ps(
-                _mm512_shuffle_f32x4::<0b10_00_10_00>(ab, cd),
-                _mm512_shuffle_f32x4::<0b11_01_11_01>(ab, cd),
-            );
-            // s2[i] = s4[i] + s4[i + 2] (lanes 0, 1 of each quarter).
-            let s2 = _mm512_add_ps(s4, _mm512_shuffle_ps::<0b11_10_11_10>(s4, s4));
-            // s2[0] + s2[1] (lane 0 of each quarter).
-            let s1 = _mm512_add_ps(s2, _mm512_shuffle_ps::<0b01_01_01_01>(s2, s2));
-            let idx = _mm512_setr_epi32(0, 4, 8, 12, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0);
-            let r = _mm512_castps512_ps128(_mm512_permutexvar_ps(idx, s1));
-            let mut out = [0f32; 4];
-            _mm_storeu_ps(out.as_mut_ptr(), r);
-            out
-        }
-        #[inline(always)]
         unsafe fn f16s(p: *const u8) -> __m512 {
             _mm512_cvtph_ps(_mm256_set1_epi16(rd16(p)))
-        }
-        #[inline(always)]
-        unsafe fn hsum(v: __m512) -> f32 {
-            let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(v)));
-            hsum8(_mm256_add_ps(_mm512_castps512_ps256(v), hi))
         }
         #[inline(always)]
         unsafe fn and(a: __m512i, b: __m512i) -> __m512i {
@@ -549,7 +575,47 @@ mod x86 {
     impl Simd for V256 {
         type F = [__m256; 2];
         type I = [__m256i; 2];
+        type D = [__m256d; 4];
+        const PASS: usize = 2;
         const LUT: bool = false;
+        #[inline(always)]
+        unsafe fn dzero() -> Self::D {
+            [_mm256_setzero_pd(); 4]
+        }
+        #[inline(always)]
+        unsafe fn widen(v: Self::F) -> Self::D {
+            [
+                _mm256_cvtps_pd(_mm256_castps256_ps128(v[0])),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v[0])),
+                _mm256_cvtps_pd(_mm256_castps256_ps128(v[1])),
+                _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(v[1])),
+            ]
+        }
+        #[inline(always)]
+        unsafe fn dfma(w: Self::D, x: *const f64, acc: Self::D) -> Self::D {
+            let f = |j: usize| _mm256_fmadd_pd(w[j], _mm256_loadu_pd(x.add(4 * j)), acc[j]);
+            [f(0), f(1), f(2), f(3)]
+        }
+        #[inline(always)]
+        unsafe fn dcvt(p: *const f32) -> Self::D {
+            let f = |j: usize| _mm256_cvtps_pd(_mm_loadu_ps(p.add(4 * j)));
+            [f(0), f(1), f(2), f(3)]
+        }
+        #[inline(always)]
+        unsafe fn dstore(p: *mut f64, v: Self::D) {
+            for (j, v) in v.iter().enumerate() {
+                _mm256_storeu_pd(p.add(4 * j), *v);
+            }
+        }
+        #[inline(always)]
+        unsafe fn dhsum(v: Self::D) -> f32 {
+            // Lanes 0..4, 4..8, 8..12, 12..16: s8 = [v0 + v2, v1 + v3],
+            // s4[i] = s8[i] + s8[i + 4].
+            hsum4d(_mm256_add_pd(
+                _mm256_add_pd(v[0], v[2]),
+                _mm256_add_pd(v[1], v[3]),
+            ))
+        }
         #[inline(always)]
         unsafe fn zero() -> Self::F {
             [_mm256_setzero_ps(); 2]
@@ -632,10 +698,6 @@ mod x86 {
             ]
         }
         #[inline(always)]
-        unsafe fn hsum(v: Self::F) -> f32 {
-            hsum8(_mm256_add_ps(v[0], v[1]))
-        }
-        #[inline(always)]
         unsafe fn f16s(p: *const u8) -> Self::F {
             let v = _mm256_cvtph_ps(_mm_set1_epi16(rd16(p)));
             [v, v]
@@ -714,17 +776,18 @@ mod x86 {
         unsafe fn put(&mut self, r: usize, i: usize, w: V::F);
     }
 
-    /// `acc[r] += w · x` lane-wise, `x` pointing at the block's inputs.
+    /// `acc[r] += w · x` lane-wise in `f64`, `x` pointing at the block's
+    /// (widened) inputs.
     pub struct Dot<V: Simd, const R: usize> {
-        x: *const f32,
-        acc: [V::F; R],
+        x: *const f64,
+        acc: [V::D; R],
     }
 
     impl<V: Simd, const R: usize> Sink<V> for Dot<V, R> {
         const EXACT: bool = false;
         #[inline(always)]
         unsafe fn put(&mut self, r: usize, i: usize, w: V::F) {
-            self.acc[r] = V::fma(w, V::load(self.x.add(16 * i)), self.acc[r]);
+            self.acc[r] = V::dfma(V::widen(w), self.x.add(16 * i), self.acc[r]);
         }
     }
 
@@ -1184,17 +1247,17 @@ mod x86 {
         pub step: usize,
     }
 
+    /// One pass of `G` rows over `nb` blocks: their `f64` lanes.
     #[inline(always)]
-    unsafe fn dot_run<V: Simd, C: Codec, const R: usize>(
-        mut p: [*const u8; R],
+    unsafe fn dot_pass<V: Simd, C: Codec, const G: usize>(
+        mut p: [*const u8; G],
         nb: usize,
-        x: *const f32,
+        x: *const f64,
         mut pf: Prefetch,
-        out: &mut Out<R>,
-    ) {
-        let mut s = Dot::<V, R> {
+    ) -> [V::D; G] {
+        let mut s = Dot::<V, G> {
             x,
-            acc: [V::zero(); R],
+            acc: [V::dzero(); G],
         };
         for _ in 0..nb {
             let mut i = 0;
@@ -1204,22 +1267,45 @@ mod x86 {
                 pf.at = pf.at.wrapping_add(64);
                 i += 64;
             }
-            C::block::<V, R, _>(&p, &mut s);
+            C::block::<V, G, _>(&p, &mut s);
             for q in p.iter_mut() {
                 *q = q.add(C::BYTES);
             }
             s.x = s.x.add(C::ELEMS);
         }
-        if out.lanes {
-            for (o, a) in out.acc.iter_mut().zip(s.acc) {
-                V::store(o.as_mut_ptr(), a);
-            }
-        } else if R == 4 {
-            let v = V::hsum4([s.acc[0], s.acc[1], s.acc[2], s.acc[3]]);
-            out.sums.copy_from_slice(&v);
+        s.acc
+    }
+
+    #[inline(always)]
+    unsafe fn dot_run<V: Simd, C: Codec, const R: usize>(
+        p: [*const u8; R],
+        nb: usize,
+        x: *const f64,
+        pf: Prefetch,
+        out: &mut Out<R>,
+    ) {
+        let mut acc = [V::dzero(); R];
+        if R == 4 && V::PASS == 2 {
+            // Two passes of two rows; the first prefetches for both.
+            let none = Prefetch {
+                at: pf.end,
+                end: pf.end,
+                step: 0,
+            };
+            let a = dot_pass::<V, C, 2>([p[0], p[1]], nb, x, pf);
+            let b = dot_pass::<V, C, 2>([p[2], p[3]], nb, x, none);
+            acc[..2].copy_from_slice(&a);
+            acc[2..].copy_from_slice(&b);
         } else {
-            for (o, a) in out.sums.iter_mut().zip(s.acc) {
-                *o = V::hsum(a);
+            acc = dot_pass::<V, C, R>(p, nb, x, pf);
+        }
+        if out.lanes {
+            for (o, a) in out.acc.iter_mut().zip(acc) {
+                V::dstore(o.as_mut_ptr(), a);
+            }
+        } else {
+            for (o, a) in out.sums.iter_mut().zip(acc) {
+                *o = V::dhsum(a);
             }
         }
     }
@@ -1234,25 +1320,27 @@ mod x86 {
         }
     }
 
+    /// The `R × T` products over `n` elements (a multiple of 16): per 16
+    /// elements, the rows' 16 `f32` widened (exact), then one `f64` FMA per
+    /// 8 (4) lanes of each output with the widened inputs.
     #[inline(always)]
     unsafe fn tile_run<V: Simd, const R: usize, const T: usize>(
         w: [*const f32; R],
-        x: [*const f32; T],
+        x: [*const f64; T],
         n: usize,
         lanes: Option<&mut [[Acc; T]; R]>,
         sums: &mut [[f32; T]; R],
     ) {
-        let mut acc = [[V::zero(); T]; R];
+        let mut acc = [[V::dzero(); T]; R];
         let mut k = 0;
         while k < n {
-            let mut wv = [V::zero(); R];
+            let mut wv = [V::dzero(); R];
             for r in 0..R {
-                wv[r] = V::load(w[r].add(k));
+                wv[r] = V::dcvt(w[r].add(k));
             }
             for t in 0..T {
-                let xv = V::load(x[t].add(k));
                 for r in 0..R {
-                    acc[r][t] = V::fma(wv[r], xv, acc[r][t]);
+                    acc[r][t] = V::dfma(wv[r], x[t].add(k), acc[r][t]);
                 }
             }
             k += LANES;
@@ -1261,19 +1349,14 @@ mod x86 {
             Some(out) => {
                 for r in 0..R {
                     for t in 0..T {
-                        V::store(out[r][t].as_mut_ptr(), acc[r][t]);
+                        V::dstore(out[r][t].as_mut_ptr(), acc[r][t]);
                     }
                 }
             }
             None => {
                 for r in 0..R {
-                    if T == 4 {
-                        let v = V::hsum4([acc[r][0], acc[r][1], acc[r][2], acc[r][3]]);
-                        sums[r].copy_from_slice(&v);
-                    } else {
-                        for t in 0..T {
-                            sums[r][t] = V::hsum(acc[r][t]);
-                        }
+                    for t in 0..T {
+                        sums[r][t] = V::dhsum(acc[r][t]);
                     }
                 }
             }
@@ -1286,7 +1369,7 @@ mod x86 {
             unsafe fn $dot_ty<C: Codec, const R: usize>(
                 p: [*const u8; R],
                 nb: usize,
-                x: *const f32,
+                x: *const f64,
                 pf: Prefetch,
                 out: &mut Out<R>,
             ) {
@@ -1303,7 +1386,7 @@ mod x86 {
                 ty: GgmlType,
                 p: [*const u8; R],
                 nb: usize,
-                x: *const f32,
+                x: *const f64,
                 pf: Prefetch,
                 out: &mut Out<R>,
             ) {
@@ -1359,7 +1442,7 @@ mod x86 {
             #[target_feature(enable = $feat)]
             pub unsafe fn $tile<const R: usize, const T: usize>(
                 w: [*const f32; R],
-                x: [*const f32; T],
+                x: [*const f64; T],
                 n: usize,
                 lanes: Option<&mut [[Acc; T]; R]>,
                 sums: &mut [[f32; T]; R],
@@ -1636,18 +1719,35 @@ pub(crate) mod tests {
             let x: Vec<Vec<f32>> = (0..4)
                 .map(|_| (0..n).map(|_| rng.unit()).collect())
                 .collect();
+            let xw: Vec<Vec<f64>> = x
+                .iter()
+                .map(|v| v.iter().map(|&e| e as f64).collect())
+                .collect();
             for isa in Isa::available() {
                 let o = tile(
                     isa,
                     [&w[0][..], &w[1], &w[2], &w[3]],
-                    [&x[0][..], &x[1], &x[2], &x[3]],
+                    [&xw[0][..], &xw[1], &xw[2], &xw[3]],
                 );
-                let o1 = tile(isa, [&w[2][..]], [&x[1][..]]);
+                let o1 = tile(isa, [&w[2][..]], [&xw[1][..]]);
                 assert!(same(o1[0][0], dot(Isa::Scalar, &w[2], &x[1])));
+                // The shapes matmul runs: 4 × 3 (AVX-512) and 1 × 3 (AVX2).
+                let o43 = tile(
+                    isa,
+                    [&w[0][..], &w[1], &w[2], &w[3]],
+                    [&xw[1][..], &xw[2], &xw[3]],
+                );
+                let o13 = tile(isa, [&w[3][..]], [&xw[0][..], &xw[1], &xw[2]]);
                 for r in 0..4 {
                     for t in 0..4 {
                         let want = dot(Isa::Scalar, &w[r], &x[t]);
                         assert!(same(o[r][t], want), "{isa} n={n} ({r},{t})");
+                        if t > 0 {
+                            assert!(same(o43[r][t - 1], want), "{isa} n={n} 4x3 ({r},{t})");
+                        }
+                        if r == 3 && t < 3 {
+                            assert!(same(o13[0][t], want), "{isa} n={n} 1x3 ({t})");
+                        }
                     }
                 }
             }
