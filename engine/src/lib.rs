@@ -9,6 +9,7 @@ pub mod error;
 pub mod ggml_type;
 pub mod generate;
 pub mod gguf;
+pub mod guard;
 pub mod hf;
 pub mod kernels;
 pub mod kv_cache;
@@ -23,6 +24,7 @@ pub mod spec;
 pub mod telemetry;
 pub mod tensor;
 pub mod tokenizer;
+pub mod trace;
 
 pub use error::{Error, Result};
 pub use ggml_type::GgmlType;

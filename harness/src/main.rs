@@ -1,7 +1,10 @@
 //! `atenia-harness`: checks the engine against references.
 
+mod bench_cmd;
 mod compare_cmd;
+mod dashboard_cmd;
 mod logits;
+mod replay_cmd;
 mod report_diff_cmd;
 mod validate_cmd;
 
@@ -31,6 +34,12 @@ enum Command {
     Validate(validate_cmd::Args),
     /// Summarize what changed between two validate reports (JSON)
     ReportDiff(report_diff_cmd::Args),
+    /// Measure time to first token, prefill and decode speed (and decode at depth); append to the history
+    Bench(bench_cmd::Args),
+    /// Render the bench history and the validate reports' drift as one HTML page
+    Dashboard(dashboard_cmd::Args),
+    /// Replay a decision trace through the memory guard; exit 0 when every decision is the same, 1 at the first difference
+    Replay(replay_cmd::Args),
 }
 
 fn main() {
@@ -44,6 +53,9 @@ fn main() {
         Command::Compare(a) => compare_cmd::run(a),
         Command::Validate(a) => validate_cmd::run(a),
         Command::ReportDiff(a) => report_diff_cmd::run(a),
+        Command::Bench(a) => bench_cmd::run(a),
+        Command::Dashboard(a) => dashboard_cmd::run(a),
+        Command::Replay(a) => replay_cmd::run(a),
     });
     let code = match result {
         Ok(Ok(code)) => code,

@@ -8,10 +8,12 @@ use clap::ValueEnum;
 use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
 use atenia_engine::generate::generate;
+use atenia_engine::guard::{self, Decision, Guard, GuardConfig, Reading};
 use atenia_engine::kernels::Isa;
 use atenia_engine::loader::{load, Loaded};
 use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::{Sampler, SamplerConfig};
+use atenia_engine::trace::{Phase, TraceWriter, Tracer};
 use atenia_engine::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -79,7 +81,15 @@ pub struct Args {
     /// Memory budget (e.g. 16MiB, 1.5GiB): weights that do not fit are streamed from the file
     #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
     pub memory_budget: Option<u64>,
+    /// Write the memory guard's sensor readings, decisions and actions to FILE
+    /// as JSONL (at start and every 16 generated tokens); check it with
+    /// `atenia-harness replay FILE`
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
+
+/// Generated tokens between two guard readings.
+pub const GUARD_EVERY: u64 = 16;
 
 /// `--memory-budget` values.
 pub fn parse_budget(s: &str) -> std::result::Result<u64, String> {
@@ -139,7 +149,6 @@ pub fn run(a: Args) -> Result<()> {
     let mut sampler = Sampler::new(sampler_config)?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
     let loaded = load(&a.model)?;
-    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     let ids = prompt_ids(&loaded, &a.prompt, a.chat, a.system.as_deref())?;
     if ids.is_empty() {
         return Err(Error::argument("--prompt", "the prompt gives no tokens"));
@@ -156,12 +165,65 @@ pub fn run(a: Args) -> Result<()> {
             format!("the prompt has {} tokens but the context holds {capacity}", ids.len()),
         ));
     }
+    // The memory guard: a reading and a decision at start (refuse, proceed, or
+    // proceed under a tightened budget), then one every GUARD_EVERY tokens.
+    let started = std::time::Instant::now();
+    let config = GuardConfig::default();
+    let mut tracer = Tracer {
+        guard: Guard::new(config.clone()),
+        writer: match &a.trace {
+            Some(p) => {
+                let mut w = TraceWriter::create(p)?;
+                w.config(&config, "atenia generate")?;
+                Some(w)
+            }
+            None => None,
+        },
+    };
+    let needed = guard::needed_bytes(&loaded.model, capacity, rt.threads());
+    let start = Phase::Start {
+        needed_bytes: needed,
+        requested_budget: a.memory_budget,
+    };
+    let d = tracer.observe(start, &Reading::sense(0, a.memory_budget))?;
+    if let Some(e) = d.error() {
+        tracer.action("refuse", &e.to_string())?;
+        return Err(e);
+    }
+    let budget = tracer.guard.budget();
+    match d {
+        Decision::Tighten { budget_bytes, .. } => tracer.action(
+            "tighten",
+            &format!("starting under a budget of {budget_bytes} bytes instead of {:?}", a.memory_budget),
+        )?,
+        _ => tracer.action("proceed", &format!("budget {budget:?}"))?,
+    }
+    atenia_engine::decoder::set_memory_budget(&loaded.model, budget);
     let mut session = Session::new(&loaded.model, &rt, capacity)?;
+    let mut n_tokens = 0u64;
     let tok = &loaded.tokenizer;
     let mut stream = tok.stream_decoder();
     let stdout = std::io::stdout();
     let text_mode = a.output == Output::Text;
     let mut on_token = |id: u32| -> Result<bool> {
+        n_tokens += 1;
+        if n_tokens.is_multiple_of(GUARD_EVERY) {
+            let r = Reading::sense(started.elapsed().as_millis() as u64, tracer.guard.budget());
+            match tracer.observe(Phase::Step { token: n_tokens }, &r)? {
+                Decision::Evict { .. } => tracer.action(
+                    "evict",
+                    "no-op: the decoder has no mid-run eviction hook yet (streamed tensors are released after each use)",
+                )?,
+                Decision::Tighten { budget_bytes, .. } => {
+                    loaded.model.memory.set_budget(Some(budget_bytes));
+                    tracer.action(
+                        "tighten",
+                        &format!("budget {budget_bytes} bytes set on the model; this session keeps the plan made at its start, a new session plans under it"),
+                    )?
+                }
+                _ => {}
+            }
+        }
         if text_mode {
             let piece = stream.step(id)?;
             let mut out = stdout.lock();
@@ -199,8 +261,8 @@ pub fn run(a: Args) -> Result<()> {
                 rt.threads(),
                 rt.isa
             );
-            if a.memory_budget.is_some() {
-                eprintln!("{}", memory_line(&loaded, a.memory_budget));
+            if budget.is_some() {
+                eprintln!("{}", memory_line(&loaded, budget));
             }
         }
         Output::Json => {
@@ -217,7 +279,7 @@ pub fn run(a: Args) -> Result<()> {
                 "decode_tokens_per_s": t.decode_tokens_per_s(),
                 "threads": rt.threads(),
                 "isa": rt.isa.name(),
-                "memory": loaded.model.memory.stats.to_json(a.memory_budget),
+                "memory": loaded.model.memory.stats.to_json(budget),
             });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }

@@ -1,0 +1,188 @@
+//! `atenia-harness bench` (command line).
+
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+use atenia_engine::kernels::Isa;
+use atenia_engine::loader::load;
+use atenia_engine::runtime::Runtime;
+use atenia_engine::{Error, Result};
+use atenia_harness::bench::{self, Options, Record, Stat};
+
+#[derive(clap::Args)]
+#[command(
+    after_help = "Times the engine's generation loop: a prompt of exactly --prompt-tokens tokens (a fixed\n\
+English paragraph, tokenized, its ids repeated and truncated; BOS first when the model adds one),\n\
+then --gen-tokens greedy tokens (end-of-generation ignored). One warm-up run, then --runs measured\n\
+runs; figures are medians [min – max]. Decode at depth D: the session is prefilled once to the\n\
+deepest D (untimed), rewound with Session::truncate between runs, and each run times --gen-tokens\n\
+decode steps after D tokens of context. Depths are capped by the model's context.\n\
+Each invocation appends one JSON line (the record --json prints, schema atenia.bench/1) to the\n\
+history unless --no-history. Exit code 0 when measured, 2 for bad input (a missing model, a prompt\n\
+that does not fit the context), 1 when the history cannot be written.\n\
+Examples:\n  atenia-harness bench SmolLM2-135M-Instruct.Q4_1.gguf\n  \
+atenia-harness bench gemma-3-270m-q4_k_m.gguf --threads 2 --json\n  \
+atenia-harness bench model.gguf --prompt-tokens 512 --gen-tokens 32 --depth 4096 --runs 3 --no-history"
+)]
+pub struct Args {
+    /// Model file (GGUF) or Hugging Face checkpoint directory
+    #[arg(value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Prompt length in tokens
+    #[arg(long, default_value_t = 128, value_name = "N")]
+    pub prompt_tokens: usize,
+    /// Tokens generated (decode steps timed) per run
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub gen_tokens: usize,
+    /// Worker threads (0 = one per core)
+    #[arg(short, long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+    /// Context depth for decode-at-depth (repeatable or comma-separated; default 512,2048)
+    #[arg(long = "depth", value_name = "D", value_delimiter = ',')]
+    pub depths: Vec<usize>,
+    /// Skip decode-at-depth
+    #[arg(long, conflicts_with = "depths")]
+    pub no_depth: bool,
+    /// Measured runs (after one warm-up run)
+    #[arg(long, default_value_t = 5, value_name = "N")]
+    pub runs: usize,
+    /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
+    #[arg(long, value_name = "ISA")]
+    pub isa: Option<String>,
+    /// Print the record as JSON on stdout instead of the table
+    #[arg(long)]
+    pub json: bool,
+    /// Do not append the record to the history file
+    #[arg(long)]
+    pub no_history: bool,
+    /// The history file (JSON lines)
+    #[arg(
+        long,
+        default_value = "reports/bench-history.jsonl",
+        value_name = "FILE"
+    )]
+    pub history: PathBuf,
+    /// Record this commit instead of `git rev-parse --short HEAD` (for a build outside its checkout)
+    #[arg(long, value_name = "HASH")]
+    pub commit: Option<String>,
+}
+
+fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
+    isa.map(|s| {
+        Isa::from_name(s).ok_or_else(|| {
+            Error::argument("--isa", format!("{s:?} is not one of scalar, avx2, avx512"))
+        })
+    })
+    .transpose()
+}
+
+fn stat(s: &Stat, unit: &str) -> String {
+    format!("{:>9.1} {unit:<6} [{:.1} – {:.1}]", s.median, s.min, s.max)
+}
+
+pub fn print_table(r: &Record) {
+    let m = &r.model;
+    println!(
+        "model    {} ({:.1} MB, {}, {})",
+        m.file,
+        m.bytes as f64 / 1e6,
+        m.architecture,
+        m.weight_types.join(" ")
+    );
+    println!(
+        "cpu      {}, {} threads, isa {}{}",
+        r.cpu_model,
+        r.threads,
+        r.isa,
+        r.load_avg_1m
+            .map_or(String::new(), |l| format!(", load average {l:.2} before"))
+    );
+    println!(
+        "commit   {}{}   {}",
+        r.commit,
+        if r.dirty == Some(true) {
+            " (tracked files modified)"
+        } else {
+            ""
+        },
+        r.date
+    );
+    println!(
+        "runs     {} measured after 1 warm-up; prompt {} tokens, {} generated; median [min – max]",
+        r.runs, r.prompt_tokens, r.gen_tokens
+    );
+    println!();
+    let d = &r.detail;
+    println!("ttft                {}", stat(&d.ttft_ms, "ms"));
+    println!(
+        "prefill             {}",
+        stat(&d.prefill_tokens_per_s, "tok/s")
+    );
+    println!(
+        "decode              {}",
+        stat(&d.decode_tokens_per_s, "tok/s")
+    );
+    for a in &d.decode_at_depth {
+        let label = match a.requested {
+            Some(q) => format!("decode @ {} (asked {q})", a.depth),
+            None => format!("decode @ {}", a.depth),
+        };
+        println!("{label:<20}{}", stat(&a.decode_tokens_per_s, "tok/s"));
+    }
+}
+
+pub fn run(a: Args) -> Result<i32> {
+    let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
+    let loaded = load(&a.model)?;
+    let depths = if a.no_depth {
+        vec![]
+    } else if a.depths.is_empty() {
+        bench::DEFAULT_DEPTHS.to_vec()
+    } else {
+        a.depths.clone()
+    };
+    let opts = Options {
+        prompt_tokens: a.prompt_tokens,
+        gen_tokens: a.gen_tokens,
+        runs: a.runs,
+        depths,
+        commit: a.commit.clone(),
+    };
+    let tty = std::io::stderr().is_terminal();
+    let mut progress = |phase: &str, run: usize, runs: usize| {
+        if tty {
+            if runs == 0 {
+                eprint!("\r\x1b[2Kbench: {phase}");
+            } else if run == 0 {
+                eprint!("\r\x1b[2Kbench: {phase} [warm-up]");
+            } else {
+                eprint!("\r\x1b[2Kbench: {phase} [{run}/{runs}]");
+            }
+        }
+    };
+    let result = bench::run(&loaded, &rt, &opts, &mut progress);
+    if tty {
+        eprint!("\r\x1b[2K");
+    }
+    let record = result?;
+    if let Some(l) = record.load_avg_1m.filter(|&l| l >= 0.5) {
+        eprintln!("note: the load average was {l:.2} when the bench started: other work competed for the CPU, so these figures may be low");
+    }
+    if a.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&record)
+                .map_err(|e| Error::Runtime(format!("bench record: {e}")))?
+        );
+    } else {
+        print_table(&record);
+    }
+    if !a.no_history {
+        bench::append_history(&a.history, &record)?;
+        if !a.json {
+            println!();
+            println!("appended to {}", a.history.display());
+        }
+    }
+    Ok(0)
+}
