@@ -1,1 +1,216 @@
-//! Benchmarks live in benches/.
+//! Inputs for the criterion benches (benches/kernels.rs): synthetic weight
+//! matrices of any stored type with the shapes of the real test models, and
+//! seeded random activations. Nothing here reads a model file, so the benches
+//! run on a fresh checkout.
+
+use atenia_engine::tensor::{Bytes, Matrix};
+use atenia_engine::GgmlType;
+
+/// SplitMix64: a small seeded generator (the benches need no cryptography,
+/// only the same inputs on every run).
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed)
+    }
+
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in [-1, 1).
+    pub fn next_f32(&mut self) -> f32 {
+        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+    }
+
+    pub fn fill_bytes(&mut self, out: &mut [u8]) {
+        let mut chunks = out.chunks_exact_mut(8);
+        for c in &mut chunks {
+            c.copy_from_slice(&self.next_u64().to_le_bytes());
+        }
+        let rest = chunks.into_remainder();
+        let last = self.next_u64().to_le_bytes();
+        rest.copy_from_slice(&last[..rest.len()]);
+    }
+
+    /// An f16 bit pattern of a normal number of magnitude in [2^-8, 2^-3)
+    /// (about 0.004 to 0.125: the range of real block scales), random sign
+    /// when `signed`.
+    pub fn f16_scale(&mut self, signed: bool) -> u16 {
+        let r = self.next_u64();
+        let exp = 7 + (r % 5) as u16; // biased exponent 7..=11 → 2^-8 .. 2^-4 × (1 + m)
+        let mant = ((r >> 8) & 0x3FF) as u16;
+        let sign = if signed && (r >> 20) & 1 == 1 {
+            0x8000
+        } else {
+            0
+        };
+        sign | (exp << 10) | mant
+    }
+}
+
+/// Offsets of the f16 scale fields inside one block of `t` (ggml's block
+/// layouts); every other byte of a block is an integer field for which any
+/// value is valid.
+fn f16_fields(t: GgmlType) -> &'static [usize] {
+    match t {
+        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
+        GgmlType::Q2K => &[80, 82],
+        GgmlType::Q3K => &[108],
+        GgmlType::Q6K => &[208],
+        GgmlType::F16 => &[0],
+        GgmlType::F32 | GgmlType::BF16 => &[],
+    }
+}
+
+/// A `rows × cols` matrix of type `t` made of random blocks with finite
+/// scales (float types: random values in [-1, 1)).
+pub fn synthetic_matrix(name: &str, t: GgmlType, rows: usize, cols: usize, seed: u64) -> Matrix {
+    let row_bytes = t
+        .row_bytes(cols)
+        .unwrap_or_else(|| panic!("{cols} columns is not a whole number of {t} blocks"));
+    let mut rng = Rng::new(seed);
+    let mut data = vec![0u8; rows * row_bytes];
+    match t {
+        GgmlType::F32 => {
+            for c in data.chunks_exact_mut(4) {
+                c.copy_from_slice(&rng.next_f32().to_le_bytes());
+            }
+        }
+        GgmlType::BF16 => {
+            for c in data.chunks_exact_mut(2) {
+                c.copy_from_slice(&((rng.next_f32().to_bits() >> 16) as u16).to_le_bytes());
+            }
+        }
+        GgmlType::F16 => {
+            for c in data.chunks_exact_mut(2) {
+                c.copy_from_slice(&rng.f16_scale(true).to_le_bytes());
+            }
+        }
+        _ => {
+            rng.fill_bytes(&mut data);
+            let fields = f16_fields(t);
+            for block in data.chunks_exact_mut(t.block_bytes()) {
+                for (i, &o) in fields.iter().enumerate() {
+                    // The second field of Q4_1/Q5_1 is a signed minimum; of
+                    // Q2_K/Q4_K/Q5_K, the (positive) scale of the minima.
+                    let signed = i == 1 && matches!(t, GgmlType::Q4_1 | GgmlType::Q5_1);
+                    block[o..o + 2].copy_from_slice(&rng.f16_scale(signed).to_le_bytes());
+                }
+            }
+        }
+    }
+    Matrix::new(name, t, rows, cols, Bytes::from_vec(data)).expect("synthetic matrix")
+}
+
+/// `n` seeded values uniform in [-1, 1).
+pub fn random_f32(n: usize, seed: u64) -> Vec<f32> {
+    let mut rng = Rng::new(seed);
+    (0..n).map(|_| rng.next_f32()).collect()
+}
+
+/// One weight matrix of a real model: its role, stored type and shape (rows × cols).
+#[derive(Clone, Copy, Debug)]
+pub struct WeightShape {
+    pub model: &'static str,
+    pub role: &'static str,
+    pub dtype: GgmlType,
+    pub rows: usize,
+    pub cols: usize,
+    /// A layer matrix (runs in prefill matmuls), not the embedding/output.
+    pub in_layer: bool,
+}
+
+const fn ws(
+    model: &'static str,
+    role: &'static str,
+    dtype: GgmlType,
+    rows: usize,
+    cols: usize,
+    in_layer: bool,
+) -> WeightShape {
+    WeightShape {
+        model,
+        role,
+        dtype,
+        rows,
+        cols,
+        in_layer,
+    }
+}
+
+/// Every (type, shape) of weight matrix in SmolLM2-135M-Instruct Q4_1 and
+/// Gemma 3 270M Q4_K_M, as their GGUF files hold them (the output
+/// projection is the tied embedding in both).
+pub const REAL_WEIGHTS: [WeightShape; 13] = [
+    ws(
+        "smollm2",
+        "attn_q+attn_output",
+        GgmlType::Q4_1,
+        576,
+        576,
+        true,
+    ),
+    ws("smollm2", "attn_k+attn_v", GgmlType::Q4_1, 192, 576, true),
+    ws(
+        "smollm2",
+        "ffn_gate+ffn_up",
+        GgmlType::Q4_1,
+        1536,
+        576,
+        true,
+    ),
+    ws("smollm2", "ffn_down", GgmlType::Q4_1, 576, 1536, true),
+    ws("smollm2", "output", GgmlType::Q8_0, 49152, 576, false),
+    ws("gemma3", "attn_q", GgmlType::Q5_0, 1024, 640, true),
+    ws("gemma3", "attn_k+attn_v", GgmlType::Q5_0, 256, 640, true),
+    ws("gemma3", "attn_v", GgmlType::Q8_0, 256, 640, true),
+    ws("gemma3", "ffn_gate+ffn_up", GgmlType::Q5_0, 2048, 640, true),
+    ws("gemma3", "attn_output", GgmlType::Q4K, 640, 1024, true),
+    ws("gemma3", "ffn_down", GgmlType::Q4K, 640, 2048, true),
+    ws("gemma3", "ffn_down", GgmlType::Q6K, 640, 2048, true),
+    ws("gemma3", "output", GgmlType::Q8_0, 262144, 640, false),
+];
+
+/// Attention shapes of the two models: (model, heads, kv heads, head_dim).
+pub const REAL_ATTENTION: [(&str, usize, usize, usize); 2] =
+    [("smollm2", 9, 3, 64), ("gemma3", 4, 1, 256)];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn synthetic_matrices_dequantize_to_finite_values() {
+        for t in GgmlType::ALL {
+            let cols = 512;
+            let m = synthetic_matrix("t", t, 3, cols, 7);
+            let mut row = vec![0f32; cols];
+            for r in 0..3 {
+                m.dequantize_row_into(r, &mut row).unwrap();
+                assert!(row.iter().all(|v| v.is_finite()), "{t}");
+                assert!(row.iter().any(|&v| v != 0.0), "{t}");
+            }
+        }
+    }
+
+    #[test]
+    fn real_shapes_are_whole_blocks() {
+        for w in REAL_WEIGHTS {
+            assert!(w.dtype.row_bytes(w.cols).is_some(), "{w:?}");
+        }
+    }
+
+    #[test]
+    fn rng_is_seeded() {
+        assert_eq!(random_f32(4, 1), random_f32(4, 1));
+        assert_ne!(random_f32(4, 1), random_f32(4, 2));
+        assert!(random_f32(1000, 3).iter().all(|v| (-1.0..1.0).contains(v)));
+    }
+}
