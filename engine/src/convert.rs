@@ -204,7 +204,7 @@ fn read_set(
 /// Rows of one head, un-permuted: llama.cpp wrote HF row `h·d + j·d/2 + r` of
 /// each head at row `h·d + 2r + j`; this puts it back.
 fn unpermute_rows(data: &mut [f32], rows: usize, cols: usize, heads: usize) -> Result<()> {
-    if heads == 0 || rows % heads != 0 || (rows / heads) % 2 != 0 {
+    if heads == 0 || !rows.is_multiple_of(heads) || !(rows / heads).is_multiple_of(2) {
         return Err(Error::weights(
             "q/k",
             format!("{rows} rows do not split into {heads} heads of an even size"),
@@ -705,7 +705,7 @@ pub fn convert_gguf(
         at += len;
     }
     let mut hbytes = serde_json::to_vec(&Value::Object(header)).expect("JSON serializes");
-    while hbytes.len() % 8 != 0 {
+    while !hbytes.len().is_multiple_of(8) {
         hbytes.push(b' ');
     }
     let f = File::create(&st_path).map_err(|e| Error::io(&st_path, e))?;

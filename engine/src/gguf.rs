@@ -466,7 +466,12 @@ fn min_value_bytes(t: u32) -> usize {
     }
 }
 
-fn read_value(c: &mut Cursor<'_>, t: u32, depth: usize, field: &dyn Fn() -> String) -> Result<Value> {
+fn read_value(
+    c: &mut Cursor<'_>,
+    t: u32,
+    depth: usize,
+    field: &dyn Fn() -> String,
+) -> Result<Value> {
     Ok(match t {
         0 => Value::U8(c.array::<1>(field)?[0]),
         1 => Value::I8(c.array::<1>(field)?[0] as i8),
@@ -478,7 +483,12 @@ fn read_value(c: &mut Cursor<'_>, t: u32, depth: usize, field: &dyn Fn() -> Stri
         7 => match c.array::<1>(field)?[0] {
             0 => Value::Bool(false),
             1 => Value::Bool(true),
-            b => return Err(Error::gguf(field(), format!("bool byte is {b}, not 0 or 1"))),
+            b => {
+                return Err(Error::gguf(
+                    field(),
+                    format!("bool byte is {b}, not 0 or 1"),
+                ))
+            }
         },
         8 => Value::Str(c.string(field)?),
         9 => {
@@ -490,7 +500,10 @@ fn read_value(c: &mut Cursor<'_>, t: u32, depth: usize, field: &dyn Fn() -> Stri
             }
             let et = c.u32(field)?;
             if et > 12 {
-                return Err(Error::gguf(field(), format!("unknown array element type {et}")));
+                return Err(Error::gguf(
+                    field(),
+                    format!("unknown array element type {et}"),
+                ));
             }
             let n = c.count(min_value_bytes(et), field)?;
             let mut items = Vec::with_capacity(n);
@@ -577,8 +590,9 @@ fn parse(buf: &[u8]) -> Result<Parsed> {
             if v == 0 {
                 return Err(Error::gguf(f(&format!("dimension {d}")), "is zero"));
             }
-            let v = usize::try_from(v)
-                .map_err(|_| Error::gguf(f(&format!("dimension {d}")), format!("{v} is too large")))?;
+            let v = usize::try_from(v).map_err(|_| {
+                Error::gguf(f(&format!("dimension {d}")), format!("{v} is too large"))
+            })?;
             dims.push(v);
         }
         let type_id = c.u32(&|| f("type"))?;
@@ -596,11 +610,18 @@ fn parse(buf: &[u8]) -> Result<Parsed> {
         let elems = dims
             .iter()
             .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| Error::gguf(f("dimensions"), format!("product of {dims:?} overflows")))?;
+            .ok_or_else(|| {
+                Error::gguf(f("dimensions"), format!("product of {dims:?} overflows"))
+            })?;
         if dims[0] % dtype.block_elems() != 0 {
             return Err(Error::gguf(
                 f("dimension 0"),
-                format!("{} is not a multiple of the {} block size {}", dims[0], dtype, dtype.block_elems()),
+                format!(
+                    "{} is not a multiple of the {} block size {}",
+                    dims[0],
+                    dtype,
+                    dtype.block_elems()
+                ),
             ));
         }
         let size = (elems / dtype.block_elems())
@@ -729,7 +750,7 @@ mod tests {
             self
         }
         fn tensor_f32(mut self, name: &str, dims: &[u64], values: &[f32]) -> Self {
-            while self.data.len() % 32 != 0 {
+            while !self.data.len().is_multiple_of(32) {
                 self.data.push(0);
             }
             Self::str(&mut self.infos, name);
@@ -752,7 +773,7 @@ mod tests {
             out.extend(self.n_kv.to_le_bytes());
             out.extend(&self.kvs);
             out.extend(&self.infos);
-            while out.len() % 32 != 0 {
+            while !out.len().is_multiple_of(32) {
                 out.push(0);
             }
             out.extend(&self.data);
@@ -774,10 +795,16 @@ mod tests {
         let bytes = sample().build();
         let p = parse(&bytes).unwrap();
         assert_eq!(p.version, 3);
-        assert_eq!(p.metadata.str("general.architecture").unwrap(), Some("llama"));
+        assert_eq!(
+            p.metadata.str("general.architecture").unwrap(),
+            Some("llama")
+        );
         assert_eq!(p.metadata.u64("llama.block_count").unwrap(), Some(2));
         assert_eq!(
-            p.metadata.str_array("tokenizer.ggml.tokens").unwrap().unwrap(),
+            p.metadata
+                .str_array("tokenizer.ggml.tokens")
+                .unwrap()
+                .unwrap(),
             vec!["a", "b"]
         );
         assert_eq!(p.tensors.len(), 2);

@@ -2,7 +2,6 @@
 
 use std::path::{Path, PathBuf};
 
-
 use crate::error::{Error, Result};
 use crate::gguf::GgufFile;
 use crate::model::Model;

@@ -44,7 +44,10 @@ impl SamplerConfig {
 
     pub fn validate(&self) -> Result<()> {
         if !(self.temperature >= 0.0 && self.temperature.is_finite()) {
-            return Err(Error::argument("--temperature", "must be a finite number ≥ 0"));
+            return Err(Error::argument(
+                "--temperature",
+                "must be a finite number ≥ 0",
+            ));
         }
         if !(self.top_p > 0.0 && self.top_p <= 1.0) {
             return Err(Error::argument("--top-p", "must be in (0, 1]"));
@@ -53,7 +56,10 @@ impl SamplerConfig {
             return Err(Error::argument("--min-p", "must be in [0, 1]"));
         }
         if !(self.repetition_penalty > 0.0 && self.repetition_penalty.is_finite()) {
-            return Err(Error::argument("--repeat-penalty", "must be a finite number > 0"));
+            return Err(Error::argument(
+                "--repeat-penalty",
+                "must be a finite number > 0",
+            ));
         }
         Ok(())
     }
@@ -184,7 +190,13 @@ impl Sampler {
         // min-p: relative to the most likely token.
         if c.min_p > 0.0 {
             let floor = self.probs[0] * c.min_p as f64;
-            keep = keep.min(self.probs.iter().take_while(|&&p| p >= floor).count().max(1));
+            keep = keep.min(
+                self.probs
+                    .iter()
+                    .take_while(|&&p| p >= floor)
+                    .count()
+                    .max(1),
+            );
         }
         let total: f64 = self.probs[..keep].iter().sum();
         let mut r = self.rng.next_f64() * total;
@@ -288,10 +300,22 @@ mod tests {
     #[test]
     fn bad_settings_are_rejected() {
         for c in [
-            SamplerConfig { temperature: -1.0, ..Default::default() },
-            SamplerConfig { top_p: 0.0, ..Default::default() },
-            SamplerConfig { min_p: 2.0, ..Default::default() },
-            SamplerConfig { repetition_penalty: 0.0, ..Default::default() },
+            SamplerConfig {
+                temperature: -1.0,
+                ..Default::default()
+            },
+            SamplerConfig {
+                top_p: 0.0,
+                ..Default::default()
+            },
+            SamplerConfig {
+                min_p: 2.0,
+                ..Default::default()
+            },
+            SamplerConfig {
+                repetition_penalty: 0.0,
+                ..Default::default()
+            },
         ] {
             assert!(Sampler::new(c).is_err());
         }

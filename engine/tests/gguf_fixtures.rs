@@ -63,10 +63,17 @@ fn every_gguf_fixture_matches_its_float64_reference() {
     let mut failures = vec![];
     let mut ran = 0;
     for f in &files {
-        let arch = GgufFile::open(f).unwrap().architecture().unwrap().to_string();
+        let arch = GgufFile::open(f)
+            .unwrap()
+            .architecture()
+            .unwrap()
+            .to_string();
         let (pre, dec) = check(f, &rt);
         ran += 1;
-        eprintln!("{:<40} {arch:<8} prefill {pre:.2e} decode {dec:.2e}", f.file_name().unwrap().to_string_lossy());
+        eprintln!(
+            "{:<40} {arch:<8} prefill {pre:.2e} decode {dec:.2e}",
+            f.file_name().unwrap().to_string_lossy()
+        );
         if pre > 1e-4 || dec > 1e-4 {
             failures.push(format!("{}: {pre:.3e} / {dec:.3e}", f.display()));
         }

@@ -26,7 +26,11 @@ fn run(model_file: &str, fixture_dir: &str) {
         // Argmax at every position.
         let am = r.argmax.as_ref().unwrap();
         for (p, &want) in am.iter().enumerate() {
-            assert_eq!(common::argmax(&logits[p * vocab..(p + 1) * vocab]), want, "{case} position {p}");
+            assert_eq!(
+                common::argmax(&logits[p * vocab..(p + 1) * vocab]),
+                want,
+                "{case} position {p}"
+            );
         }
         // Last-position logits.
         let p = r.positions[0];
@@ -58,7 +62,10 @@ fn run(model_file: &str, fixture_dir: &str) {
 
 #[test]
 fn smollm2_matches_float64() {
-    run("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_1");
+    run(
+        "SmolLM2-135M-Instruct.Q4_1.gguf",
+        "SmolLM2-135M-Instruct.Q4_1",
+    );
 }
 
 #[test]

@@ -121,10 +121,15 @@ pub struct Record {
     pub cpu_features: Vec<String>,
     pub threads: usize,
     pub isa: String,
-    /// The 1-minute load average (/proc/loadavg) just before the bench: well
-    /// above 0 means other work competed for the CPU.
+    /// The 1-minute load average (/proc/loadavg) just before the bench (it
+    /// lags: it still counts work that ended in the last minutes).
     #[serde(default)]
     pub load_avg_1m: Option<f64>,
+    /// Cores kept busy by other work during the half second before the
+    /// bench (/proc/stat; the bench itself is idle then): well above 0 means
+    /// other work competed for the CPU and the figures are low.
+    #[serde(default)]
+    pub busy_cores_before: Option<f64>,
     pub prompt_tokens: usize,
     pub gen_tokens: usize,
     /// Measured runs (a warm-up run comes before them and is not counted).
@@ -246,6 +251,7 @@ pub fn run(
         ));
     }
     let load_avg_1m = load_avg();
+    let busy_cores_before = busy_cores(std::time::Duration::from_millis(500));
     let started = Instant::now();
     let ids = prompt_ids(loaded, o.prompt_tokens)?;
     let mut session = Session::new(model, rt, need)?;
@@ -345,6 +351,7 @@ pub fn run(
         threads: rt.threads(),
         isa: rt.isa.name().into(),
         load_avg_1m,
+        busy_cores_before,
         prompt_tokens: o.prompt_tokens,
         gen_tokens: o.gen_tokens,
         runs: o.runs,
@@ -441,6 +448,30 @@ pub fn load_avg() -> Option<f64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// Busy and total jiffies of all CPUs together (the `cpu` line of /proc/stat).
+fn cpu_jiffies() -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = text.lines().find(|l| l.starts_with("cpu "))?;
+    let v: Vec<u64> = line
+        .split_whitespace()
+        .skip(1)
+        .filter_map(|x| x.parse().ok())
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let total: u64 = v.iter().take(8).sum();
+    let idle = v.get(3)? + v.get(4).copied().unwrap_or(0);
+    Some((total - idle, total))
+}
+
+/// How many cores were busy, on average, over the next `over` (this thread sleeps).
+pub fn busy_cores(over: std::time::Duration) -> Option<f64> {
+    let (b0, t0) = cpu_jiffies()?;
+    std::thread::sleep(over);
+    let (b1, t1) = cpu_jiffies()?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get()) as f64;
+    (t1 > t0).then(|| (b1 - b0) as f64 / (t1 - t0) as f64 * cores)
 }
 
 /// The short hash of HEAD and whether tracked files differ from it;

@@ -94,8 +94,8 @@ pub fn print_table(r: &Record) {
         r.cpu_model,
         r.threads,
         r.isa,
-        r.load_avg_1m
-            .map_or(String::new(), |l| format!(", load average {l:.2} before"))
+        r.busy_cores_before
+            .map_or(String::new(), |b| format!(", {b:.2} cores busy before"))
     );
     println!(
         "commit   {}{}   {}",
@@ -165,8 +165,8 @@ pub fn run(a: Args) -> Result<i32> {
         eprint!("\r\x1b[2K");
     }
     let record = result?;
-    if let Some(l) = record.load_avg_1m.filter(|&l| l >= 0.5) {
-        eprintln!("note: the load average was {l:.2} when the bench started: other work competed for the CPU, so these figures may be low");
+    if let Some(b) = record.busy_cores_before.filter(|&b| b >= 0.25) {
+        eprintln!("note: other work kept {b:.2} cores busy just before the bench: it competed for the CPU, so these figures may be low");
     }
     if a.json {
         println!(

@@ -38,12 +38,21 @@ fn argmax(v: &[f32]) -> usize {
     best
 }
 
-pub fn compare(model: &Model, rt: &Runtime, reference: &LogitsFile, path: Path, band: Band) -> Result<CompareReport> {
+pub fn compare(
+    model: &Model,
+    rt: &Runtime,
+    reference: &LogitsFile,
+    path: Path,
+    band: Band,
+) -> Result<CompareReport> {
     let vocab = model.config.vocab;
     if reference.vocab != vocab {
         return Err(Error::argument(
             "--reference",
-            format!("holds {} logits per position but the model's vocabulary is {vocab}", reference.vocab),
+            format!(
+                "holds {} logits per position but the model's vocabulary is {vocab}",
+                reference.vocab
+            ),
         ));
     }
     let ids = &reference.input_ids;
@@ -68,7 +77,10 @@ pub fn compare(model: &Model, rt: &Runtime, reference: &LogitsFile, path: Path, 
                 let got = argmax(row(p));
                 if got == want {
                     argmax_match += 1;
-                } else if !per_position.iter().any(|m| m.position == p && band.check(m).is_ok()) {
+                } else if !per_position
+                    .iter()
+                    .any(|m| m.position == p && band.check(m).is_ok())
+                {
                     failures.push(format!("position {p}: argmax {got} ≠ reference {want}"));
                 }
             }

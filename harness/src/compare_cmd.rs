@@ -11,11 +11,13 @@ use atenia_harness::metrics::DEFAULT_BAND;
 use atenia_harness::reference_file::LogitsFile;
 
 #[derive(clap::Args)]
-#[command(after_help = "The reference holds `input_ids` (I64 [seq]), `logits` ([k, vocab], F32 or F64),\n\
+#[command(
+    after_help = "The reference holds `input_ids` (I64 [seq]), `logits` ([k, vocab], F32 or F64),\n\
 optional `positions` (I64 [k]: which positions the rows are; default all) and optional\n\
 `argmax` (I64 [seq]). Exit code 0 when the ADR-004 default band holds, 1 when it does not.\n\
 Examples:\n  atenia-harness compare SmolLM2-135M-Instruct.Q4_1.gguf --reference capital.safetensors\n  \
-atenia-harness compare model.gguf --reference ref.safetensors --decode --json")]
+atenia-harness compare model.gguf --reference ref.safetensors --decode --json"
+)]
 pub struct Args {
     /// Model file (GGUF)
     #[arg(value_name = "MODEL")]
@@ -38,7 +40,11 @@ pub fn run(a: Args) -> Result<i32> {
     let rt = Runtime::new(a.threads, None)?;
     let loaded = load(&a.model)?;
     let reference = LogitsFile::read(&a.reference)?;
-    let path = if a.decode { Path::Decode } else { Path::Prefill };
+    let path = if a.decode {
+        Path::Decode
+    } else {
+        Path::Prefill
+    };
     let r = compare(&loaded.model, &rt, &reference, path, DEFAULT_BAND)?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
@@ -54,10 +60,16 @@ pub fn run(a: Args) -> Result<i32> {
             r.positions.len(),
             reference.input_ids.len()
         );
-        println!("  max abs logit diff   {:.3e} (band {}: ≤ {:.0e})", r.max_abs_diff, r.band.name, r.band.max_abs_diff);
+        println!(
+            "  max abs logit diff   {:.3e} (band {}: ≤ {:.0e})",
+            r.max_abs_diff, r.band.name, r.band.max_abs_diff
+        );
         println!("  max relative L2      {:.3e}", r.max_rel_l2);
         println!("  max KL(ref‖engine)   {:.3e}", r.max_kl);
-        println!("  argmax agreement     {}/{}", r.argmax_match, r.argmax_total);
+        println!(
+            "  argmax agreement     {}/{}",
+            r.argmax_match, r.argmax_total
+        );
         for f in &r.failures {
             println!("  FAIL {f}");
         }

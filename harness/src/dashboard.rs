@@ -211,27 +211,20 @@ pub fn render(records: &[Record], drifts: &[Drift], notes: &[String], generated:
             false,
             None,
         ));
-        // Decode at depth: one series per model and depth.
+        // Decode at depth: one chart per depth, one series per model.
         let mut depths: Vec<usize> = records
             .iter()
             .flat_map(|r| r.decode_at_depth.keys().filter_map(|k| k.parse().ok()))
             .collect();
         depths.sort_unstable();
         depths.dedup();
-        if !depths.is_empty() {
-            let mut series = Vec::new();
-            for d in &depths {
-                let dk: Vec<String> = keys.iter().map(|k| format!("{k} @ {d}")).collect();
-                let key = d.to_string();
-                series.extend(series_by(records, &dk, |r| {
-                    r.decode_at_depth.get(&key).copied()
-                }));
-            }
+        for d in &depths {
+            let key = d.to_string();
             h.push_str(&line_chart(
-                "Decode at context depth (tok/s)",
+                &format!("Decode after {d} tokens of context (tok/s)"),
                 xl,
                 "tok/s",
-                &series,
+                &series_by(records, &keys, |r| r.decode_at_depth.get(&key).copied()),
                 false,
                 None,
             ));
@@ -344,7 +337,7 @@ pub fn render(records: &[Record], drifts: &[Drift], notes: &[String], generated:
             .collect();
         depth_cols.sort_unstable();
         depth_cols.dedup();
-        h.push_str("<h2>Records</h2><table><tr><th>#</th><th>commit</th><th>date (UTC)</th><th>model</th><th>threads</th><th>isa</th><th title=\"1-minute load average before the bench\">load</th><th>prompt / gen</th><th>runs</th><th>prefill tok/s</th><th>decode tok/s</th><th>ttft ms</th>");
+        h.push_str("<h2>Records</h2><table><tr><th>#</th><th>commit</th><th>date (UTC)</th><th>model</th><th>threads</th><th>isa</th><th title=\"cores kept busy by other work just before the bench\">busy<br>before</th><th>prompt / gen</th><th>runs</th><th>prefill tok/s</th><th>decode tok/s</th><th>ttft ms</th>");
         for d in &depth_cols {
             let _ = write!(h, "<th>decode @ {d}</th>");
         }
@@ -377,7 +370,8 @@ pub fn render(records: &[Record], drifts: &[Drift], notes: &[String], generated:
                 escape(&r.model.file),
                 r.threads,
                 escape(&r.isa),
-                r.load_avg_1m.map_or("–".into(), |l| format!("{l:.2}")),
+                r.busy_cores_before
+                    .map_or("–".into(), |b| format!("{b:.2}")),
                 r.prompt_tokens,
                 r.gen_tokens,
                 r.runs,
@@ -491,6 +485,6 @@ mod tests {
         assert!(!page
             .replace(r#"xmlns="http://www.w3.org/2000/svg""#, "")
             .contains("http"));
-        assert_eq!(page.matches("<svg").count(), 4);
+        assert_eq!(page.matches("<svg").count(), 4); // prefill, decode, ttft, depth 512
     }
 }

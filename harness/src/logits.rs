@@ -9,15 +9,23 @@ use atenia_engine::{Error, Result};
 use atenia_harness::reference_file::write_logits;
 
 #[derive(clap::Args)]
-#[command(after_help = "The file holds `input_ids` (I64 [seq]) and `logits` (F32 [seq, vocab]).\n\
+#[command(
+    after_help = "The file holds `input_ids` (I64 [seq]) and `logits` (F32 [seq, vocab]).\n\
 Examples:\n  atenia-harness logits --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt \"Hello\" --out hello.safetensors\n  \
-atenia-harness logits --model model.gguf --ids 1,2,3 --out ids.safetensors")]
+atenia-harness logits --model model.gguf --ids 1,2,3 --out ids.safetensors"
+)]
 pub struct Args {
     /// Model file (GGUF)
     #[arg(short, long, value_name = "FILE")]
     pub model: PathBuf,
     /// Text to tokenize (with the model's BOS rule)
-    #[arg(short, long, value_name = "TEXT", conflicts_with = "ids", required_unless_present = "ids")]
+    #[arg(
+        short,
+        long,
+        value_name = "TEXT",
+        conflicts_with = "ids",
+        required_unless_present = "ids"
+    )]
     pub prompt: Option<String>,
     /// Token ids, comma-separated
     #[arg(long, value_name = "IDS", value_delimiter = ',')]

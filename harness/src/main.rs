@@ -45,7 +45,9 @@ enum Command {
 fn main() {
     std::panic::set_hook(Box::new(|info| {
         eprintln!("error[E-PANIC]: internal error: {info}");
-        eprintln!("  help: this is a bug in atenia-harness; please report it with the command you ran");
+        eprintln!(
+            "  help: this is a bug in atenia-harness; please report it with the command you ran"
+        );
     }));
     let cli = Cli::parse();
     let result = std::panic::catch_unwind(move || match cli.command {

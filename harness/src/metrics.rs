@@ -68,8 +68,16 @@ pub fn compare_position(position: usize, engine: &[f64], reference: &[f64]) -> P
     };
     PositionMetrics {
         position,
-        max_abs_diff: if max_abs.is_nan() { f64::INFINITY } else { max_abs },
-        rel_l2: if ref2 > 0.0 { (diff2 / ref2).sqrt() } else { diff2.sqrt() },
+        max_abs_diff: if max_abs.is_nan() {
+            f64::INFINITY
+        } else {
+            max_abs
+        },
+        rel_l2: if ref2 > 0.0 {
+            (diff2 / ref2).sqrt()
+        } else {
+            diff2.sqrt()
+        },
         kl,
         argmax_engine: te.first().copied().unwrap_or(0),
         argmax_reference: tr.first().copied().unwrap_or(0),
@@ -98,6 +106,8 @@ pub const DEFAULT_BAND: Band = Band {
 impl Band {
     /// Whether a position holds the band, and if not, why.
     pub fn check(&self, m: &PositionMetrics) -> Result<(), String> {
+        // Written so that a NaN difference fails the band.
+        #[allow(clippy::neg_cmp_op_on_partial_ord)]
         if !(m.max_abs_diff <= self.max_abs_diff) {
             return Err(format!(
                 "position {}: max abs diff {:.3e} > {:.0e}",

@@ -29,11 +29,27 @@ fn p(name: &str, text: &str, chat: bool) -> Prompt {
 pub fn default_prompts() -> Vec<Prompt> {
     vec![
         p("capital", "The capital of France is", false),
-        p("chat-sky", "Why is the sky blue? Answer in one sentence.", true),
-        p("code", "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n", false),
-        p("story", "Once upon a time, in a small village by the sea,", false),
+        p(
+            "chat-sky",
+            "Why is the sky blue? Answer in one sentence.",
+            true,
+        ),
+        p(
+            "code",
+            "def fibonacci(n):\n    \"\"\"Return the n-th Fibonacci number.\"\"\"\n",
+            false,
+        ),
+        p(
+            "story",
+            "Once upon a time, in a small village by the sea,",
+            false,
+        ),
         p("colors", "The three primary colors are", false),
-        p("chat-french", "Translate to French: Good morning, how are you?", true),
+        p(
+            "chat-french",
+            "Translate to French: Good morning, how are you?",
+            true,
+        ),
         p("sequence", "1, 1, 2, 3, 5, 8, 13,", false),
         p("water", "Water boils at a temperature of", false),
     ]

@@ -30,7 +30,10 @@ fn ints(st: &SafeTensors<'_>, name: &str) -> Result<Option<Vec<i64>>> {
         Err(_) => return Ok(None),
     };
     if t.dtype() != Dtype::I64 || t.shape().len() != 1 {
-        return Err(bad(name, format!("expected I64 [n], found {:?} {:?}", t.dtype(), t.shape())));
+        return Err(bad(
+            name,
+            format!("expected I64 [n], found {:?} {:?}", t.dtype(), t.shape()),
+        ));
     }
     Ok(Some(
         t.data()
@@ -47,7 +50,9 @@ impl LogitsFile {
         let ids = ints(&st, "input_ids")?.ok_or_else(|| bad("input_ids", "missing"))?;
         let input_ids = ids
             .iter()
-            .map(|&v| u32::try_from(v).map_err(|_| bad("input_ids", format!("{v} is not a token id"))))
+            .map(|&v| {
+                u32::try_from(v).map_err(|_| bad("input_ids", format!("{v} is not a token id")))
+            })
             .collect::<Result<Vec<u32>>>()?;
         let l = st.tensor("logits").map_err(|_| bad("logits", "missing"))?;
         let shape = l.shape().to_vec();
@@ -80,22 +85,36 @@ impl LogitsFile {
                     usize::try_from(v)
                         .ok()
                         .filter(|&p| p < input_ids.len())
-                        .ok_or_else(|| bad("positions", format!("{v} is outside the {} input ids", input_ids.len())))
+                        .ok_or_else(|| {
+                            bad(
+                                "positions",
+                                format!("{v} is outside the {} input ids", input_ids.len()),
+                            )
+                        })
                 })
                 .collect::<Result<Vec<usize>>>()?,
             None => (0..k).collect(),
         };
         if positions.len() != k {
-            return Err(bad("positions", format!("{} entries for {k} logit rows", positions.len())));
+            return Err(bad(
+                "positions",
+                format!("{} entries for {k} logit rows", positions.len()),
+            ));
         }
         if k > input_ids.len() {
-            return Err(bad("logits", format!("{k} rows for {} input ids", input_ids.len())));
+            return Err(bad(
+                "logits",
+                format!("{k} rows for {} input ids", input_ids.len()),
+            ));
         }
         let argmax = ints(&st, "argmax")?
             .map(|a| a.into_iter().map(|v| v.max(0) as usize).collect::<Vec<_>>());
         if let Some(a) = &argmax {
             if a.len() != input_ids.len() {
-                return Err(bad("argmax", format!("{} entries for {} input ids", a.len(), input_ids.len())));
+                return Err(bad(
+                    "argmax",
+                    format!("{} entries for {} input ids", a.len(), input_ids.len()),
+                ));
             }
         }
         Ok(LogitsFile {
@@ -117,7 +136,10 @@ pub fn write_logits(path: &Path, ids: &[u32], logits: &[f32], vocab: usize) -> R
     }
     let tensors = vec![
         ("input_ids", view(Dtype::I64, vec![ids.len()], &id_bytes)?),
-        ("logits", view(Dtype::F32, vec![ids.len(), vocab], &logit_bytes)?),
+        (
+            "logits",
+            view(Dtype::F32, vec![ids.len(), vocab], &logit_bytes)?,
+        ),
     ];
     let mut meta = HashMap::new();
     meta.insert("writer".to_string(), "atenia-harness logits".to_string());

@@ -54,11 +54,23 @@ fn gate(model_file: &str, snapshot: &str) {
     for p in &r.prompts {
         eprintln!(
             "{model_file} {:<12} prefill {:.3e} decode {:.3e} argmax {}/{} divergence {:?}",
-            p.name, p.prefill.max_abs_diff, p.decode.max_abs_diff, p.prefill.argmax_match, p.prefill.argmax_total, p.first_divergence
+            p.name,
+            p.prefill.max_abs_diff,
+            p.decode.max_abs_diff,
+            p.prefill.argmax_match,
+            p.prefill.argmax_total,
+            p.first_divergence
         );
     }
-    assert!(r.passed, "{model_file}: the default band fails: {:#?}", r.failures);
-    assert!(r.summary.all_prefill_decode_bit_identical, "prefill and decode logits differ in bits");
+    assert!(
+        r.passed,
+        "{model_file}: the default band fails: {:#?}",
+        r.failures
+    );
+    assert!(
+        r.summary.all_prefill_decode_bit_identical,
+        "prefill and decode logits differ in bits"
+    );
     common::snapshot_settings().bind(|| insta::assert_json_snapshot!(snapshot, summary(&r)));
 }
 
@@ -77,7 +89,10 @@ fn compare_passes_every_real_fixture_case_on_both_paths() {
     let rt = Runtime::new(2, None).unwrap();
     let mut ran = 0;
     for (model_file, dir) in [
-        ("SmolLM2-135M-Instruct.Q4_1.gguf", "SmolLM2-135M-Instruct.Q4_1"),
+        (
+            "SmolLM2-135M-Instruct.Q4_1.gguf",
+            "SmolLM2-135M-Instruct.Q4_1",
+        ),
         ("gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q4_k_m"),
     ] {
         let loaded = load(&common::model_path(model_file)).unwrap();

@@ -139,7 +139,7 @@ pub fn forward_bf16(model: &Model, tokens: &[u32]) -> Vec<Vec<f64>> {
     };
 
     // Embeddings; Gemma multiplies by sqrt(hidden) rounded to the weights' dtype.
-    let scale = c.embed_scale.map(|s| bf(s));
+    let scale = c.embed_scale.map(bf);
     let mut x = vec![0f32; n * hid];
     let mut row = vec![0f32; hid];
     for (t, &tok) in tokens.iter().enumerate() {

@@ -115,7 +115,12 @@ pub fn memory_line(loaded: &Loaded, budget: Option<u64>) -> String {
 }
 
 /// Turns the prompt into token ids, through the chat template when asked.
-pub fn prompt_ids(loaded: &Loaded, prompt: &str, chat: bool, system: Option<&str>) -> Result<Vec<u32>> {
+pub fn prompt_ids(
+    loaded: &Loaded,
+    prompt: &str,
+    chat: bool,
+    system: Option<&str>,
+) -> Result<Vec<u32>> {
     let tok = &loaded.tokenizer;
     if !chat {
         return tok.encode(prompt, true);
@@ -130,8 +135,9 @@ pub fn prompt_ids(loaded: &Loaded, prompt: &str, chat: bool, system: Option<&str
 
 pub fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
     isa.map(|s| {
-        Isa::from_name(s)
-            .ok_or_else(|| Error::argument("--isa", format!("{s:?} is not one of scalar, avx2, avx512")))
+        Isa::from_name(s).ok_or_else(|| {
+            Error::argument("--isa", format!("{s:?} is not one of scalar, avx2, avx512"))
+        })
     })
     .transpose()
 }
@@ -162,7 +168,10 @@ pub fn run(a: Args) -> Result<()> {
     if ids.len() > capacity {
         return Err(Error::argument(
             "--ctx-size",
-            format!("the prompt has {} tokens but the context holds {capacity}", ids.len()),
+            format!(
+                "the prompt has {} tokens but the context holds {capacity}",
+                ids.len()
+            ),
         ));
     }
     // The memory guard: a reading and a decision at start (refuse, proceed, or
@@ -194,7 +203,10 @@ pub fn run(a: Args) -> Result<()> {
     match d {
         Decision::Tighten { budget_bytes, .. } => tracer.action(
             "tighten",
-            &format!("starting under a budget of {budget_bytes} bytes instead of {:?}", a.memory_budget),
+            &format!(
+                "starting under a budget of {budget_bytes} bytes instead of {:?}",
+                a.memory_budget
+            ),
         )?,
         _ => tracer.action("proceed", &format!("budget {budget:?}"))?,
     }
@@ -228,7 +240,11 @@ pub fn run(a: Args) -> Result<()> {
             let piece = stream.step(id)?;
             let mut out = stdout.lock();
             // A closed pipe (e.g. `| head`) ends generation quietly.
-            if out.write_all(piece.as_bytes()).and_then(|_| out.flush()).is_err() {
+            if out
+                .write_all(piece.as_bytes())
+                .and_then(|_| out.flush())
+                .is_err()
+            {
                 return Ok(false);
             }
         }
