@@ -129,8 +129,9 @@ fn series_keys(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
-/// One series per key, in order of first appearance; points `(record index, f(record))`
-/// for the records where `f` gives a finite value.
+/// One series per key, in order of first appearance over all records (so a
+/// model keeps its colour in every chart, even one where it has no points);
+/// points `(record index, f(record))` where `f` gives a finite value.
 fn series_by(
     records: &[Record],
     keys: &[String],
@@ -138,15 +139,18 @@ fn series_by(
 ) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
     for (i, (r, k)) in records.iter().zip(keys).enumerate() {
-        let Some(y) = f(r).filter(|y| y.is_finite()) else {
-            continue;
+        let at = match out.iter().position(|s| &s.name == k) {
+            Some(at) => at,
+            None => {
+                out.push(Series {
+                    name: k.clone(),
+                    points: Vec::new(),
+                });
+                out.len() - 1
+            }
         };
-        match out.iter_mut().find(|s| &s.name == k) {
-            Some(s) => s.points.push((i as f64, y)),
-            None => out.push(Series {
-                name: k.clone(),
-                points: vec![(i as f64, y)],
-            }),
+        if let Some(y) = f(r).filter(|y| y.is_finite()) {
+            out[at].points.push((i as f64, y));
         }
     }
     out
