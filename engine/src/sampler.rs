@@ -110,6 +110,7 @@ pub struct Sampler {
     rng: Rng,
     cand: Vec<(f32, u32)>,
     probs: Vec<f64>,
+    seen: Vec<u32>,
 }
 
 /// The index of the largest value (the lowest index on ties).
@@ -131,6 +132,7 @@ impl Sampler {
             config,
             cand: Vec::new(),
             probs: Vec::new(),
+            seen: Vec::new(),
         })
     }
 
@@ -140,10 +142,12 @@ impl Sampler {
         let c = &self.config;
         if c.repetition_penalty != 1.0 {
             let start = history.len().saturating_sub(c.repeat_last_n);
-            let mut seen: Vec<u32> = history[start..].to_vec();
-            seen.sort_unstable();
-            seen.dedup();
-            for &t in &seen {
+            // A reused buffer: no allocation per token once it has grown.
+            self.seen.clear();
+            self.seen.extend_from_slice(&history[start..]);
+            self.seen.sort_unstable();
+            self.seen.dedup();
+            for &t in &self.seen {
                 if let Some(l) = logits.get_mut(t as usize) {
                     *l = if *l > 0.0 {
                         *l / c.repetition_penalty

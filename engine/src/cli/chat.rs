@@ -17,10 +17,10 @@ use atenia_engine::decoder::Session;
 use atenia_engine::generate::{generate, StopReason};
 use atenia_engine::loader::load;
 use atenia_engine::runtime::Runtime;
-use atenia_engine::sampler::{Sampler, SamplerConfig};
+use atenia_engine::sampler::Sampler;
 use atenia_engine::{Error, Result};
 
-use super::generate::parse_isa;
+use super::generate::{parse_isa, SamplingArgs};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -42,27 +42,8 @@ pub struct Args {
     /// Most tokens per reply
     #[arg(short = 'n', long, default_value_t = 512, value_name = "N")]
     pub max_tokens: usize,
-    /// Sampling temperature; 0 picks the most likely token every time (greedy)
-    #[arg(long, default_value_t = 0.8, value_name = "T")]
-    pub temperature: f32,
-    /// Sample only among the K most likely tokens (0 = all)
-    #[arg(long, default_value_t = 40, value_name = "K")]
-    pub top_k: usize,
-    /// Sample only among the most likely tokens whose probabilities sum to P (1 = all)
-    #[arg(long, default_value_t = 0.95, value_name = "P")]
-    pub top_p: f32,
-    /// Drop tokens less likely than P times the most likely one (0 = off)
-    #[arg(long, default_value_t = 0.05, value_name = "P")]
-    pub min_p: f32,
-    /// Penalize tokens seen in the last --repeat-last-n tokens (1 = off)
-    #[arg(long, default_value_t = 1.0, value_name = "R")]
-    pub repeat_penalty: f32,
-    /// How many recent tokens the repetition penalty looks at
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub repeat_last_n: usize,
-    /// Random seed; the same seed, settings and turns give the same replies
-    #[arg(short, long, default_value_t = 0, value_name = "S")]
-    pub seed: u64,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Worker threads (0 = one per core)
     #[arg(short, long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
@@ -133,15 +114,7 @@ fn common_prefix(a: &[u32], b: &[u32]) -> usize {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let mut sampler = Sampler::new(SamplerConfig {
-        temperature: a.temperature,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        min_p: a.min_p,
-        repetition_penalty: a.repeat_penalty,
-        repeat_last_n: a.repeat_last_n,
-        seed: a.seed,
-    })?;
+    let mut sampler = Sampler::new(a.sampling.config())?;
     if a.max_tokens == 0 {
         return Err(Error::argument("--max-tokens", "must be at least 1"));
     }

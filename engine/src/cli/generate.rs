@@ -13,6 +13,46 @@ use atenia_engine::kernels::Isa;
 use atenia_engine::loader::{load, Loaded};
 use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::{Sampler, SamplerConfig};
+
+/// Sampling flags shared by `generate` and `chat` (llama.cpp's names and defaults).
+#[derive(clap::Args)]
+pub struct SamplingArgs {
+    /// Sampling temperature; 0 picks the most likely token every time (greedy)
+    #[arg(long, default_value_t = 0.8, value_name = "T")]
+    pub temperature: f32,
+    /// Sample only among the K most likely tokens (0 = all)
+    #[arg(long, default_value_t = 40, value_name = "K")]
+    pub top_k: usize,
+    /// Sample only among the most likely tokens whose probabilities sum to P (1 = all)
+    #[arg(long, default_value_t = 0.95, value_name = "P")]
+    pub top_p: f32,
+    /// Drop tokens less likely than P times the most likely one (0 = off)
+    #[arg(long, default_value_t = 0.05, value_name = "P")]
+    pub min_p: f32,
+    /// Penalize tokens seen in the last --repeat-last-n tokens (1 = off)
+    #[arg(long, default_value_t = 1.0, value_name = "R")]
+    pub repeat_penalty: f32,
+    /// How many recent tokens the repetition penalty looks at
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub repeat_last_n: usize,
+    /// Random seed; the same seed, settings and input give the same text
+    #[arg(short, long, default_value_t = 0, value_name = "S")]
+    pub seed: u64,
+}
+
+impl SamplingArgs {
+    pub fn config(&self) -> SamplerConfig {
+        SamplerConfig {
+            temperature: self.temperature,
+            top_k: self.top_k,
+            top_p: self.top_p,
+            min_p: self.min_p,
+            repetition_penalty: self.repeat_penalty,
+            repeat_last_n: self.repeat_last_n,
+            seed: self.seed,
+        }
+    }
+}
 use atenia_engine::trace::{Phase, TraceWriter, Tracer};
 use atenia_engine::{Error, Result};
 
@@ -39,27 +79,8 @@ pub struct Args {
     /// Most tokens to generate
     #[arg(short = 'n', long, default_value_t = 128, value_name = "N")]
     pub max_tokens: usize,
-    /// Sampling temperature; 0 picks the most likely token every time (greedy)
-    #[arg(long, default_value_t = 0.8, value_name = "T")]
-    pub temperature: f32,
-    /// Sample only among the K most likely tokens (0 = all)
-    #[arg(long, default_value_t = 40, value_name = "K")]
-    pub top_k: usize,
-    /// Sample only among the most likely tokens whose probabilities sum to P (1 = all)
-    #[arg(long, default_value_t = 0.95, value_name = "P")]
-    pub top_p: f32,
-    /// Drop tokens less likely than P times the most likely one (0 = off)
-    #[arg(long, default_value_t = 0.05, value_name = "P")]
-    pub min_p: f32,
-    /// Penalize tokens seen in the last --repeat-last-n tokens (1 = off)
-    #[arg(long, default_value_t = 1.0, value_name = "R")]
-    pub repeat_penalty: f32,
-    /// How many recent tokens the repetition penalty looks at
-    #[arg(long, default_value_t = 64, value_name = "N")]
-    pub repeat_last_n: usize,
-    /// Random seed; the same seed and settings give the same text
-    #[arg(short, long, default_value_t = 0, value_name = "S")]
-    pub seed: u64,
+    #[command(flatten)]
+    pub sampling: SamplingArgs,
     /// Wrap the prompt in the model's chat template as a user message
     #[arg(long)]
     pub chat: bool,
@@ -143,15 +164,7 @@ pub fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
 }
 
 pub fn run(a: Args) -> Result<()> {
-    let sampler_config = SamplerConfig {
-        temperature: a.temperature,
-        top_k: a.top_k,
-        top_p: a.top_p,
-        min_p: a.min_p,
-        repetition_penalty: a.repeat_penalty,
-        repeat_last_n: a.repeat_last_n,
-        seed: a.seed,
-    };
+    let sampler_config = a.sampling.config();
     let mut sampler = Sampler::new(sampler_config)?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
     let loaded = load(&a.model)?;
