@@ -37,43 +37,47 @@ pub const LIBM_ULPS: f64 = 2.0;
 /// Relative error of one libm call, `2·LIBM_ULPS·u₆₄` (an ULP is at most `2u₆₄` relative).
 pub const LIBM_REL: f64 = 2.0 * LIBM_ULPS * U64;
 
-/// `f64` roundings on any product's path through the 16-lane dot product
-/// beyond the adds of its own lane: the 4 levels of the fixed reduction tree
-/// (`i + 8`, `+4`, `+2`, `+1`), plus 1 that absorbs the second-order term of
-/// `γ_n` (and, with room to spare, the exact first add of each lane).
+/// `f64` roundings on any product's path through the dot product beyond the
+/// adds of its lane's run totals: the lane's one tail add, the 4 levels of the
+/// fixed reduction tree (`i + 8`, `+4`, `+2`, `+1`), plus 1 that absorbs the
+/// second-order term of `γ_n`.
 ///
-/// **Dot product / matmul bound** (`atenia_engine::kernels::dot`): element `k`
-/// contributes the product `a_k·b_k`, computed exactly in f64 (24 + 24
-/// significant bits fit in 53, and `2^-298 ≤ |a_k b_k| ≤ 2^256` is far inside
-/// the f64 normal range), to f64 lane `k % 16`, whose chain of `m = ⌈K/16⌉`
-/// adds rounds at most `m − 1` times (the first add, to a zero lane, is exact);
-/// the lanes are then summed by a 4-level tree in f64. Every product therefore
-/// passes through at most `m + 3` f64 roundings, and the standard analysis
-/// (Higham, §3.1) bounds the f64 sum `ŝ` by
-/// `|ŝ − s| ≤ γ_{m+3} Σ|a_k b_k| ≤ (m + 4)·u₆₄·Σ|a_k b_k| =: δ`
-/// (`γ_n = n·u₆₄/(1 − n·u₆₄) ≤ (n + 1)·u₆₄` while `(n + 1)·u₆₄·n ≤ 1`, any
-/// K below 10^9). No f64 step underflows with an error: every product, hence
-/// every partial sum, is a multiple of 2^-298, and such a value below 2^-245
-/// is exact in f64; none overflows. The one rounding of `ŝ` to f32 errs by at
-/// most `u·|ŝ|` (round to nearest in the normal range) or `2^-150` (in the
-/// subnormal range), and `|ŝ| ≤ |s| + δ`, so
+/// **Dot product / matmul bound** (`atenia_engine::kernels::dot`). In the main
+/// part (the first `K − K mod 16` elements), element `k` enters the `f32` run
+/// of lane `k % 16` by a fused multiply-add; a run holds at most 8 elements
+/// of a lane, so each product passes through at most 8 `f32` roundings (the
+/// first rounds the product itself), and the run sums, as long as nothing
+/// exceeds `f32::MAX`, satisfy `|ŝ_run − s_run| ≤ γ₈(u)·Σ_run|a_k b_k|` plus
+/// `2^-150` per rounding in the subnormal range (at most one per element:
+/// `K·2^-150` in all). The runs are widened exactly and added to the lane's
+/// `f64` total: `⌈K/128⌉` adds, then one tail add (the tail's products are
+/// exact in f64) and the 4-level tree, so each run sum passes through at most
+/// `⌈K/128⌉ + 5` f64 roundings, `γ ≤ (⌈K/128⌉ + 6)·u₆₄`. With
+/// `δ = (γ₈(u) + (1 + γ₈(u))·(⌈K/128⌉ + 6)·u₆₄)·Σ|a_k b_k| + K·2^-150`,
+/// `|ŝ − s| ≤ δ`; the one rounding of `ŝ` to f32 errs by at most `u·|ŝ|` or
+/// `2^-150`, and `|ŝ| ≤ |s| + δ`, so
 ///
-/// `|dot − exact| ≤ u·|exact| + (1 + u)·(⌈K/16⌉ + 4)·u₆₄·Σ|a_k b_k| + 2^-150`,
+/// `|dot − exact| ≤ u·|exact| + (1 + u)·δ + 2^-150`.
 ///
-/// for exact results below `f32::MAX` (partial sums may exceed it: they are
-/// f64). The first term is the final rounding, the second the accumulation:
-/// for K = 576 (40 roundings), 40·u₆₄ ≈ 4.4e-15 relative to `Σ|a_k b_k|`,
-/// where the f32 accumulation of the previous order charged
-/// `(⌈K/16⌉ + 5)·u ≈ 2.4e-6`. The bound is independent of the ISA path, since
-/// all of them produce the same bits.
-pub const DOT_EXTRA_ROUNDINGS: usize = 4;
+/// The accumulation term is `γ₈(u) ≈ 8u ≈ 4.8e-7` relative to `Σ|a_k b_k|`
+/// for any K, where plain f32 lanes charge `(⌈K/16⌉ + 5)·u` (2.4e-6 at
+/// K = 576, 6e-6 at K = 1536) and the previous all-f64 order charged
+/// `(⌈K/16⌉ + 4)·u₆₄` (about 1e-14) at twice the arithmetic. The bound is
+/// independent of the ISA path, since all of them produce the same bits.
+pub const DOT_EXTRA_ROUNDINGS: usize = 6;
+
+/// `γ_n(u) = n·u/(1 − n·u)` for the f32 unit roundoff.
+pub fn gamma32(n: usize) -> f64 {
+    n as f64 * U32 / (1.0 - n as f64 * U32)
+}
 
 /// The dot-product bound above, for `k` terms with `Σ|a_k b_k| = sum_abs` and
 /// exact value of magnitude `exact_abs`.
 pub fn dot_bound(k: usize, sum_abs: f64, exact_abs: f64) -> f64 {
-    U32 * exact_abs
-        + (1.0 + U32) * (k.div_ceil(16) + DOT_EXTRA_ROUNDINGS) as f64 * U64 * sum_abs
-        + F32_TINY / 2.0
+    let run = gamma32(k.div_ceil(16).min(atenia_engine::kernels::dot::RUN / 16));
+    let wide = (k.div_ceil(atenia_engine::kernels::dot::RUN) + DOT_EXTRA_ROUNDINGS) as f64 * U64;
+    let delta = (run + (1.0 + run) * wide) * sum_abs + k as f64 * F32_TINY / 2.0;
+    U32 * exact_abs + (1.0 + U32) * delta + F32_TINY / 2.0
 }
 
 /// Slack on the final half-ULP rounding to f32: the f64 value being rounded

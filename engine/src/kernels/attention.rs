@@ -1,8 +1,9 @@
 //! Causal attention over the KV cache with the native number of KV heads
 //! (grouped-query attention is never expanded), optional sliding window and
 //! score soft-capping. Scores are dot products in the engine's order
-//! ([`super::dot`]: exact products summed in f64 lanes, rounded once to f32);
-//! the softmax and the weighted sum of values are computed in f64.
+//! ([`super::dot`]: f32 runs summed in f64 lanes, rounded once to f32); the
+//! softmax and the weighted sum of values are computed in f64 (vectorized, a
+//! product then a sum per element on every path).
 //!
 //! One query row at one position is always computed the same way, whether it
 //! arrives in a prefill batch or alone in decode, so both paths give the same bits.
@@ -33,9 +34,30 @@ thread_local! {
     static SCRATCH: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
 }
 
-/// One head of one query: `out = softmax(scale · q·K) V` over keys `first..=pos`.
+/// `acc[i] += p · v[i]` in `f64` (a product, then a sum: two roundings, the
+/// same on every path).
+fn axpy(isa: Isa, acc: &mut [f64], p: f64, v: &[f32]) {
+    assert_eq!(acc.len(), v.len());
+    let main = match isa {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: the Isa value is only Avx512 when the CPU supports it.
+        Isa::Avx512 => unsafe { x86::axpy_avx512(acc, p, v) },
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: as above, for AVX2.
+        Isa::Avx2 => unsafe { x86::axpy_avx2(acc, p, v) },
+        _ => 0,
+    };
+    for (a, &vv) in acc[main..].iter_mut().zip(&v[main..]) {
+        *a += p * vv as f64;
+    }
+}
+
+/// Heads `h0 .. h0 + q.len() / head_dim` of one query, all reading the same
+/// KV head: `out_h = softmax(scale · q_h·K) V` over keys `first..=pos`. Each
+/// key and value row is read once for the whole group; every head's numbers
+/// are computed exactly as they would be alone.
 #[allow(clippy::too_many_arguments)]
-fn attend_head(
+fn attend_heads(
     isa: Isa,
     shape: &AttnShape,
     q: &[f32],
@@ -46,36 +68,45 @@ fn attend_head(
     out: &mut [f32],
 ) {
     let hd = shape.head_dim;
+    let g = q.len() / hd;
     let kv_dim = shape.n_kv_heads * hd;
     let first = match shape.window {
         Some(w) => (pos + 1).saturating_sub(w),
         None => 0,
     };
+    let len = pos + 1 - first;
+    let at = |j: usize| j * kv_dim + kv_head * hd..j * kv_dim + (kv_head + 1) * hd;
     SCRATCH.with(|s| {
         let (scores, acc) = &mut *s.borrow_mut();
         scores.clear();
-        let mut max = f64::NEG_INFINITY;
-        for j in first..=pos {
-            let k = &keys[j * kv_dim + kv_head * hd..j * kv_dim + (kv_head + 1) * hd];
-            let mut sc = dot(isa, q, k) as f64 * shape.scale;
-            if let Some(cap) = shape.softcap {
-                sc = super::activation::softcap(sc, cap);
+        scores.resize(g * len, 0.0);
+        for (i, j) in (first..=pos).enumerate() {
+            let k = &keys[at(j)];
+            for (h, qh) in q.chunks_exact(hd).enumerate() {
+                let mut sc = dot(isa, qh, k) as f64 * shape.scale;
+                if let Some(cap) = shape.softcap {
+                    sc = super::activation::softcap(sc, cap);
+                }
+                scores[h * len + i] = sc;
             }
-            max = max.max(sc);
-            scores.push(sc);
         }
-        let mut sum = 0.0;
-        for sc in scores.iter_mut() {
-            *sc = (*sc - max).exp();
-            sum += *sc;
+        for sh in scores.chunks_exact_mut(len) {
+            let max = sh.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x));
+            let mut sum = 0.0;
+            for sc in sh.iter_mut() {
+                *sc = (*sc - max).exp();
+                sum += *sc;
+            }
+            for sc in sh.iter_mut() {
+                *sc /= sum;
+            }
         }
         acc.clear();
-        acc.resize(hd, 0.0);
+        acc.resize(g * hd, 0.0);
         for (i, j) in (first..=pos).enumerate() {
-            let p = scores[i] / sum;
-            let v = &values[j * kv_dim + kv_head * hd..j * kv_dim + (kv_head + 1) * hd];
-            for (a, &vv) in acc.iter_mut().zip(v) {
-                *a += p * vv as f64;
+            let v = &values[at(j)];
+            for (h, ah) in acc.chunks_exact_mut(hd).enumerate() {
+                axpy(isa, ah, scores[h * len + i], v);
             }
         }
         for (o, a) in out.iter_mut().zip(acc.iter()) {
@@ -107,13 +138,147 @@ pub fn attention(
     assert!(keys.len() >= (pos0 + n) * kv_dim && values.len() >= (pos0 + n) * kv_dim);
     assert!(shape.n_kv_heads > 0 && shape.n_heads.is_multiple_of(shape.n_kv_heads));
     let group = shape.n_heads / shape.n_kv_heads;
+    // A task runs `per` heads of one KV group: the whole group when there are
+    // enough tasks for the threads (the keys and values are then read once
+    // per group), single heads otherwise (decode of few KV heads). The bits
+    // are the same either way.
+    let per = if n * shape.n_kv_heads >= 4 * rt.threads() {
+        group
+    } else {
+        1
+    };
     let isa = rt.isa;
     rt.install(|| {
-        out.par_chunks_mut(hd).enumerate().for_each(|(task, o)| {
-            let t = task / shape.n_heads;
-            let h = task % shape.n_heads;
-            let qh = &q[t * q_dim + h * hd..t * q_dim + (h + 1) * hd];
-            attend_head(isa, shape, qh, keys, values, h / group, pos0 + t, o);
-        })
+        out.par_chunks_mut(per * hd)
+            .enumerate()
+            .for_each(|(task, o)| {
+                let h0 = task * per % shape.n_heads;
+                let t = task * per / shape.n_heads;
+                let qh = &q[t * q_dim + h0 * hd..t * q_dim + (h0 + per) * hd];
+                attend_heads(isa, shape, qh, keys, values, h0 / group, pos0 + t, o);
+            })
     });
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use std::arch::x86_64::*;
+
+    /// [`super::axpy`] on the first multiple of 8 elements; returns it.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn axpy_avx512(acc: &mut [f64], p: f64, v: &[f32]) -> usize {
+        let main = v.len() - v.len() % 8;
+        let pv = _mm512_set1_pd(p);
+        let (a, b) = (acc.as_mut_ptr(), v.as_ptr());
+        let mut i = 0;
+        while i < main {
+            let prod = _mm512_mul_pd(pv, _mm512_cvtps_pd(_mm256_loadu_ps(b.add(i))));
+            _mm512_storeu_pd(a.add(i), _mm512_add_pd(_mm512_loadu_pd(a.add(i)), prod));
+            i += 8;
+        }
+        main
+    }
+
+    /// [`super::axpy`] on the first multiple of 4 elements; returns it.
+    #[target_feature(enable = "avx2")]
+    pub unsafe fn axpy_avx2(acc: &mut [f64], p: f64, v: &[f32]) -> usize {
+        let main = v.len() - v.len() % 4;
+        let pv = _mm256_set1_pd(p);
+        let (a, b) = (acc.as_mut_ptr(), v.as_ptr());
+        let mut i = 0;
+        while i < main {
+            let prod = _mm256_mul_pd(pv, _mm256_cvtps_pd(_mm_loadu_ps(b.add(i))));
+            _mm256_storeu_pd(a.add(i), _mm256_add_pd(_mm256_loadu_pd(a.add(i)), prod));
+            i += 4;
+        }
+        main
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn data(n: usize, seed: u32) -> Vec<f32> {
+        let mut s = seed.wrapping_mul(2654435761).wrapping_add(7);
+        (0..n)
+            .map(|_| {
+                s ^= s << 13;
+                s ^= s >> 17;
+                s ^= s << 5;
+                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// A batch of positions (grouped tasks) and the same positions one at a
+    /// time (single-head tasks) give the same bits, on every path and thread
+    /// count, and match a plain f64 softmax closely.
+    #[test]
+    fn grouped_and_single_head_tasks_agree() {
+        let shape = AttnShape {
+            n_heads: 6,
+            n_kv_heads: 2,
+            head_dim: 40,
+            scale: 40f64.powf(-0.5),
+            softcap: Some(30.0),
+            window: Some(7),
+        };
+        let (n, q_dim, kv_dim) = (12, 6 * 40, 2 * 40);
+        let q = data(n * q_dim, 1);
+        let keys = data(n * kv_dim, 2);
+        let values = data(n * kv_dim, 3);
+        let mut want = None;
+        for isa in Isa::available() {
+            for threads in [1, 2, 3] {
+                let rt = Runtime::new(threads, Some(isa)).unwrap();
+                let mut batch = vec![0f32; n * q_dim];
+                attention(&rt, &shape, &q, n, 0, &keys, &values, &mut batch);
+                let mut single = vec![0f32; n * q_dim];
+                for t in 0..n {
+                    let r = t * q_dim..(t + 1) * q_dim;
+                    attention(
+                        &rt,
+                        &shape,
+                        &q[r.clone()],
+                        1,
+                        t,
+                        &keys,
+                        &values,
+                        &mut single[r],
+                    );
+                }
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&batch), bits(&single), "{isa} {threads}");
+                let want = want.get_or_insert_with(|| bits(&batch));
+                assert_eq!(*want, bits(&batch), "{isa} {threads}");
+            }
+        }
+        // One head checked against a plain f64 computation.
+        let (t, h) = (9, 4);
+        let kvh = h / 3;
+        let qh = &q[t * q_dim + h * 40..t * q_dim + (h + 1) * 40];
+        let first = t + 1 - 7;
+        let sc: Vec<f64> = (first..=t)
+            .map(|j| {
+                let k = &keys[j * kv_dim + kvh * 40..j * kv_dim + (kvh + 1) * 40];
+                let d: f64 = qh.iter().zip(k).map(|(a, b)| *a as f64 * *b as f64).sum();
+                30.0 * (d * shape.scale / 30.0).tanh()
+            })
+            .collect();
+        let m = sc.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+        let e: Vec<f64> = sc.iter().map(|s| (s - m).exp()).collect();
+        let z: f64 = e.iter().sum();
+        let rt = Runtime::new(1, None).unwrap();
+        let mut out = vec![0f32; n * q_dim];
+        attention(&rt, &shape, &q, n, 0, &keys, &values, &mut out);
+        for d in 0..40 {
+            let want: f64 = (first..=t)
+                .zip(&e)
+                .map(|(j, w)| w / z * values[j * kv_dim + kvh * 40 + d] as f64)
+                .sum();
+            let got = out[t * q_dim + h * 40 + d] as f64;
+            assert!((got - want).abs() < 1e-6, "d={d}: {got} vs {want}");
+        }
+    }
 }

@@ -1,34 +1,47 @@
 //! The one reduction order every dot product in the engine uses.
 //!
-//! Sixteen `f64` lanes: element `k` of a dot product contributes the product
-//! `(a_k as f64) * (b_k as f64)` to lane `k % 16`, lanes scanning `k` in
-//! increasing order; at the end the lanes are summed by a fixed tree
-//! (`lane i + lane i+8`, then `+4`, `+2`, `+1`), in `f64`, and the sum is
-//! rounded **once** to `f32`.
+//! Sixteen lanes, lane `l` taking the elements `k ≡ l (mod 16)` in increasing
+//! order, in two levels:
 //!
-//! The product of two `f32` is exact in `f64` (24 + 24 significant bits fit in
-//! 53, and its exponent, between 2^-298 and 2^256, is far inside the `f64`
-//! range), so a fused multiply-add `fma(a, b, lane)` and a product followed by
-//! an add round at the same place, the add: the scalar path needs no
-//! `mul_add`, and the SIMD paths may use either. Each lane then rounds once per
-//! element after its first, the tree four times, and the final conversion to
-//! `f32` once: the error is at most `u₃₂·|exact|` plus
-//! `(1 + u₃₂)·(⌈K/16⌉ + 4)·u₆₄·Σ|a_k b_k|` (plus `2^-150` where the result is
-//! subnormal; derived in `harness/src/kernel_suite.rs`), where `f32` lanes
-//! gave `(⌈K/16⌉ + 5)·u₃₂·Σ|a_k b_k|`: the accumulation chains no longer
-//! count. Partial sums can not overflow or underflow inexactly either.
+//! * **Runs of [`RUN`] (128) elements in `f32`.** The main part of the dot
+//!   product (its first `K − K mod 16` elements) is cut into runs of 128
+//!   elements from the start (the last run may be shorter). Within a run, lane
+//!   `l` starts at `+0.0` and takes each of its (at most 8) elements with one
+//!   fused multiply-add in `f32`, `s = fma(a_k, b_k, s)`: one rounding per
+//!   element. At the end of the run the lane's `f32` sum is added (exactly
+//!   widened) to the lane's **`f64`** total.
+//! * **The tail** (the last `K mod 16` elements, only float-typed rows have
+//!   one) adds the exact product `(a_k as f64)·(b_k as f64)` to lane `k % 16`'s
+//!   `f64` total.
 //!
-//! The AVX-512 path holds a row's lanes in two `__m512d`, the AVX2 path in four
-//! `__m256d`, the scalar path in an array: all three give identical bits, and
-//! so do the one-row (decode) and many-row (prefill) kernels built on them
-//! (`qdot`, `matmul`), which widen the weights and the inputs to `f64` exactly
-//! and follow the same order.
+//! At the end the 16 `f64` totals are summed by a fixed tree (`lane i +
+//! lane i+8`, then `+4`, `+2`, `+1`), in `f64`, and the sum is rounded **once**
+//! to `f32`.
+//!
+//! Each `f32` chain is at most 8 roundings long, the `f64` chains ⌈K/128⌉ + 1:
+//! the error is at most `u₃₂·|exact|` plus
+//! `(1 + u₃₂)·(γ₈(u₃₂) + (⌈K/128⌉ + 5)·u₆₄)·Σ|a_k b_k|` (plus `(K + 1)·2⁻¹⁵⁰`
+//! for results and partial sums in the subnormal range; derived and checked
+//! against MPFR in `harness/src/kernel_suite.rs`), where plain `f32` lanes give
+//! `(⌈K/16⌉ + 5)·u₃₂·Σ|a_k b_k|` — for the real models' rows (K = 576 … 2048)
+//! 5 to 17 times more — and all-`f64` lanes (the previous order) cost twice
+//! the arithmetic. A product or run sum beyond the `f32` range overflows to
+//! infinity, as in any `f32` engine.
+//!
+//! The AVX-512 path holds a row's run in one `__m512` and its totals in two
+//! `__m512d`, the AVX2 path in two `__m256` and four `__m256d`, the scalar path
+//! in arrays with `f32::mul_add` (a correctly rounded fma): all three give
+//! identical bits, and so do the one-row (decode) and many-row (prefill)
+//! kernels built on them (`qdot`, `matmul`), which follow the same order.
 
 use super::Isa;
 
 pub const LANES: usize = 16;
 
-/// Running lane sums of one dot product.
+/// Elements per `f32` run (a multiple of [`LANES`]).
+pub const RUN: usize = 128;
+
+/// Running lane totals of one dot product.
 pub type Acc = [f64; LANES];
 
 /// Sums the lanes with the fixed tree (in `f64`) and rounds the sum to `f32`.
@@ -49,17 +62,9 @@ pub fn reduce_f64(acc: &Acc) -> f64 {
     s2[0] + s2[1]
 }
 
-/// `dst[i] = src[i] as f64` (exact).
-#[inline]
-pub fn widen(src: &[f32], dst: &mut [f64]) {
-    assert_eq!(src.len(), dst.len());
-    for (d, &s) in dst.iter_mut().zip(src) {
-        *d = s as f64;
-    }
-}
-
-/// Adds `a · b` into `acc`. Callers that split one dot product over several
-/// calls must pass chunks whose lengths are multiples of 16 (all but the last).
+/// Adds `a · b` into `acc`: the runs of the main part, then the tail. A
+/// caller that splits one dot product over several calls must cut it at
+/// multiples of [`RUN`] (every call but the last).
 #[inline]
 pub fn accumulate(isa: Isa, acc: &mut Acc, a: &[f32], b: &[f32]) {
     assert_eq!(a.len(), b.len());
@@ -71,22 +76,17 @@ pub fn accumulate(isa: Isa, acc: &mut Acc, a: &[f32], b: &[f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, for AVX2 and FMA.
         Isa::Avx2 => unsafe { x86::acc1_avx2(acc, &a[..main], &b[..main]) },
-        _ => acc1_scalar(acc, &a[..main], &b[..main]),
+        _ => acc_runs_scalar(acc, &a[..main], &b[..main]),
     }
-    for k in main..a.len() {
-        acc[k % LANES] += a[k] as f64 * b[k] as f64;
-    }
+    accumulate_tail(acc, a, b, main);
 }
 
-/// [`accumulate`] with `b` already widened: `b[k]` must be the exact `f64` of
-/// an `f32` (as [`widen`] makes it), so that every product stays exact and the
-/// bits are those of [`accumulate`] on the `f32` values. Scalar; the SIMD
-/// paths have their own kernels (`qdot`).
+/// The tail of [`accumulate`]: elements `main..` as exact `f64` products into
+/// lane `k % 16`.
 #[inline]
-pub fn accumulate_wide(acc: &mut Acc, a: &[f32], b: &[f64]) {
-    assert_eq!(a.len(), b.len());
-    for (k, (&ak, &bk)) in a.iter().zip(b).enumerate() {
-        acc[k % LANES] += ak as f64 * bk;
+pub fn accumulate_tail(acc: &mut Acc, a: &[f32], b: &[f32], main: usize) {
+    for k in main..a.len() {
+        acc[k % LANES] += a[k] as f64 * b[k] as f64;
     }
 }
 
@@ -107,38 +107,52 @@ pub fn dot(isa: Isa, a: &[f32], b: &[f32]) -> f32 {
     reduce(&acc)
 }
 
-fn acc1_scalar(acc: &mut Acc, a: &[f32], b: &[f32]) {
-    for (ca, cb) in a.chunks_exact(LANES).zip(b.chunks_exact(LANES)) {
+/// The runs of the main part (`a.len()` a multiple of 16), spelled out.
+pub fn acc_runs_scalar(acc: &mut Acc, a: &[f32], b: &[f32]) {
+    debug_assert_eq!(a.len() % LANES, 0);
+    for (ra, rb) in a.chunks(RUN).zip(b.chunks(RUN)) {
+        let mut s = [0f32; LANES];
+        for (ca, cb) in ra.chunks_exact(LANES).zip(rb.chunks_exact(LANES)) {
+            for l in 0..LANES {
+                s[l] = ca[l].mul_add(cb[l], s[l]);
+            }
+        }
         for l in 0..LANES {
-            acc[l] += ca[l] as f64 * cb[l] as f64;
+            acc[l] += s[l] as f64;
         }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Acc, LANES};
+    use super::{Acc, RUN};
     use std::arch::x86_64::*;
 
-    /// Lanes `0..8` and `8..16`, each widened from 8 `f32` and multiplied
-    /// exactly, added with one rounding (FMA).
+    /// One run in a `__m512`, its lanes `0..8` and `8..16` widened (exact)
+    /// and added to the totals.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn acc1_avx512(acc: &mut Acc, a: &[f32], b: &[f32]) {
         let mut lo = _mm512_loadu_pd(acc.as_ptr());
         let mut hi = _mm512_loadu_pd(acc.as_ptr().add(8));
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let n = a.len();
         let mut i = 0;
-        while i < a.len() {
-            let w = |p: *const f32| _mm512_cvtps_pd(_mm256_loadu_ps(p));
-            lo = _mm512_fmadd_pd(w(pa.add(i)), w(pb.add(i)), lo);
-            hi = _mm512_fmadd_pd(w(pa.add(i + 8)), w(pb.add(i + 8)), hi);
-            i += LANES;
+        while i < n {
+            let end = n.min(i + RUN);
+            let mut s = _mm512_setzero_ps();
+            while i < end {
+                s = _mm512_fmadd_ps(_mm512_loadu_ps(pa.add(i)), _mm512_loadu_ps(pb.add(i)), s);
+                i += 16;
+            }
+            let shi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s)));
+            lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(s)));
+            hi = _mm512_add_pd(hi, _mm512_cvtps_pd(shi));
         }
         _mm512_storeu_pd(acc.as_mut_ptr(), lo);
         _mm512_storeu_pd(acc.as_mut_ptr().add(8), hi);
     }
 
-    /// Lanes in four registers of four.
+    /// One run in two `__m256`, the totals in four `__m256d`.
     #[target_feature(enable = "avx2,fma")]
     pub unsafe fn acc1_avx2(acc: &mut Acc, a: &[f32], b: &[f32]) {
         let mut v = [_mm256_setzero_pd(); 4];
@@ -146,13 +160,26 @@ mod x86 {
             *v = _mm256_loadu_pd(acc.as_ptr().add(4 * j));
         }
         let (pa, pb) = (a.as_ptr(), b.as_ptr());
+        let n = a.len();
         let mut i = 0;
-        while i < a.len() {
-            let w = |p: *const f32| _mm256_cvtps_pd(_mm_loadu_ps(p));
-            for (j, v) in v.iter_mut().enumerate() {
-                *v = _mm256_fmadd_pd(w(pa.add(i + 4 * j)), w(pb.add(i + 4 * j)), *v);
+        while i < n {
+            let end = n.min(i + RUN);
+            let mut s = [_mm256_setzero_ps(); 2];
+            while i < end {
+                for (h, s) in s.iter_mut().enumerate() {
+                    let k = i + 8 * h;
+                    *s =
+                        _mm256_fmadd_ps(_mm256_loadu_ps(pa.add(k)), _mm256_loadu_ps(pb.add(k)), *s);
+                }
+                i += 16;
             }
-            i += LANES;
+            for (h, s) in s.iter().enumerate() {
+                v[2 * h] = _mm256_add_pd(v[2 * h], _mm256_cvtps_pd(_mm256_castps256_ps128(*s)));
+                v[2 * h + 1] = _mm256_add_pd(
+                    v[2 * h + 1],
+                    _mm256_cvtps_pd(_mm256_extractf128_ps::<1>(*s)),
+                );
+            }
         }
         for (j, v) in v.iter().enumerate() {
             _mm256_storeu_pd(acc.as_mut_ptr().add(4 * j), *v);
@@ -176,13 +203,26 @@ mod tests {
             .collect()
     }
 
-    /// The order spelled out: f64 lanes, exact products, tree, one rounding.
+    /// The order spelled out element by element: f32 runs of 128 in lane
+    /// `k % 16`, flushed into f64 totals, exact f64 products for the tail,
+    /// the tree, one rounding.
     fn spelled_out(a: &[f32], b: &[f32]) -> f32 {
-        let mut lane = [0f64; 16];
-        for k in 0..a.len() {
-            lane[k % 16] = (a[k] as f64).mul_add(b[k] as f64, lane[k % 16]);
+        let main = a.len() - a.len() % 16;
+        let mut total = [0f64; 16];
+        let mut run = [0f32; 16];
+        for k in 0..main {
+            run[k % 16] = a[k].mul_add(b[k], run[k % 16]);
+            if (k + 1) % 128 == 0 || k + 1 == main {
+                for l in 0..16 {
+                    total[l] += run[l] as f64;
+                    run[l] = 0.0;
+                }
+            }
         }
-        let s8: Vec<f64> = (0..8).map(|i| lane[i] + lane[i + 8]).collect();
+        for k in main..a.len() {
+            total[k % 16] += a[k] as f64 * b[k] as f64;
+        }
+        let s8: Vec<f64> = (0..8).map(|i| total[i] + total[i + 8]).collect();
         let s4: Vec<f64> = (0..4).map(|i| s8[i] + s8[i + 4]).collect();
         let s2: Vec<f64> = (0..2).map(|i| s4[i] + s4[i + 2]).collect();
         (s2[0] + s2[1]) as f32
@@ -190,15 +230,13 @@ mod tests {
 
     #[test]
     fn every_path_gives_the_same_bits() {
-        for n in [0, 1, 15, 16, 17, 64, 100, 576, 1537] {
+        for n in [
+            0, 1, 15, 16, 17, 64, 100, 127, 128, 129, 144, 576, 1537, 2048, 2063,
+        ] {
             let a = data(n, 1);
             let b = data(n, 2);
             let want = dot(Isa::Scalar, &a, &b);
             assert_eq!(want.to_bits(), spelled_out(&a, &b).to_bits(), "n={n}");
-            let wide: Vec<f64> = b.iter().map(|&v| v as f64).collect();
-            let mut acc = [0f64; LANES];
-            accumulate_wide(&mut acc, &a, &wide);
-            assert_eq!(reduce(&acc).to_bits(), want.to_bits(), "wide n={n}");
             for isa in Isa::available() {
                 assert_eq!(dot(isa, &a, &b).to_bits(), want.to_bits(), "{isa} n={n}");
                 let rows: Vec<Vec<f32>> = (0..4).map(|r| data(n, 10 + r)).collect();
@@ -215,12 +253,12 @@ mod tests {
     }
 
     #[test]
-    fn chunked_accumulation_matches_one_call() {
-        let a = data(512, 3);
-        let b = data(512, 4);
+    fn accumulation_cut_at_runs_matches_one_call() {
+        let a = data(1000, 3);
+        let b = data(1000, 4);
         for isa in Isa::available() {
             let mut acc = [0f64; LANES];
-            for (ca, cb) in a.chunks(32).zip(b.chunks(32)) {
+            for (ca, cb) in a.chunks(2 * RUN).zip(b.chunks(2 * RUN)) {
                 accumulate(isa, &mut acc, ca, cb);
             }
             assert_eq!(reduce(&acc).to_bits(), dot(isa, &a, &b).to_bits());
@@ -228,16 +266,31 @@ mod tests {
     }
 
     #[test]
-    fn products_beyond_the_f32_range_cancel_exactly() {
-        // 3e30 · 2e30 overflows f32 but is exact in f64; the two products meet
-        // in lane 0 (elements 0 and 16) and cancel, leaving 2 · 0.5.
-        let mut a = [0f32; 17];
-        let mut b = [0f32; 17];
-        (a[0], b[0]) = (3e30, 2e30);
-        (a[16], b[16]) = (-3e30, 2e30);
-        (a[1], b[1]) = (2.0, 0.5);
+    fn the_tail_is_exact_and_runs_are_f32() {
+        // In the tail (fewer than 16 elements) products beyond the f32 range
+        // are exact in f64 and cancel in the tree (lanes 0 and 2 meet at its
+        // third level), leaving 2 · 0.5.
+        let a = [3e30f32, 2.0, -3e30];
+        let b = [2e30f32, 0.5, 2e30];
         for isa in Isa::available() {
             assert_eq!(dot(isa, &a, &b), 1.0, "{isa}");
+        }
+        // In a run, the same product overflows f32, as in any f32 engine.
+        let mut a = [0f32; 32];
+        let mut b = [0f32; 32];
+        (a[0], b[0]) = (3e30, 2e30);
+        (a[16], b[16]) = (-3e30, 2e30);
+        for isa in Isa::available() {
+            assert!(!dot(isa, &a, &b).is_finite(), "{isa}");
+        }
+        // A run rounds in f32: 1 + 2^-30 in one lane of one run is 1.
+        let mut a = [0f32; 32];
+        let mut b = [0f32; 32];
+        (a[0], b[0]) = (1.0, 1.0);
+        (a[16], b[16]) = (2f32.powi(-30), 1.0);
+        (a[1], b[1]) = (-1.0, 1.0);
+        for isa in Isa::available() {
+            assert_eq!(dot(isa, &a, &b), 0.0, "{isa}");
         }
     }
 
@@ -252,10 +305,12 @@ mod tests {
             .map(|(x, y)| (*x as f64 * *y as f64).abs())
             .sum();
         let got = dot(Isa::detect(), &a, &b) as f64;
-        // u32·|result| for the final rounding, (256 + 4) u64·Σ|ab| for the lanes
-        // and the tree (plus the naive f64 sum's own error, (4096 u64)·Σ|ab|).
-        let bound =
-            exact.abs() * f32::EPSILON as f64 / 2.0 + (260.0 + 4096.0) * f64::EPSILON / 2.0 * abs;
+        // u32·|result| for the final rounding, γ8(u32)·Σ|ab| for the runs,
+        // (32 + 5) u64·Σ|ab| for the totals and the tree (plus the naive f64
+        // sum's own error, (4096 u64)·Σ|ab|).
+        let u32_ = f32::EPSILON as f64 / 2.0;
+        let bound = exact.abs() * u32_
+            + (8.0 * u32_ / (1.0 - 8.0 * u32_) + (37.0 + 4096.0) * f64::EPSILON / 2.0) * abs;
         assert!((got - exact).abs() <= bound, "{got} vs {exact}");
     }
 }

@@ -5,9 +5,8 @@
 //! (`matvec`) and the prefill path (`matmul`) produce identical bits for the
 //! same row and input.
 //!
-//! On the SIMD paths (see [`qdot::has_simd`]) both products first widen the
-//! input vectors to `f64` (exact) once per call, into a scratch of the calling
-//! thread; the kernels accumulate in `f64` lanes (see [`super::dot`]). Decode
+//! On the SIMD paths (see [`qdot::has_simd`]) the kernels accumulate in
+//! `f32` runs flushed into `f64` lanes (see [`super::dot`]). Decode
 //! runs the fused dequantize-and-dot kernels of [`qdot`] on the stored blocks,
 //! four rows at a time, and prefill dequantizes a chunk of rows once (SIMD,
 //! exact) into a per-thread scratch and runs register tiles of 4 rows ×
@@ -22,7 +21,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::dot::{accumulate, accumulate4, reduce, widen, Acc, LANES};
+use super::dot::{accumulate, accumulate4, reduce, Acc, LANES};
 use super::qdot;
 use super::Isa;
 use crate::runtime::Runtime;
@@ -31,36 +30,15 @@ use crate::tensor::Matrix;
 /// Rows dequantized into the scratch at a time by prefill.
 const ROW_CHUNK: usize = 16;
 
-/// Tokens per register tile of the prefill product: 4 rows × 3 tokens of 16
-/// `f64` lanes, 24 accumulator registers of AVX-512's 32 (measured on the
-/// 2-core AVX-512 machine, 1 thread, 128 tokens, against 4 × 2, 4 × 4 and
-/// tiles that run 8 lanes at a time: about 10% faster than the next best).
-const TILE_T: usize = 3;
+/// Tokens per register tile of the prefill product: 4 rows × 4 tokens of 16
+/// `f32` lanes, 16 run registers of AVX-512's 32 (the `f64` totals live in
+/// memory and are touched once per 128-element run). Measured on the 2-core
+/// AVX-512 machine, 1 thread, 128 tokens, Q4_1 576×1536: 4 × 3, 4 × 4 and
+/// 4 × 6 all run at 110–114 GFLOP/s; 4 × 4 leaves registers free.
+const TILE_T: usize = 4;
 
 thread_local! {
     static SCRATCH: RefCell<Vec<f32>> = const { RefCell::new(Vec::new()) };
-    static WIDE: RefCell<Vec<f64>> = const { RefCell::new(Vec::new()) };
-}
-
-/// Runs `f` on `x` widened to `f64`, in this thread's reusable scratch. A
-/// nested call on the same thread (a pool worker that, waiting for its own
-/// product, runs another caller's) finds the scratch in use and allocates.
-fn with_wide<R>(x: &[f32], f: impl FnOnce(&[f64]) -> R) -> R {
-    WIDE.with(|s| match s.try_borrow_mut() {
-        Ok(mut s) => {
-            if s.len() < x.len() {
-                s.resize(x.len(), 0.0);
-            }
-            let s = &mut s[..x.len()];
-            widen(x, s);
-            f(s)
-        }
-        Err(_) => {
-            let mut s = vec![0f64; x.len()];
-            widen(x, &mut s);
-            f(&s)
-        }
-    })
 }
 
 fn with_scratch<R>(len: usize, f: impl FnOnce(&mut [f32]) -> R) -> R {
@@ -128,22 +106,19 @@ pub fn matvec(rt: &Runtime, w: &Matrix, x: &[f32], y: &mut [f32]) {
     } else {
         INLINE_ELEMS
     };
-    with_wide(x, |x| {
-        if w.rows * w.cols <= inline_elems {
-            return fused_rows(isa, w, 0, x, y);
-        }
-        let chunk = decode_chunk(w.rows, rt.threads());
-        rt.install(|| {
-            y.par_chunks_mut(chunk)
-                .enumerate()
-                .for_each(|(c, ys)| fused_rows(isa, w, c * chunk, x, ys))
-        });
-    })
+    if w.rows * w.cols <= inline_elems {
+        return fused_rows(isa, w, 0, x, y);
+    }
+    let chunk = decode_chunk(w.rows, rt.threads());
+    rt.install(|| {
+        y.par_chunks_mut(chunk)
+            .enumerate()
+            .for_each(|(c, ys)| fused_rows(isa, w, c * chunk, x, ys))
+    });
 }
 
-/// `ys[i] = W[r0 + i] · x` with the fused kernels, four rows at a time
-/// (`x` widened).
-fn fused_rows(isa: Isa, w: &Matrix, r0: usize, x: &[f64], ys: &mut [f32]) {
+/// `ys[i] = W[r0 + i] · x` with the fused kernels, four rows at a time.
+fn fused_rows(isa: Isa, w: &Matrix, r0: usize, x: &[f32], ys: &mut [f32]) {
     let (rb, all) = (w.row_bytes(), w.bytes());
     let k = qdot::RowDots::new(isa, w.dtype, w.cols);
     let row = |i: usize| &all[(r0 + i) * rb..(r0 + i + 1) * rb];
@@ -214,7 +189,8 @@ pub fn matmul(rt: &Runtime, w: &Matrix, x: &[f32], n: usize, y: &mut [f32]) {
     let cols = w.cols;
     let out = SharedOut(y.as_mut_ptr());
     let chunks = rows.div_ceil(ROW_CHUNK);
-    with_wide(x, |xw| {
+    let xw = x;
+    {
         rt.install(|| {
             (0..chunks).into_par_iter().for_each(|c| {
                 let r_begin = c * ROW_CHUNK;
@@ -237,21 +213,20 @@ pub fn matmul(rt: &Runtime, w: &Matrix, x: &[f32], n: usize, y: &mut [f32]) {
                 })
             })
         })
-    });
+    }
 }
 
 /// The products of the dequantized rows `w` (`cols` each) with all `n`
-/// widened tokens of `x`: token tiles of `T` (then single tokens), and within
+/// tokens of `x`: token tiles of `T` (then single tokens), and within
 /// each, register tiles of `R` rows (then single rows). AVX-512 runs tiles of
-/// 4 rows × [`TILE_T`] tokens; AVX2, whose 16 registers hold the `f64` lanes
-/// of four outputs at most (4 registers each), 1 row × 3 tokens (measured
-/// against 1 × 1, 1 × 2, 2 × 1 and 2 × 2: as fast as 2 × 1, 25% faster than
-/// the others).
+/// 4 rows × [`TILE_T`] tokens; AVX2 (16 registers, two per output's run)
+/// 1 row × 3 tokens (chosen when the lanes were `f64`, four registers per
+/// output: as fast as 2 × 1, 25% faster than 1 × 1, 1 × 2 and 2 × 2).
 fn chunk_products<const R: usize, const T: usize>(
     isa: Isa,
     w: &[f32],
     cols: usize,
-    x: &[f64],
+    x: &[f32],
     n: usize,
     mut emit: impl FnMut(usize, usize, f32),
 ) {
@@ -261,7 +236,7 @@ fn chunk_products<const R: usize, const T: usize>(
     let mut t = 0;
     while t < n {
         if t + T <= n {
-            let xs: [&[f64]; T] = std::array::from_fn(|j| xt(t + j));
+            let xs: [&[f32]; T] = std::array::from_fn(|j| xt(t + j));
             rows_by::<R, T>(isa, nr, &row, xs, |r, j, v| emit(r, t + j, v));
             t += T;
         } else {
@@ -277,7 +252,7 @@ fn rows_by<'a, const R: usize, const T: usize>(
     isa: Isa,
     nr: usize,
     row: &impl Fn(usize) -> &'a [f32],
-    x: [&[f64]; T],
+    x: [&[f32]; T],
     mut emit: impl FnMut(usize, usize, f32),
 ) {
     let mut r = 0;
@@ -634,8 +609,7 @@ mod bench {
             let w = random_matrix(ty, rows, cols);
             let x: Vec<f32> = (0..cols).map(|i| (i as f32 * 0.37).sin()).collect();
             let mut y = vec![0f32; rows];
-            let xw: Vec<f64> = x.iter().map(|&v| v as f64).collect();
-            let fused = cpu_per_call(|| fused_rows(isa, &w, 0, &xw, &mut y));
+            let fused = cpu_per_call(|| fused_rows(isa, &w, 0, &x, &mut y));
             let mut buf = vec![0f32; 4 * cols];
             let old = cpu_per_call(|| {
                 for r in (0..rows).step_by(4) {

@@ -8,15 +8,15 @@
 //! [`super::dot`]":
 //!
 //! * The weights are decoded in registers, 16 consecutive elements
-//!   `16i .. 16i + 16` of a row at a time (one 16-lane `f32` vector), widened
-//!   to `f64` (exact: two `vcvtps2pd` on AVX-512, four on AVX2), and
-//!   fused-multiply-added into the row's 16 `f64` lanes with the matching 16
-//!   inputs, which the caller has widened to `f64` once per product
-//!   ([`super::dot::widen`]). The product of two `f32` values is exact in
-//!   `f64`, so each FMA rounds once, at the add, as the scalar `lane += w * x`
-//!   does. Element `k` therefore lands in lane `k % 16`, each lane scans `k`
-//!   upwards, and the final reduction is the shared tree in `f64` followed by
-//!   one rounding to `f32`: exactly the order of [`super::dot::accumulate`].
+//!   `16i .. 16i + 16` of a row at a time (one 16-lane `f32` vector), and
+//!   fused-multiply-added in `f32` into the row's 16-lane run with the
+//!   matching 16 inputs; every [`RUN`] elements (after every 8th vector of a
+//!   row) the run is widened to `f64` (exact: two `vcvtps2pd` on AVX-512, four
+//!   on AVX2) and added to the row's 16 `f64` totals, and the run restarts at
+//!   zero. Element `k` therefore lands in lane `k % 16`, each lane scans `k`
+//!   upwards in runs of 128 elements, and the final reduction is the shared
+//!   tree in `f64` followed by one rounding to `f32`: exactly the order of
+//!   [`super::dot::accumulate`].
 //! * Each decoded weight equals the `f32` that `dequant.rs` produces. The
 //!   per-(sub-)block scales (`d * sc`, `dmin * m`) are computed with the same
 //!   single `f32` products. The per-element values are either
@@ -49,7 +49,7 @@
 //! file. The scalar path has no fused kernels: callers dequantize with
 //! `dequant.rs` and use [`super::dot`] (see [`has_simd`]).
 
-use super::dot::{accumulate_wide, reduce, widen, Acc, LANES};
+use super::dot::{accumulate, accumulate_tail, reduce, Acc, LANES};
 use super::Isa;
 use crate::dequant;
 use crate::ggml_type::GgmlType;
@@ -66,15 +66,13 @@ pub fn has_simd(isa: Isa) -> bool {
 /// type `ty` holding `x.len()` elements. Bit-identical to
 /// `reduce(accumulate(dequantize_row(rows[i]), x))` on every path.
 ///
-/// A convenience that widens `x` into a new vector; callers running many rows
-/// widen once and use [`RowDots`].
+/// A convenience for one call; callers running many rows of one width use
+/// [`RowDots`].
 ///
 /// # Panics
 /// When a row's byte length is not that of `x.len()` elements of `ty`.
 pub fn dot_rows<const R: usize>(isa: Isa, ty: GgmlType, rows: [&[u8]; R], x: &[f32]) -> [f32; R] {
-    let mut wide = vec![0f64; x.len()];
-    widen(x, &mut wide);
-    RowDots::new(isa, ty, x.len()).dot(rows, &wide, &[])
+    RowDots::new(isa, ty, x.len()).dot(rows, x, &[])
 }
 
 /// Fused dot products with rows of one type and width: the per-width
@@ -114,8 +112,7 @@ impl RowDots {
         }
     }
 
-    /// [`dot_rows`] with `x` already widened ([`widen`]: every element the
-    /// exact `f64` of an `f32`), prefetching `next` (the bytes the caller
+    /// [`dot_rows`], prefetching `next` (the bytes the caller
     /// reads next, up to four rows' worth) into the cache while it runs. Rows of a few
     /// hundred bytes read four at a time are too short for the hardware
     /// prefetcher to pick up the streams; without this, decode runs far below
@@ -123,7 +120,7 @@ impl RowDots {
     ///
     /// # Panics
     /// When `x` or a row does not have this width.
-    pub fn dot<const R: usize>(&self, rows: [&[u8]; R], x: &[f64], next: &[u8]) -> [f32; R] {
+    pub fn dot<const R: usize>(&self, rows: [&[u8]; R], x: &[f32], next: &[u8]) -> [f32; R] {
         let (isa, ty, n) = (self.isa, self.ty, self.n);
         assert_eq!(x.len(), n, "{ty}: input width");
         for r in &rows {
@@ -134,7 +131,7 @@ impl RowDots {
             let mut w = vec![0f32; n];
             for (a, r) in acc.iter_mut().zip(rows) {
                 dequant::dequantize_row(ty, r, &mut w).expect("row size checked above");
-                accumulate_wide(a, &w, x);
+                accumulate(Isa::Scalar, a, &w, x);
             }
             return acc.map(|a| reduce(&a));
         }
@@ -205,14 +202,14 @@ pub fn dequant_row(isa: Isa, ty: GgmlType, src: &[u8], dst: &mut [f32]) {
     }
 }
 
-/// The `R × T` dot products `w[r] · x[t]` of `f32` rows and widened inputs
-/// (all the same length; `x[t][k]` the exact `f64` of an `f32`), each in the
-/// order of [`super::dot`]: a register tile of the prefill product.
+/// The `R × T` dot products `w[r] · x[t]` of `f32` rows and inputs (all the
+/// same length), each in the order of [`super::dot`]: a register tile of the
+/// prefill product.
 /// Bit-identical to `R·T` calls of [`super::dot::dot`] on the `f32` values.
 pub fn tile<const R: usize, const T: usize>(
     isa: Isa,
     w: [&[f32]; R],
-    x: [&[f64]; T],
+    x: [&[f32]; T],
 ) -> [[f32; T]; R] {
     let n = x.first().map_or(0, |v| v.len());
     for v in &w {
@@ -243,15 +240,13 @@ pub fn tile<const R: usize, const T: usize>(
     } else {
         for (ar, wr) in acc.iter_mut().zip(w) {
             for (a, xt) in ar.iter_mut().zip(x) {
-                accumulate_wide(a, &wr[..main], &xt[..main]);
+                accumulate(Isa::Scalar, a, &wr[..main], &xt[..main]);
             }
         }
     }
     for (ar, wr) in acc.iter_mut().zip(w) {
         for (a, xt) in ar.iter_mut().zip(x) {
-            for k in main..n {
-                a[k % LANES] += wr[k] as f64 * xt[k];
-            }
+            accumulate_tail(a, wr, xt, main);
         }
     }
     acc.map(|ar| ar.map(|a| reduce(&a)))
@@ -276,7 +271,7 @@ fn simd_blocks(ty: GgmlType, n: usize) -> (usize, usize) {
 fn float_tail<const R: usize>(
     ty: GgmlType,
     rows: [&[u8]; R],
-    x: &[f64],
+    x: &[f32],
     main: usize,
     acc: &mut [Acc; R],
 ) {
@@ -287,7 +282,7 @@ fn float_tail<const R: usize>(
         dequant::dequantize_row(ty, &r[main * size..], tail).expect("tail size");
         for (i, &wk) in tail.iter().enumerate() {
             let k = main + i;
-            a[k % LANES] += wk as f64 * x[k];
+            a[k % LANES] += wk as f64 * x[k] as f64;
         }
     }
 }
@@ -298,6 +293,7 @@ fn float_tail<const R: usize>(
 mod x86 {
     use super::{Acc, GgmlType, LANES};
     use crate::dequant;
+    use crate::kernels::dot::RUN;
     use std::arch::x86_64::*;
 
     // -----------------------------------------------------------------------
@@ -321,11 +317,10 @@ mod x86 {
         unsafe fn dzero() -> Self::D;
         /// The 16 lanes of `v` widened to `f64` (exact).
         unsafe fn widen(v: Self::F) -> Self::D;
-        /// `w * x[0..16] + acc`, lane-wise, rounded once (`w` and `x` hold
-        /// widened `f32`, so the product is exact).
-        unsafe fn dfma(w: Self::D, x: *const f64, acc: Self::D) -> Self::D;
-        /// 16 `f32` at `p`, widened (exact).
-        unsafe fn dcvt(p: *const f32) -> Self::D;
+        /// Lane-wise `a + b` in `f64`.
+        unsafe fn dadd(a: Self::D, b: Self::D) -> Self::D;
+        /// 16 `f64` at `p`.
+        unsafe fn dload(p: *const f64) -> Self::D;
         unsafe fn dstore(p: *mut f64, v: Self::D);
         /// The 16 lanes summed by the tree of `dot::reduce` (in `f64`), bit
         /// for bit, and rounded once to `f32`.
@@ -426,18 +421,12 @@ mod x86 {
             ]
         }
         #[inline(always)]
-        unsafe fn dfma(w: Self::D, x: *const f64, acc: Self::D) -> Self::D {
-            [
-                _mm512_fmadd_pd(w[0], _mm512_loadu_pd(x), acc[0]),
-                _mm512_fmadd_pd(w[1], _mm512_loadu_pd(x.add(8)), acc[1]),
-            ]
+        unsafe fn dadd(a: Self::D, b: Self::D) -> Self::D {
+            [_mm512_add_pd(a[0], b[0]), _mm512_add_pd(a[1], b[1])]
         }
         #[inline(always)]
-        unsafe fn dcvt(p: *const f32) -> Self::D {
-            [
-                _mm512_cvtps_pd(_mm256_loadu_ps(p)),
-                _mm512_cvtps_pd(_mm256_loadu_ps(p.add(8))),
-            ]
+        unsafe fn dload(p: *const f64) -> Self::D {
+            [_mm512_loadu_pd(p), _mm512_loadu_pd(p.add(8))]
         }
         #[inline(always)]
         unsafe fn dstore(p: *mut f64, v: Self::D) {
@@ -592,13 +581,13 @@ mod x86 {
             ]
         }
         #[inline(always)]
-        unsafe fn dfma(w: Self::D, x: *const f64, acc: Self::D) -> Self::D {
-            let f = |j: usize| _mm256_fmadd_pd(w[j], _mm256_loadu_pd(x.add(4 * j)), acc[j]);
+        unsafe fn dadd(a: Self::D, b: Self::D) -> Self::D {
+            let f = |j: usize| _mm256_add_pd(a[j], b[j]);
             [f(0), f(1), f(2), f(3)]
         }
         #[inline(always)]
-        unsafe fn dcvt(p: *const f32) -> Self::D {
-            let f = |j: usize| _mm256_cvtps_pd(_mm_loadu_ps(p.add(4 * j)));
+        unsafe fn dload(p: *const f64) -> Self::D {
+            let f = |j: usize| _mm256_loadu_pd(p.add(4 * j));
             [f(0), f(1), f(2), f(3)]
         }
         #[inline(always)]
@@ -776,18 +765,34 @@ mod x86 {
         unsafe fn put(&mut self, r: usize, i: usize, w: V::F);
     }
 
-    /// `acc[r] += w · x` lane-wise in `f64`, `x` pointing at the block's
-    /// (widened) inputs.
+    /// `run[r] = fma(w, x, run[r])` lane-wise in `f32`, `x` pointing at the
+    /// block's inputs; a run is added to the row's `f64` totals `acc[r]`
+    /// after every `RUN / 16`-th vector of the row (by `put` itself when a
+    /// block holds whole runs, else by the caller between blocks).
     pub struct Dot<V: Simd, const R: usize> {
-        x: *const f64,
+        x: *const f32,
+        run: [V::F; R],
         acc: [V::D; R],
+        /// Whether runs end inside blocks (blocks of `RUN` elements or more).
+        inner: bool,
+    }
+
+    impl<V: Simd, const R: usize> Dot<V, R> {
+        #[inline(always)]
+        unsafe fn flush(&mut self, r: usize) {
+            self.acc[r] = V::dadd(self.acc[r], V::widen(self.run[r]));
+            self.run[r] = V::zero();
+        }
     }
 
     impl<V: Simd, const R: usize> Sink<V> for Dot<V, R> {
         const EXACT: bool = false;
         #[inline(always)]
         unsafe fn put(&mut self, r: usize, i: usize, w: V::F) {
-            self.acc[r] = V::dfma(V::widen(w), self.x.add(16 * i), self.acc[r]);
+            self.run[r] = V::fma(w, V::load(self.x.add(16 * i)), self.run[r]);
+            if self.inner && (i + 1) % (RUN / 16) == 0 {
+                self.flush(r);
+            }
         }
     }
 
@@ -1252,14 +1257,21 @@ mod x86 {
     unsafe fn dot_pass<V: Simd, C: Codec, const G: usize>(
         mut p: [*const u8; G],
         nb: usize,
-        x: *const f64,
+        x: *const f32,
         mut pf: Prefetch,
     ) -> [V::D; G] {
+        const {
+            assert!(C::ELEMS % RUN == 0 || RUN % C::ELEMS == 0);
+        }
+        let inner = C::ELEMS >= RUN;
+        let per_run = (RUN / C::ELEMS).max(1);
         let mut s = Dot::<V, G> {
             x,
+            run: [V::zero(); G],
             acc: [V::dzero(); G],
+            inner,
         };
-        for _ in 0..nb {
+        for b in 0..nb {
             let mut i = 0;
             while i < pf.step && pf.at < pf.end {
                 // Prefetches never fault; `at` stays inside `next` (< end).
@@ -1272,6 +1284,11 @@ mod x86 {
                 *q = q.add(C::BYTES);
             }
             s.x = s.x.add(C::ELEMS);
+            if !inner && ((b + 1) % per_run == 0 || b + 1 == nb) {
+                for r in 0..G {
+                    s.flush(r);
+                }
+            }
         }
         s.acc
     }
@@ -1280,7 +1297,7 @@ mod x86 {
     unsafe fn dot_run<V: Simd, C: Codec, const R: usize>(
         p: [*const u8; R],
         nb: usize,
-        x: *const f64,
+        x: *const f32,
         pf: Prefetch,
         out: &mut Out<R>,
     ) {
@@ -1320,43 +1337,50 @@ mod x86 {
         }
     }
 
-    /// The `R × T` products over `n` elements (a multiple of 16): per 16
-    /// elements, the rows' 16 `f32` widened (exact), then one `f64` FMA per
-    /// 8 (4) lanes of each output with the widened inputs.
+    /// The `R × T` products over `n` elements (a multiple of 16): per run of
+    /// up to 128 elements, one `f32` FMA per 16 lanes of each output (the
+    /// rows' 16 `f32` against each token's 16), then the runs widened and
+    /// added to the `f64` totals (kept in memory: they are touched once per
+    /// run, the runs stay in registers).
     #[inline(always)]
     unsafe fn tile_run<V: Simd, const R: usize, const T: usize>(
         w: [*const f32; R],
-        x: [*const f64; T],
+        x: [*const f32; T],
         n: usize,
         lanes: Option<&mut [[Acc; T]; R]>,
         sums: &mut [[f32; T]; R],
     ) {
-        let mut acc = [[V::dzero(); T]; R];
+        let mut tot = [[[0f64; LANES]; T]; R];
         let mut k = 0;
         while k < n {
-            let mut wv = [V::dzero(); R];
-            for r in 0..R {
-                wv[r] = V::dcvt(w[r].add(k));
-            }
-            for t in 0..T {
+            let end = n.min(k + RUN);
+            let mut run = [[V::zero(); T]; R];
+            while k < end {
+                let mut wv = [V::zero(); R];
                 for r in 0..R {
-                    acc[r][t] = V::dfma(wv[r], x[t].add(k), acc[r][t]);
+                    wv[r] = V::load(w[r].add(k));
                 }
-            }
-            k += LANES;
-        }
-        match lanes {
-            Some(out) => {
-                for r in 0..R {
-                    for t in 0..T {
-                        V::dstore(out[r][t].as_mut_ptr(), acc[r][t]);
+                for t in 0..T {
+                    let xv = V::load(x[t].add(k));
+                    for r in 0..R {
+                        run[r][t] = V::fma(wv[r], xv, run[r][t]);
                     }
                 }
+                k += LANES;
             }
+            for r in 0..R {
+                for t in 0..T {
+                    let p = tot[r][t].as_mut_ptr();
+                    V::dstore(p, V::dadd(V::dload(p), V::widen(run[r][t])));
+                }
+            }
+        }
+        match lanes {
+            Some(out) => *out = tot,
             None => {
                 for r in 0..R {
                     for t in 0..T {
-                        sums[r][t] = V::dhsum(acc[r][t]);
+                        sums[r][t] = V::dhsum(V::dload(tot[r][t].as_ptr()));
                     }
                 }
             }
@@ -1369,7 +1393,7 @@ mod x86 {
             unsafe fn $dot_ty<C: Codec, const R: usize>(
                 p: [*const u8; R],
                 nb: usize,
-                x: *const f64,
+                x: *const f32,
                 pf: Prefetch,
                 out: &mut Out<R>,
             ) {
@@ -1386,7 +1410,7 @@ mod x86 {
                 ty: GgmlType,
                 p: [*const u8; R],
                 nb: usize,
-                x: *const f64,
+                x: *const f32,
                 pf: Prefetch,
                 out: &mut Out<R>,
             ) {
@@ -1442,7 +1466,7 @@ mod x86 {
             #[target_feature(enable = $feat)]
             pub unsafe fn $tile<const R: usize, const T: usize>(
                 w: [*const f32; R],
-                x: [*const f64; T],
+                x: [*const f32; T],
                 n: usize,
                 lanes: Option<&mut [[Acc; T]; R]>,
                 sums: &mut [[f32; T]; R],
@@ -1719,10 +1743,7 @@ pub(crate) mod tests {
             let x: Vec<Vec<f32>> = (0..4)
                 .map(|_| (0..n).map(|_| rng.unit()).collect())
                 .collect();
-            let xw: Vec<Vec<f64>> = x
-                .iter()
-                .map(|v| v.iter().map(|&e| e as f64).collect())
-                .collect();
+            let xw = &x;
             for isa in Isa::available() {
                 let o = tile(
                     isa,
