@@ -8,7 +8,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::kernels::activation::{gated, softcap};
 use crate::kernels::attention::attention;
-use crate::kernels::matmul::matmul;
+use crate::kernels::matmul::{matmul, matvec_many};
 use crate::kv_cache::KvCache;
 use crate::memory;
 use crate::model::{Model, Weights};
@@ -382,36 +382,20 @@ impl<'m> Session<'m> {
         for (li, (lc, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
             // Attention block.
             norm_rows(&s.x, &lw.attn_norm, eps, off, &mut s.h);
-            mm(
-                rt,
-                st,
-                w,
-                1 + PER_LAYER * li,
-                &s.h,
-                n,
-                &mut s.q,
-                &mut s.piece,
-            );
-            mm(
-                rt,
-                st,
-                w,
-                2 + PER_LAYER * li,
-                &s.h,
-                n,
-                &mut s.k,
-                &mut s.piece,
-            );
-            mm(
-                rt,
-                st,
-                w,
-                3 + PER_LAYER * li,
-                &s.h,
-                n,
-                &mut s.v,
-                &mut s.piece,
-            );
+            if n == 1 && st.is_none() {
+                // Decode from RAM: Q, K and V in one parallel region.
+                let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
+                let jobs = &mut [
+                    (m(1), &mut s.q[..]),
+                    (m(2), &mut s.k[..]),
+                    (m(3), &mut s.v[..]),
+                ];
+                matvec_many(rt, jobs, &s.h);
+            } else {
+                for (k, y) in [(1, &mut s.q), (2, &mut s.k), (3, &mut s.v)] {
+                    mm(rt, st, w, k + PER_LAYER * li, &s.h, n, y, &mut s.piece);
+                }
+            }
             add_bias(&mut s.q, lw.q_bias.as_deref());
             add_bias(&mut s.k, lw.k_bias.as_deref());
             add_bias(&mut s.v, lw.v_bias.as_deref());
@@ -463,26 +447,16 @@ impl<'m> Session<'m> {
 
             // MLP block.
             norm_rows(&s.x, &lw.ffn_norm, eps, off, &mut s.h);
-            mm(
-                rt,
-                st,
-                w,
-                5 + PER_LAYER * li,
-                &s.h,
-                n,
-                &mut s.gate,
-                &mut s.piece,
-            );
-            mm(
-                rt,
-                st,
-                w,
-                6 + PER_LAYER * li,
-                &s.h,
-                n,
-                &mut s.up,
-                &mut s.piece,
-            );
+            if n == 1 && st.is_none() {
+                // Decode from RAM: gate and up in one parallel region.
+                let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
+                let jobs = &mut [(m(5), &mut s.gate[..]), (m(6), &mut s.up[..])];
+                matvec_many(rt, jobs, &s.h);
+            } else {
+                for (k, y) in [(5, &mut s.gate), (6, &mut s.up)] {
+                    mm(rt, st, w, k + PER_LAYER * li, &s.h, n, y, &mut s.piece);
+                }
+            }
             gated(c.activation, &mut s.gate, &s.up);
             mm(
                 rt,

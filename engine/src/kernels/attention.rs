@@ -12,7 +12,7 @@ use std::cell::RefCell;
 
 use rayon::prelude::*;
 
-use super::dot::dot;
+use super::dot::dots_strided as dots;
 use super::Isa;
 use crate::runtime::Runtime;
 
@@ -31,24 +31,36 @@ pub struct AttnShape {
 }
 
 thread_local! {
-    static SCRATCH: RefCell<(Vec<f64>, Vec<f64>)> = const { RefCell::new((Vec::new(), Vec::new())) };
+    static SCRATCH: RefCell<(Vec<f64>, Vec<f64>, Vec<f32>)> =
+        const { RefCell::new((Vec::new(), Vec::new(), Vec::new())) };
 }
 
-/// `acc[i] += p · v[i]` in `f64` (a product, then a sum: two roundings, the
-/// same on every path).
-fn axpy(isa: Isa, acc: &mut [f64], p: f64, v: &[f32]) {
-    assert_eq!(acc.len(), v.len());
+/// `acc[d] += p[j] · v_j[d]` for the rows `v_j = values[j·stride ..
+/// j·stride + acc.len()]`, `j` in order, in `f64` (a product, then a sum: two
+/// roundings per element, the same on every path).
+fn weighted_sum(isa: Isa, acc: &mut [f64], p: &[f64], values: &[f32], stride: usize) {
+    let hd = acc.len();
+    if let Some(last) = p.len().checked_sub(1) {
+        assert!(
+            values.len() >= last * stride + hd,
+            "value rows out of range"
+        );
+    }
     let main = match isa {
         #[cfg(target_arch = "x86_64")]
-        // SAFETY: the Isa value is only Avx512 when the CPU supports it.
-        Isa::Avx512 => unsafe { x86::axpy_avx512(acc, p, v) },
+        // SAFETY: the Isa value is only Avx512 when the CPU supports it; the
+        // rows lie inside `values` (checked above).
+        Isa::Avx512 => unsafe { x86::weighted_sum_avx512(acc, p, values.as_ptr(), stride) },
         #[cfg(target_arch = "x86_64")]
         // SAFETY: as above, for AVX2.
-        Isa::Avx2 => unsafe { x86::axpy_avx2(acc, p, v) },
+        Isa::Avx2 => unsafe { x86::weighted_sum_avx2(acc, p, values.as_ptr(), stride) },
         _ => 0,
     };
-    for (a, &vv) in acc[main..].iter_mut().zip(&v[main..]) {
-        *a += p * vv as f64;
+    for (j, &pj) in p.iter().enumerate() {
+        let v = &values[j * stride..j * stride + hd];
+        for (a, &vv) in acc[main..].iter_mut().zip(&v[main..]) {
+            *a += pj * vv as f64;
+        }
     }
 }
 
@@ -77,17 +89,19 @@ fn attend_heads(
     let len = pos + 1 - first;
     let at = |j: usize| j * kv_dim + kv_head * hd..j * kv_dim + (kv_head + 1) * hd;
     SCRATCH.with(|s| {
-        let (scores, acc) = &mut *s.borrow_mut();
+        let (scores, acc, dotbuf) = &mut *s.borrow_mut();
         scores.clear();
         scores.resize(g * len, 0.0);
-        for (i, j) in (first..=pos).enumerate() {
-            let k = &keys[at(j)];
-            for (h, qh) in q.chunks_exact(hd).enumerate() {
-                let mut sc = dot(isa, qh, k) as f64 * shape.scale;
+        dotbuf.clear();
+        dotbuf.resize(len, 0.0);
+        let kbase = &keys[at(first).start..];
+        for (qh, sh) in q.chunks_exact(hd).zip(scores.chunks_exact_mut(len)) {
+            dots(isa, qh, kbase, kv_dim, dotbuf);
+            for (sc, &d) in sh.iter_mut().zip(dotbuf.iter()) {
+                *sc = d as f64 * shape.scale;
                 if let Some(cap) = shape.softcap {
-                    sc = super::activation::softcap(sc, cap);
+                    *sc = super::activation::softcap(*sc, cap);
                 }
-                scores[h * len + i] = sc;
             }
         }
         for sh in scores.chunks_exact_mut(len) {
@@ -103,11 +117,9 @@ fn attend_heads(
         }
         acc.clear();
         acc.resize(g * hd, 0.0);
-        for (i, j) in (first..=pos).enumerate() {
-            let v = &values[at(j)];
-            for (h, ah) in acc.chunks_exact_mut(hd).enumerate() {
-                axpy(isa, ah, scores[h * len + i], v);
-            }
+        let vbase = &values[at(first).start..];
+        for (ah, sh) in acc.chunks_exact_mut(hd).zip(scores.chunks_exact(len)) {
+            weighted_sum(isa, ah, sh, vbase, kv_dim);
         }
         for (o, a) in out.iter_mut().zip(acc.iter()) {
             *o = *a as f32;
@@ -164,32 +176,70 @@ pub fn attention(
 mod x86 {
     use std::arch::x86_64::*;
 
-    /// [`super::axpy`] on the first multiple of 8 elements; returns it.
+    /// [`super::weighted_sum`] on the first multiple of 8 elements, 64 at a
+    /// time in registers; returns how many it did.
     #[target_feature(enable = "avx512f")]
-    pub unsafe fn axpy_avx512(acc: &mut [f64], p: f64, v: &[f32]) -> usize {
-        let main = v.len() - v.len() % 8;
-        let pv = _mm512_set1_pd(p);
-        let (a, b) = (acc.as_mut_ptr(), v.as_ptr());
-        let mut i = 0;
-        while i < main {
-            let prod = _mm512_mul_pd(pv, _mm512_cvtps_pd(_mm256_loadu_ps(b.add(i))));
-            _mm512_storeu_pd(a.add(i), _mm512_add_pd(_mm512_loadu_pd(a.add(i)), prod));
-            i += 8;
+    pub unsafe fn weighted_sum_avx512(
+        acc: &mut [f64],
+        p: &[f64],
+        values: *const f32,
+        stride: usize,
+    ) -> usize {
+        let main = acc.len() - acc.len() % 8;
+        let a = acc.as_mut_ptr();
+        let mut d0 = 0;
+        while d0 < main {
+            let w = (main - d0).min(64) / 8;
+            let mut r = [_mm512_setzero_pd(); 8];
+            for (c, r) in r.iter_mut().enumerate().take(w) {
+                *r = _mm512_loadu_pd(a.add(d0 + 8 * c));
+            }
+            for (j, &pj) in p.iter().enumerate() {
+                let pv = _mm512_set1_pd(pj);
+                let v = values.add(j * stride + d0);
+                for (c, r) in r.iter_mut().enumerate().take(w) {
+                    let prod = _mm512_mul_pd(pv, _mm512_cvtps_pd(_mm256_loadu_ps(v.add(8 * c))));
+                    *r = _mm512_add_pd(*r, prod);
+                }
+            }
+            for (c, r) in r.iter().enumerate().take(w) {
+                _mm512_storeu_pd(a.add(d0 + 8 * c), *r);
+            }
+            d0 += 8 * w;
         }
         main
     }
 
-    /// [`super::axpy`] on the first multiple of 4 elements; returns it.
+    /// [`super::weighted_sum`] on the first multiple of 4 elements, 32 at a
+    /// time in registers; returns how many it did.
     #[target_feature(enable = "avx2")]
-    pub unsafe fn axpy_avx2(acc: &mut [f64], p: f64, v: &[f32]) -> usize {
-        let main = v.len() - v.len() % 4;
-        let pv = _mm256_set1_pd(p);
-        let (a, b) = (acc.as_mut_ptr(), v.as_ptr());
-        let mut i = 0;
-        while i < main {
-            let prod = _mm256_mul_pd(pv, _mm256_cvtps_pd(_mm_loadu_ps(b.add(i))));
-            _mm256_storeu_pd(a.add(i), _mm256_add_pd(_mm256_loadu_pd(a.add(i)), prod));
-            i += 4;
+    pub unsafe fn weighted_sum_avx2(
+        acc: &mut [f64],
+        p: &[f64],
+        values: *const f32,
+        stride: usize,
+    ) -> usize {
+        let main = acc.len() - acc.len() % 4;
+        let a = acc.as_mut_ptr();
+        let mut d0 = 0;
+        while d0 < main {
+            let w = (main - d0).min(32) / 4;
+            let mut r = [_mm256_setzero_pd(); 8];
+            for (c, r) in r.iter_mut().enumerate().take(w) {
+                *r = _mm256_loadu_pd(a.add(d0 + 4 * c));
+            }
+            for (j, &pj) in p.iter().enumerate() {
+                let pv = _mm256_set1_pd(pj);
+                let v = values.add(j * stride + d0);
+                for (c, r) in r.iter_mut().enumerate().take(w) {
+                    let prod = _mm256_mul_pd(pv, _mm256_cvtps_pd(_mm_loadu_ps(v.add(4 * c))));
+                    *r = _mm256_add_pd(*r, prod);
+                }
+            }
+            for (c, r) in r.iter().enumerate().take(w) {
+                _mm256_storeu_pd(a.add(d0 + 4 * c), *r);
+            }
+            d0 += 4 * w;
         }
         main
     }

@@ -997,11 +997,14 @@ mod x86 {
         #[inline(always)]
         unsafe fn block<V: Simd, const R: usize, S: Sink<V>>(p: &[*const u8; R], s: &mut S) {
             // y = q * d
+            let mut d = [V::zero(); R];
+            for r in 0..R {
+                d[r] = V::f16s(p[r]);
+            }
             for half in 0..2 {
                 for r in 0..R {
-                    let d = V::f16s(p[r]);
                     let q = V::cvt(V::i8x16(p[r].add(2 + 16 * half)));
-                    s.put(r, half, V::mul(q, d));
+                    s.put(r, half, V::mul(q, d[r]));
                 }
             }
         }
