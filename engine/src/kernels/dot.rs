@@ -116,7 +116,7 @@ pub fn dots_strided(isa: Isa, x: &[f32], rows: &[f32], stride: usize, out: &mut 
         assert!(rows.len() >= last * stride + n, "strided rows out of range");
     }
     #[cfg(target_arch = "x86_64")]
-    if isa == Isa::Avx512 && n % LANES == 0 {
+    if isa == Isa::Avx512 && n.is_multiple_of(LANES) {
         // SAFETY: the CPU runs AVX-512 (Isa::available); every row lies
         // inside `rows` (checked above).
         unsafe { x86::dots_avx512(x, rows.as_ptr(), stride, out) };

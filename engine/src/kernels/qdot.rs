@@ -790,7 +790,7 @@ mod x86 {
         #[inline(always)]
         unsafe fn put(&mut self, r: usize, i: usize, w: V::F) {
             self.run[r] = V::fma(w, V::load(self.x.add(16 * i)), self.run[r]);
-            if self.inner && (i + 1) % (RUN / 16) == 0 {
+            if self.inner && (i + 1).is_multiple_of(RUN / 16) {
                 self.flush(r);
             }
         }
@@ -1264,7 +1264,7 @@ mod x86 {
         mut pf: Prefetch,
     ) -> [V::D; G] {
         const {
-            assert!(C::ELEMS % RUN == 0 || RUN % C::ELEMS == 0);
+            assert!(C::ELEMS.is_multiple_of(RUN) || RUN.is_multiple_of(C::ELEMS));
         }
         let inner = C::ELEMS >= RUN;
         let per_run = (RUN / C::ELEMS).max(1);
