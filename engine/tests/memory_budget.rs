@@ -154,18 +154,52 @@ fn gemma3_generate_stays_within_16mib() {
     rss_within_budget("gemma-3-270m-q4_k_m.gguf");
 }
 
+/// The guard refuses at start (and the trace says so) when the budget cannot
+/// hold even a streamed run; the error names the smallest budget that works.
 #[test]
 fn too_small_a_budget_names_the_smallest_that_works() {
+    let trace = std::env::temp_dir().join(format!("atenia-small-{}.jsonl", std::process::id()));
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"));
     let out = cmd
         .args(["generate", "-m"])
         .arg(model("SmolLM2-135M-Instruct.Q4_1.gguf"))
-        .args(["-p", "Hi", "-n", "2", "--memory-budget", "64KiB"])
+        .args(["-p", "Hi", "-n", "2", "--memory-budget", "64KiB", "--trace"])
+        .arg(&trace)
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("error[E-RESOURCE]"), "{err}");
     assert!(err.contains("smallest budget that works"), "{err}");
+    let text = std::fs::read_to_string(&trace).unwrap();
+    let _ = std::fs::remove_file(&trace);
+    let d: serde_json::Value = text
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .find(|v| v["kind"] == "decision")
+        .unwrap();
+    assert_eq!(d["decision"]["decision"], "refuse", "{text}");
+    assert_eq!(d["decision"]["budget_bytes"], 64 * 1024, "{text}");
+    // The named budget works.
+    let needed = d["decision"]["needed_bytes"].as_u64().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"))
+        .args(["generate", "-m"])
+        .arg(model("SmolLM2-135M-Instruct.Q4_1.gguf"))
+        .args([
+            "-p",
+            "Hi",
+            "-n",
+            "2",
+            "--memory-budget",
+            &needed.to_string(),
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 fn golden(name: &str) -> PathBuf {
