@@ -172,6 +172,7 @@ pub fn set_memory_budget(model: &Model, budget: Option<u64>) {
     w.output.data().release_storage();
     release_weights(model);
     let st = &mem.stats;
+    MemoryStats::set(&st.start_budget, budget.unwrap_or(0));
     MemoryStats::set(&st.load_peak_rss, memory::peak_rss().unwrap_or(0));
     MemoryStats::set(&st.peak_reset, memory::reset_peak_rss() as u64);
     MemoryStats::set(

@@ -37,6 +37,9 @@ pub struct MemoryStats {
     /// [`crate::decoder::RUNTIME_ALLOWANCE`]: the fixed overhead outside the
     /// budget (binary, tokenizer, runtime, metadata).
     pub overhead_bytes: AtomicU64,
+    /// The budget set at start (0: none). A guard only lowers the budget and
+    /// the peak is not reset when it does, so the bound is this budget's.
+    pub start_budget: AtomicU64,
     /// Peak RSS of loading (before the peak was reset), bytes.
     pub load_peak_rss: AtomicU64,
     /// Whether the peak RSS was reset after loading (else it includes loading).
@@ -73,10 +76,16 @@ impl MemoryStats {
         let overhead = g(&self.overhead_bytes);
         // The overhead is measured when a budget is set at start; a budget a
         // guard set mid-run (no budget at start) has none, hence no bound.
+        // The bound is the start budget's: the peak covers the whole run.
         let known_overhead = budget.filter(|_| overhead > 0).map(|_| overhead);
-        let bound = budget.zip(known_overhead).map(|(b, o)| b + o);
+        let start_budget = match g(&self.start_budget) {
+            0 => None,
+            b => Some(b),
+        };
+        let bound = start_budget.zip(known_overhead).map(|(b, o)| b + o);
         serde_json::json!({
             "budget_bytes": budget,
+            "start_budget_bytes": start_budget,
             "limit_bytes": match g(&self.plan_limit) { 0 => None, v => Some(v) },
             "fixed_overhead_bytes": known_overhead,
             "runtime_allowance_bytes": budget.map(|_| crate::decoder::RUNTIME_ALLOWANCE),

@@ -416,3 +416,60 @@ fn chat_traces_its_guard() {
         .iter()
         .any(|v| v["kind"] == "action" && v["action"] == "tighten"));
 }
+
+/// `generate --memory-budget 32MiB` under the scripted pressure: the guard
+/// tightens to 20 MiB at token 16 and evicts at token 48; the tokens equal
+/// the unbounded run's and the peak RSS stays within the start bound.
+#[test]
+fn smollm2_generate_under_pressure_keeps_its_tokens_and_bound() {
+    let file = "SmolLM2-135M-Instruct.Q4_1.gguf";
+    let run = |pressure: bool| -> serde_json::Value {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"));
+        cmd.args(["generate", "-m"]).arg(model(file)).args([
+            "-p",
+            "Once upon a time",
+            "-n",
+            "50",
+            "--temperature",
+            "0",
+            "-t",
+            "2",
+            "--output",
+            "json",
+        ]);
+        if pressure {
+            cmd.args(["--memory-budget", "32MiB"]).env(
+                atenia_engine::run_guard::SENSOR_SCRIPT_ENV,
+                golden("pressure-sensor.json"),
+            );
+        }
+        let out = cmd.output().unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).unwrap()
+    };
+    let free = run(false);
+    let v = run(true);
+    let m = &v["memory"];
+    eprintln!("{m}");
+    assert_eq!(m["start_budget_bytes"], 32u64 << 20);
+    assert_eq!(m["budget_bytes"], 20u64 << 20);
+    assert_eq!(m["tightenings"], 1);
+    assert_eq!(m["evictions"], 2);
+    assert_eq!(
+        m["replans"], 2,
+        "tighten and evict (pressure does not end by token 50)"
+    );
+    assert_eq!(m["tensors_mapped"], 0, "evicted: nothing kept mapped");
+    assert_eq!(v["generated_tokens"], 50, "{v}");
+    assert_eq!(
+        v["token_ids"], free["token_ids"],
+        "tokens differ under pressure"
+    );
+    if m["peak_rss_includes_loading"] == false {
+        assert_eq!(m["within_bound"], true, "{m}");
+    }
+}
