@@ -64,6 +64,8 @@ pub struct Session<'m> {
     s: Scratch,
     /// Where each weight matrix lives, when some are streamed.
     stream: Option<Stream>,
+    /// The model's plan epoch this placement was made at.
+    epoch: u64,
 }
 
 /// Matrices a pass reads, by index: 0 the embedding, `1 + 7·layer + j` for
@@ -102,6 +104,8 @@ pub fn plan_tensors(model: &Model) -> Vec<TensorReq> {
                 bytes: m.bytes().len() as u64,
                 row_bytes: m.row_bytes() as u64,
                 owned: !m.is_file_map(),
+                // The output projection tied to the embedding: the same bytes.
+                same_as: (w.tied && i == n - 1).then_some(0),
             }
         })
         .collect();
@@ -131,6 +135,7 @@ pub fn plan_tensors(model: &Model) -> Vec<TensorReq> {
         bytes: owned,
         row_bytes: owned,
         owned: true,
+        same_as: None,
     });
     v
 }
@@ -165,17 +170,26 @@ pub fn set_memory_budget(model: &Model, budget: Option<u64>) {
     let w = &model.weights;
     w.embed.data().release_storage();
     w.output.data().release_storage();
-    for i in 0..2 + PER_LAYER * w.layers.len() {
-        let m = matrix_at(w, i);
-        m.release_rows(0, m.rows);
-    }
+    release_weights(model);
     let st = &mem.stats;
+    MemoryStats::set(&st.start_budget, budget.unwrap_or(0));
     MemoryStats::set(&st.load_peak_rss, memory::peak_rss().unwrap_or(0));
     MemoryStats::set(&st.peak_reset, memory::reset_peak_rss() as u64);
     MemoryStats::set(
         &st.overhead_bytes,
         memory::rss().unwrap_or(0) + RUNTIME_ALLOWANCE,
     );
+}
+
+/// Drops every weight matrix's pages from this process's page tables (they
+/// stay in the page cache; the next use maps them again): what a guard's
+/// eviction does. Owned copies (norms, biases) are untouched.
+pub fn release_weights(model: &Model) {
+    let w = &model.weights;
+    for i in 0..2 + PER_LAYER * w.layers.len() {
+        let m = matrix_at(w, i);
+        m.release_rows(0, m.rows);
+    }
 }
 
 /// Part of the fixed overhead not yet resident when the budget is set: the
@@ -191,6 +205,7 @@ impl<'m> Session<'m> {
         if capacity == 0 {
             return Err(Error::argument("context size", "must be at least 1"));
         }
+        let epoch = model.memory.epoch();
         let stream = Self::plan(model, rt, capacity)?;
         let cache = KvCache::new(c.n_layers, capacity, c.kv_dim())?;
         Ok(Session {
@@ -200,7 +215,30 @@ impl<'m> Session<'m> {
             pos: 0,
             s: Scratch::default(),
             stream,
+            epoch,
         })
+    }
+
+    /// Plans the placement again when a guard asked for it (tightened the
+    /// budget or evicted) since this session last planned; true if it did.
+    pub fn replan_if_asked(&mut self) -> Result<bool> {
+        let epoch = self.model.memory.epoch();
+        if epoch == self.epoch {
+            return Ok(false);
+        }
+        self.stream = Self::plan(self.model, self.rt, self.cache.capacity)?;
+        self.epoch = epoch;
+        MemoryStats::add(&self.model.memory.stats.replans, 1);
+        Ok(true)
+    }
+
+    /// Whether matrix `idx` of the pass (0 the embedding, `1 + 7·layer + j`
+    /// for q, k, v, o, gate, up, down, the output last) is streamed under
+    /// this session's current placement.
+    pub fn is_streamed(&self, idx: usize) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|s| matches!(s.place.get(idx), Some(Placement::Streamed { .. })))
     }
 
     /// Plans the placement under the model's budget; `None` when every
@@ -221,6 +259,7 @@ impl<'m> Session<'m> {
                 None
             },
             fixed: kv + scratch,
+            stream_all: model.memory.stream_all(),
         };
         let p = placement::plan(&input)?;
         let st = &model.memory.stats;
@@ -299,6 +338,7 @@ impl<'m> Session<'m> {
         // The whole pass runs on a pool thread: each kernel's parallel section
         // then starts from inside the pool instead of handing work over from
         // the caller's thread (about 10 µs a call, ~200 calls a token).
+        self.replan_if_asked()?;
         let rt = self.rt;
         rt.install(|| self.forward_in_pool(tokens, which, out, observer))
     }

@@ -140,10 +140,15 @@ pub enum Decision {
     Evict { state: State },
     /// Lower the budget to `budget_bytes` (and evict).
     Tighten { state: State, budget_bytes: u64 },
-    /// Do not start: even streaming the weights needs more than is free.
+    /// Do not start: even streaming the weights needs more than is free
+    /// (or, with `budget_bytes`, more than the requested budget).
     Refuse {
         needed_bytes: u64,
         available_bytes: u64,
+        /// The requested budget, when it is what cannot hold the run
+        /// (absent from traces recorded before budgets were checked here).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        budget_bytes: Option<u64>,
     },
 }
 
@@ -153,7 +158,23 @@ impl Decision {
         match *self {
             Decision::Refuse {
                 needed_bytes,
+                budget_bytes: Some(budget),
+                ..
+            } => Some(Error::Resource {
+                resource: "memory".into(),
+                reason: format!(
+                    "a budget of {} cannot hold the run even streaming the weights: it needs at \
+                     least {} (KV cache, scratch, owned tensors and one streamed row); the smallest \
+                     budget that works is {} ({needed_bytes} bytes), or lower --ctx-size (the KV cache counts)",
+                    format_size(budget),
+                    format_size(needed_bytes),
+                    format_size(needed_bytes)
+                ),
+            }),
+            Decision::Refuse {
+                needed_bytes,
                 available_bytes,
+                budget_bytes: None,
             } => Some(Error::Resource {
                 resource: "memory".into(),
                 reason: format!(
@@ -226,6 +247,14 @@ impl Guard {
             return Decision::Refuse {
                 needed_bytes: needed,
                 available_bytes: free,
+                budget_bytes: None,
+            };
+        }
+        if let Some(b) = requested.filter(|&b| b < needed) {
+            return Decision::Refuse {
+                needed_bytes: needed,
+                available_bytes: free,
+                budget_bytes: Some(b),
             };
         }
         if r.free_permille()
@@ -400,7 +429,8 @@ mod tests {
             d,
             Decision::Refuse {
                 needed_bytes: 20 << 20,
-                available_bytes: 3 << 20
+                available_bytes: 3 << 20,
+                budget_bytes: None,
             }
         );
         let e = check(&d).unwrap_err();
@@ -408,6 +438,32 @@ mod tests {
         let msg = e.to_string();
         assert!(msg.contains("20.0 MiB") || msg.contains("20 MiB"), "{msg}");
         assert!(msg.contains(&(3u64 << 20).to_string()), "{msg}");
+    }
+
+    #[test]
+    fn a_budget_below_the_smallest_that_works_is_refused() {
+        let mut g = Guard::new(GuardConfig::default());
+        let d = g.admit(&reading(0, 5 * GIB), 20 << 20, Some(16 << 20));
+        assert_eq!(
+            d,
+            Decision::Refuse {
+                needed_bytes: 20 << 20,
+                available_bytes: 5 * GIB,
+                budget_bytes: Some(16 << 20),
+            }
+        );
+        let msg = check(&d).unwrap_err().to_string();
+        assert!(msg.contains("a budget of 16.0 MiB"), "{msg}");
+        assert!(
+            msg.contains("smallest budget that works is 20.0 MiB"),
+            "{msg}"
+        );
+        // Exactly the smallest budget proceeds.
+        let mut g = Guard::new(GuardConfig::default());
+        assert!(matches!(
+            g.admit(&reading(0, 5 * GIB), 20 << 20, Some(20 << 20)),
+            Decision::Proceed { .. }
+        ));
     }
 
     #[test]

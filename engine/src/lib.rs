@@ -17,6 +17,7 @@ pub mod loader;
 pub mod memory;
 pub mod model;
 pub mod placement;
+pub mod run_guard;
 pub mod runtime;
 pub mod safetensors_file;
 pub mod sampler;

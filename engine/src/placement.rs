@@ -28,6 +28,10 @@ pub struct TensorReq {
     pub row_bytes: u64,
     /// Already an owned copy (norm vectors, biases: dequantized at load).
     pub owned: bool,
+    /// The index of an earlier tensor holding the same bytes (the output
+    /// projection tied to the embedding): its bytes count once and it takes
+    /// that tensor's placement.
+    pub same_as: Option<usize>,
 }
 
 /// Where one tensor lives during the pass.
@@ -51,6 +55,9 @@ pub struct PlanInput {
     pub free: Option<u64>,
     /// Bytes the run holds whatever the placement (KV cache, scratch, logits).
     pub fixed: u64,
+    /// Keep nothing mapped beyond the streaming buffer (a guard evicted the
+    /// cached layers under memory pressure): every matrix is streamed.
+    pub stream_all: bool,
 }
 
 /// The planner's answer.
@@ -84,10 +91,15 @@ impl Plan {
 ///
 /// Without a limit (no budget and no free-memory figure) every matrix stays
 /// mapped, as an unbudgeted run always did. With one, matrices are kept
-/// mapped in access order while they fit beside a streaming buffer as large as
-/// the largest streamed tensor (or the room left, in row pieces); the rest are
-/// streamed. Fails, naming the smallest budget that works, when the fixed bytes
-/// and one row of the widest tensor do not fit.
+/// mapped in access order while they fit beside the streaming buffer; the
+/// rest are streamed. The buffer is sized for the largest per-layer matrix
+/// (or the room left, if smaller), so layer matrices stream whole and a larger
+/// matrix read once a pass (the output projection, the embedding) streams in
+/// row pieces of that size: every byte kept mapped is a byte not streamed on
+/// every pass, while a bigger buffer would only save per-piece overhead.
+/// A tensor tied to an earlier one (`same_as`) counts once and shares its
+/// placement. Fails, naming the smallest budget that works, when the fixed
+/// bytes and one row of the widest tensor do not fit.
 pub fn plan(input: &PlanInput) -> Result<Plan> {
     let limit = match (input.budget, input.free) {
         (Some(b), Some(f)) => Some(b.min(f)),
@@ -96,6 +108,8 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
         (None, Some(f)) => Some(f),
         (None, None) => None,
     };
+    // Tensors whose bytes count (not owned, not a second view of earlier bytes).
+    let own_bytes = |t: &TensorReq| !t.owned && t.same_as.is_none();
     let resident: u64 = input
         .tensors
         .iter()
@@ -105,7 +119,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
     let matrices: u64 = input
         .tensors
         .iter()
-        .filter(|t| !t.owned)
+        .filter(|t| own_bytes(t))
         .map(|t| t.bytes)
         .sum();
     let base = input.fixed + resident;
@@ -128,11 +142,12 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
         streamed: 0,
         stream_buffer: 0,
     };
-    let Some(limit) = limit else {
-        return Ok(all_mapped(None));
-    };
-    if base + matrices <= limit {
-        return Ok(all_mapped(Some(limit)));
+    if !input.stream_all {
+        match limit {
+            None => return Ok(all_mapped(None)),
+            Some(l) if base + matrices <= l => return Ok(all_mapped(Some(l))),
+            _ => {}
+        }
     }
     let widest_row = input
         .tensors
@@ -142,7 +157,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
         .max()
         .unwrap_or(0);
     let smallest = base + widest_row + PIECE_SLACK;
-    if limit < smallest {
+    if let Some(limit) = limit.filter(|&l| l < smallest) {
         let what = match (input.budget, input.free) {
             (Some(b), Some(f)) if f < b => format!(
                 "only {} is free (budget {})",
@@ -151,7 +166,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
             ),
             (Some(b), _) => format!("a budget of {}", format_size(b)),
             (None, Some(f)) => format!("{} of free memory", format_size(f)),
-            (None, None) => unreachable!(),
+            (None, None) => unreachable!("limit {limit} comes from a budget or free memory"),
         };
         return Err(Error::Resource {
             resource: "memory".into(),
@@ -166,39 +181,47 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
             ),
         });
     }
-    let room = limit - base;
-    let largest = input
-        .tensors
-        .iter()
-        .filter(|t| !t.owned)
+    let room = limit.map_or(u64::MAX, |l| l - base);
+    let streamable = || input.tensors.iter().filter(|t| own_bytes(t));
+    let largest_layer = streamable()
+        .filter(|t| t.layer.is_some())
         .map(|t| t.bytes)
-        .max()
-        .unwrap_or(0);
-    // The streaming buffer: the largest tensor if it fits, else all the room
-    // (the largest tensors then go in row pieces).
-    let buffer = (largest + PIECE_SLACK).min(room);
-    let mut keep_room = room - buffer;
-    let mut placements = Vec::with_capacity(input.tensors.len());
+        .max();
+    let target = largest_layer.unwrap_or_else(|| streamable().map(|t| t.bytes).max().unwrap_or(0));
+    let buffer = (target + PIECE_SLACK).min(room);
+    let mut keep_room = if input.stream_all { 0 } else { room - buffer };
+    let mut placements: Vec<Placement> = Vec::with_capacity(input.tensors.len());
     let (mut mapped, mut streamed) = (0u64, 0u64);
     for t in &input.tensors {
         if t.owned {
             placements.push(Placement::Resident);
-        } else if t.bytes <= keep_room {
-            keep_room -= t.bytes;
-            mapped += t.bytes;
-            placements.push(Placement::Mapped);
-        } else {
-            let rows = (t.bytes / t.row_bytes.max(1)).max(1);
-            let per_piece = ((buffer - PIECE_SLACK) / t.row_bytes.max(1)).clamp(1, rows);
-            streamed += t.bytes;
-            placements.push(Placement::Streamed {
-                rows_per_piece: per_piece,
-            });
+            continue;
         }
+        let rows = (t.bytes / t.row_bytes.max(1)).max(1);
+        let per_piece = ((buffer - PIECE_SLACK) / t.row_bytes.max(1)).clamp(1, rows);
+        let keep = match t.same_as.and_then(|j| placements.get(j)) {
+            Some(p) => *p == Placement::Mapped,
+            None if t.bytes <= keep_room => {
+                keep_room -= t.bytes;
+                mapped += t.bytes;
+                true
+            }
+            None => {
+                streamed += t.bytes;
+                false
+            }
+        };
+        placements.push(if keep {
+            Placement::Mapped
+        } else {
+            Placement::Streamed {
+                rows_per_piece: per_piece,
+            }
+        });
     }
     Ok(Plan {
         placements,
-        limit: Some(limit),
+        limit,
         fixed: input.fixed,
         resident,
         mapped,
@@ -268,6 +291,7 @@ mod tests {
             bytes,
             row_bytes: row,
             owned: false,
+            same_as: None,
         }
     }
 
@@ -287,6 +311,7 @@ mod tests {
             budget: None,
             free: None,
             fixed: 0,
+            stream_all: false,
         })
         .unwrap();
         assert_eq!(p.placements, vec![Placement::Mapped, Placement::Resident]);
@@ -302,6 +327,7 @@ mod tests {
             budget: Some(16 * MIB),
             free: Some(1 << 40),
             fixed: MIB,
+            stream_all: false,
         })
         .unwrap();
         assert!(p.placements.iter().all(|&x| x == Placement::Mapped));
@@ -318,6 +344,7 @@ mod tests {
             budget: Some(16 * MIB),
             free: None,
             fixed: 2 * MIB,
+            stream_all: false,
         })
         .unwrap();
         assert!(p.peak() <= 16 * MIB, "{p:?}");
@@ -345,6 +372,7 @@ mod tests {
             budget: Some(8 * MIB),
             free: None,
             fixed: MIB,
+            stream_all: false,
         })
         .unwrap();
         match p.placements[0] {
@@ -364,6 +392,7 @@ mod tests {
             budget: Some(64 * MIB),
             free: Some(4 * MIB),
             fixed: 0,
+            stream_all: false,
         })
         .unwrap();
         assert_eq!(p.limit, Some(4 * MIB));
@@ -377,6 +406,7 @@ mod tests {
             budget: Some(2 * MIB),
             free: None,
             fixed: MIB,
+            stream_all: false,
         };
         let e = plan(&input).unwrap_err().to_string();
         let smallest = MIB + 1000 + MIB + PIECE_SLACK;
@@ -389,6 +419,118 @@ mod tests {
         .unwrap();
         assert_eq!(ok.placements[0], Placement::Streamed { rows_per_piece: 1 });
         assert!(ok.peak() <= smallest);
+    }
+
+    fn layer(name: &str, l: usize, bytes: u64, row: u64) -> TensorReq {
+        TensorReq {
+            layer: Some(l),
+            ..m(name, bytes, row)
+        }
+    }
+
+    /// SmolLM2's shape under 16 MiB: a tied 17 MiB embedding/output and small
+    /// layer matrices. The buffer is sized for a layer matrix, not for the
+    /// output: the rest of the room keeps layers mapped.
+    #[test]
+    fn a_large_output_matrix_does_not_take_all_the_room() {
+        let mut tensors = vec![m("embed", 17 * MIB, 17 * MIB / 49152)];
+        for l in 0..30 {
+            for j in 0..7 {
+                tensors.push(layer(&format!("l{l}.{j}"), l, 540 * 1024, 360));
+            }
+        }
+        tensors.push(TensorReq {
+            same_as: Some(0),
+            ..m("output", 17 * MIB, 17 * MIB / 49152)
+        });
+        let input = PlanInput {
+            tensors,
+            budget: Some(16 * MIB),
+            free: None,
+            fixed: 3 * MIB,
+            stream_all: false,
+        };
+        let p = plan(&input).unwrap();
+        assert!(p.peak() <= 16 * MIB, "{p:?}");
+        assert_eq!(p.stream_buffer, 540 * 1024 + PIECE_SLACK);
+        // The embedding does not fit: streamed, and the tied output with it, in pieces.
+        assert!(matches!(p.placements[0], Placement::Streamed { .. }));
+        let last = *p.placements.last().unwrap();
+        assert_eq!(last, p.placements[0]);
+        match last {
+            Placement::Streamed { rows_per_piece } => {
+                assert_eq!(rows_per_piece, 540 * 1024 / (17 * MIB / 49152))
+            }
+            other => panic!("{other:?}"),
+        }
+        // 13 MiB of room less the buffer keeps 23 layer matrices mapped.
+        let kept = p
+            .placements
+            .iter()
+            .filter(|&&x| x == Placement::Mapped)
+            .count();
+        assert_eq!(kept as u64, (13 * MIB - p.stream_buffer) / (540 * 1024));
+        // The tied bytes count once: what is mapped plus what is streamed is
+        // the embedding plus the layers, not the output again.
+        assert_eq!(p.mapped + p.streamed, 17 * MIB + 210 * 540 * 1024);
+    }
+
+    #[test]
+    fn a_tied_output_counts_once_when_everything_fits() {
+        let tensors = vec![
+            m("embed", 10 * MIB, MIB),
+            layer("l0", 0, MIB, 1024),
+            TensorReq {
+                same_as: Some(0),
+                ..m("output", 10 * MIB, MIB)
+            },
+        ];
+        // 11 MiB of matrices (not 21) plus 1 MiB fixed fits in 12 MiB.
+        let p = plan(&PlanInput {
+            tensors,
+            budget: Some(12 * MIB),
+            free: None,
+            fixed: MIB,
+            stream_all: false,
+        })
+        .unwrap();
+        assert!(
+            p.placements.iter().all(|&x| x == Placement::Mapped),
+            "{p:?}"
+        );
+        assert_eq!(p.mapped, 11 * MIB);
+    }
+
+    #[test]
+    fn stream_all_keeps_nothing_mapped_even_without_a_budget() {
+        let tensors = vec![
+            layer("a", 0, 2 * MIB, 1024),
+            layer("b", 0, MIB, 1024),
+            owned(100),
+        ];
+        let p = plan(&PlanInput {
+            tensors,
+            budget: None,
+            free: None,
+            fixed: 0,
+            stream_all: true,
+        })
+        .unwrap();
+        assert_eq!(p.mapped, 0);
+        assert_eq!(p.streamed, 3 * MIB);
+        assert_eq!(p.stream_buffer, 2 * MIB + PIECE_SLACK);
+        assert_eq!(
+            p.placements,
+            vec![
+                Placement::Streamed {
+                    rows_per_piece: 2048
+                },
+                Placement::Streamed {
+                    rows_per_piece: 1024
+                },
+                Placement::Resident
+            ]
+        );
     }
 
     #[test]

@@ -37,10 +37,23 @@ pub struct MemoryStats {
     /// [`crate::decoder::RUNTIME_ALLOWANCE`]: the fixed overhead outside the
     /// budget (binary, tokenizer, runtime, metadata).
     pub overhead_bytes: AtomicU64,
+    /// The budget set at start (0: none). A guard only lowers the budget and
+    /// the peak is not reset when it does, so the bound is this budget's.
+    pub start_budget: AtomicU64,
     /// Peak RSS of loading (before the peak was reset), bytes.
     pub load_peak_rss: AtomicU64,
     /// Whether the peak RSS was reset after loading (else it includes loading).
     pub peak_reset: AtomicU64,
+    /// Guard evictions carried out (mapped weight pages dropped).
+    pub evictions: AtomicU64,
+    /// Weight pages dropped by evictions, bytes (the page span of the
+    /// released ranges that `mincore` saw mapped or cached beforehand).
+    pub evicted_bytes: AtomicU64,
+    /// Budget changes during a run (guard tightenings).
+    pub tightenings: AtomicU64,
+    /// Placements planned again mid-run by a session (after an eviction or
+    /// a tightening).
+    pub replans: AtomicU64,
 }
 
 impl MemoryStats {
@@ -61,17 +74,27 @@ impl MemoryStats {
         let fwd = g(&self.forward_ns);
         let peak = crate::memory::peak_rss();
         let overhead = g(&self.overhead_bytes);
+        // The overhead is measured when a budget is set at start; a budget a
+        // guard set mid-run (no budget at start) has none, hence no bound.
+        // The bound is the start budget's: the peak covers the whole run.
+        let known_overhead = budget.filter(|_| overhead > 0).map(|_| overhead);
+        let start_budget = match g(&self.start_budget) {
+            0 => None,
+            b => Some(b),
+        };
+        let bound = start_budget.zip(known_overhead).map(|(b, o)| b + o);
         serde_json::json!({
             "budget_bytes": budget,
+            "start_budget_bytes": start_budget,
             "limit_bytes": match g(&self.plan_limit) { 0 => None, v => Some(v) },
-            "fixed_overhead_bytes": if budget.is_some() { Some(overhead) } else { None },
+            "fixed_overhead_bytes": known_overhead,
             "runtime_allowance_bytes": budget.map(|_| crate::decoder::RUNTIME_ALLOWANCE),
-            "bound_bytes": budget.map(|b| b + overhead),
+            "bound_bytes": bound,
             "peak_rss_bytes": peak,
             "peak_rss_includes_loading": g(&self.peak_reset) == 0,
             "load_peak_rss_bytes": match g(&self.load_peak_rss) { 0 => None, v => Some(v) },
-            "within_bound": match (budget, peak) {
-                (Some(b), Some(p)) => Some(p <= b + overhead),
+            "within_bound": match (bound, peak) {
+                (Some(b), Some(p)) => Some(p <= b),
                 _ => None,
             },
             "kv_cache_bytes": g(&self.plan_kv_cache),
@@ -91,6 +114,10 @@ impl MemoryStats {
             "compute_ms": fwd.saturating_sub(wait) as f64 / 1e6,
             "io_wait_fraction": if fwd > 0 { Some(wait as f64 / fwd as f64) } else { None },
             "passes": g(&self.passes),
+            "evictions": g(&self.evictions),
+            "evicted_bytes": g(&self.evicted_bytes),
+            "tightenings": g(&self.tightenings),
+            "replans": g(&self.replans),
         })
     }
 }

@@ -1,8 +1,10 @@
 //! Decision traces: one JSON object a line (JSONL). The first event (`config`)
 //! records the guard's thresholds; then `reading` events (the sensor values),
 //! each followed by the `decision` the guard made on it, and `action` events
-//! saying what the run did about a decision. Every event carries the run id
-//! (time and pid: unique per run, never read by replay) and a sequence number.
+//! saying what the run did about a decision (`proceed`, `refuse`, `tighten`,
+//! `evict`, and `restore` when pressure ends after an eviction; see
+//! [`crate::run_guard`]). Every event carries the run id (time and pid:
+//! unique per run, never read by replay) and a sequence number.
 //!
 //! `atenia-harness replay TRACE` feeds the readings to [`crate::guard::Guard`]
 //! again with the recorded configuration and checks every decision.

@@ -144,6 +144,15 @@ pub struct Record {
     pub decode_at_depth: std::collections::BTreeMap<String, f64>,
     /// Medians, extremes and samples of every figure.
     pub detail: Detail,
+    /// `--memory-budget` (the requested budget), when given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_budget_bytes: Option<u64>,
+    /// Memory placement and telemetry over the whole bench (warm-up and
+    /// depth runs included): the `memory` object of docs/validate-report.md
+    /// (bytes resident, mapped and streamed, read-ahead hits, I/O wait
+    /// against compute). Absent in records written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -370,6 +379,8 @@ pub fn run(
             decode_at_depth: at_depth,
             bench_s: started.elapsed().as_secs_f64(),
         },
+        memory_budget_bytes: None,
+        memory: None,
     })
 }
 

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use atenia_engine::kernels::Isa;
 use atenia_engine::loader::load;
+use atenia_engine::run_guard::{GuardOptions, RunGuard};
 use atenia_engine::runtime::Runtime;
 use atenia_engine::{Error, Result};
 use atenia_harness::bench::{self, Options, Record, Stat};
@@ -65,6 +66,13 @@ pub struct Args {
     /// Record this commit instead of `git rev-parse --short HEAD` (for a build outside its checkout)
     #[arg(long, value_name = "HASH")]
     pub commit: Option<String>,
+    /// Memory budget (e.g. 16MiB): weights that do not fit are streamed from the file; the record gains `memory`
+    #[arg(long, value_name = "SIZE", value_parser = crate::logits::parse_budget)]
+    pub memory_budget: Option<u64>,
+    /// Write the memory guard's readings, decisions and actions to FILE as JSONL
+    /// (at start and before every run); check it with `atenia-harness replay FILE`
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
@@ -129,6 +137,20 @@ pub fn print_table(r: &Record) {
         };
         println!("{label:<20}{}", stat(&a.decode_tokens_per_s, "tok/s"));
     }
+    if let (Some(b), Some(m)) = (r.memory_budget_bytes, &r.memory) {
+        let mib = |k: &str| m[k].as_u64().map_or(0.0, |v| v as f64 / (1 << 20) as f64);
+        println!(
+            "memory              budget {:.1} MiB: {:.1} MiB mapped, {:.1} MiB streamed a pass; read-ahead hit {}; I/O wait {:.0} ms vs compute {:.0} ms",
+            b as f64 / (1 << 20) as f64,
+            mib("mapped_bytes"),
+            mib("streamed_bytes_per_pass"),
+            m["readahead_hit_rate"]
+                .as_f64()
+                .map_or("-".to_string(), |h| format!("{:.1}%", 100.0 * h)),
+            m["io_wait_ms"].as_f64().unwrap_or(0.0),
+            m["compute_ms"].as_f64().unwrap_or(0.0),
+        );
+    }
 }
 
 pub fn run(a: Args) -> Result<i32> {
@@ -148,8 +170,38 @@ pub fn run(a: Args) -> Result<i32> {
         depths,
         commit: a.commit.clone(),
     };
+    // The memory guard: refuse, proceed or tighten at start (for the largest
+    // session the bench opens), then a reading before every run.
+    let capacity = bench::fit_depths(
+        &opts.depths,
+        loaded.model.config.context_length,
+        a.gen_tokens,
+    )
+    .last()
+    .map_or(0, |&(d, _)| d + a.gen_tokens + 1)
+    .max(a.prompt_tokens + a.gen_tokens + 1);
+    let mut guard = RunGuard::start(
+        &loaded.model,
+        GuardOptions {
+            capacity,
+            threads: rt.threads(),
+            requested: a.memory_budget,
+            trace: a.trace.as_deref(),
+            source: "atenia-harness bench",
+            every: 1,
+            sensor: None,
+        },
+    )?;
+    let mut readings = 0u64;
+    let mut guard_error = None;
     let tty = std::io::stderr().is_terminal();
     let mut progress = |phase: &str, run: usize, runs: usize| {
+        if guard_error.is_none() {
+            readings += 1;
+            if let Err(e) = guard.progress(readings) {
+                guard_error = Some(e);
+            }
+        }
         if tty {
             if runs == 0 {
                 eprint!("\r\x1b[2Kbench: {phase}");
@@ -164,7 +216,18 @@ pub fn run(a: Args) -> Result<i32> {
     if tty {
         eprint!("\r\x1b[2K");
     }
-    let record = result?;
+    if let Some(e) = guard_error {
+        return Err(e);
+    }
+    let mut record = result?;
+    record.memory_budget_bytes = a.memory_budget;
+    record.memory = Some(
+        loaded
+            .model
+            .memory
+            .stats
+            .to_json(loaded.model.memory.budget()),
+    );
     if let Some(b) = record.busy_cores_before.filter(|&b| b >= 0.25) {
         eprintln!("note: other work kept {b:.2} cores busy just before the bench: it competed for the CPU, so these figures may be low");
     }

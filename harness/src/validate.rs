@@ -202,7 +202,9 @@ fn bf16_report(bf16: &[Vec<f64>], reference: &[Vec<f64>]) -> Bf16Report {
     }
 }
 
-fn prompt_ids(loaded: &Loaded, p: &Prompt, notes: &mut Vec<String>) -> Result<Vec<u32>> {
+/// The token ids of a prompt as validate runs it (through the chat template
+/// when the prompt asks and the model has one; `notes` says when it has not).
+pub fn prompt_ids(loaded: &Loaded, p: &Prompt, notes: &mut Vec<String>) -> Result<Vec<u32>> {
     let tok = &loaded.tokenizer;
     if p.chat {
         if tok.chat_template.is_some() {

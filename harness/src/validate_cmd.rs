@@ -4,12 +4,13 @@ use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use atenia_engine::loader::load;
+use atenia_engine::run_guard::{GuardOptions, RunGuard};
 use atenia_engine::runtime::Runtime;
 use atenia_engine::{Error, Result};
 use atenia_harness::metrics::DEFAULT_BAND;
 use atenia_harness::prompts::{default_prompts, read_prompts};
 use atenia_harness::report_html;
-use atenia_harness::validate::{validate, Options, Report};
+use atenia_harness::validate::{prompt_ids, validate, Options, Report};
 
 #[derive(clap::Args)]
 #[command(
@@ -46,6 +47,11 @@ pub struct Args {
     /// Memory budget for the engine's sessions (e.g. 16MiB); the report gains a `memory` object
     #[arg(long, value_name = "SIZE", value_parser = crate::logits::parse_budget)]
     pub memory_budget: Option<u64>,
+    /// Write the memory guard's readings, decisions and actions to FILE as JSONL
+    /// (at start and before every prompt after the first); check it with
+    /// `atenia-harness replay FILE`
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 fn write(path: &PathBuf, text: &str) -> Result<()> {
@@ -133,11 +139,30 @@ pub fn print_summary(r: &Report) {
 pub fn run(a: Args) -> Result<i32> {
     let rt = Runtime::new(a.threads, None)?;
     let loaded = load(&a.model)?;
-    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     let prompts = match &a.prompts {
         Some(p) => read_prompts(p)?,
         None => default_prompts(),
     };
+    // The memory guard: refuse, proceed or tighten at start (for the longest
+    // prompt's session), then a reading before every prompt after the first.
+    let mut capacity = 1;
+    for p in &prompts {
+        let n = prompt_ids(&loaded, p, &mut vec![])?.len();
+        capacity = capacity.max(n + a.gen_tokens + 1);
+    }
+    let mut guard = RunGuard::start(
+        &loaded.model,
+        GuardOptions {
+            capacity,
+            threads: rt.threads(),
+            requested: a.memory_budget,
+            trace: a.trace.as_deref(),
+            source: "atenia-harness validate",
+            every: 1,
+            sensor: None,
+        },
+    )?;
+    let mut guard_error = None;
     let opts = Options {
         gen_tokens: a.gen_tokens,
         band: DEFAULT_BAND,
@@ -146,11 +171,21 @@ pub fn run(a: Args) -> Result<i32> {
     let tty = std::io::stderr().is_terminal();
     let total = prompts.len();
     let mut progress = |i: usize, name: &str| {
+        // Progress units: prompts done.
+        if guard_error.is_none() {
+            if let Err(e) = guard.progress(i as u64) {
+                guard_error = Some(e);
+            }
+        }
         if tty {
             eprint!("\r\x1b[2Kvalidating [{}/{}] {name}", i + 1, total);
         }
     };
-    let report = validate(&loaded, &rt, &prompts, &opts, &mut progress)?;
+    let report = validate(&loaded, &rt, &prompts, &opts, &mut progress);
+    if let Some(e) = guard_error {
+        return Err(e);
+    }
+    let report = report?;
     if tty {
         eprint!("\r\x1b[2K");
     }
@@ -160,7 +195,11 @@ pub fn run(a: Args) -> Result<i32> {
         if let Some(o) = v.as_object_mut() {
             o.insert(
                 "memory".into(),
-                loaded.model.memory.stats.to_json(a.memory_budget),
+                loaded
+                    .model
+                    .memory
+                    .stats
+                    .to_json(loaded.model.memory.budget()),
             );
         }
         write(p, &serde_json::to_string_pretty(&v).unwrap_or_default())?;

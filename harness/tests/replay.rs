@@ -203,3 +203,39 @@ fn a_trace_without_config_is_malformed() {
     let rest: String = text.lines().skip(1).map(|l| format!("{l}\n")).collect();
     assert!(replay(&rest).is_err());
 }
+
+/// golden/traces/smollm2-pressure-generate.jsonl: a real `atenia generate`
+/// run with the sensor scripted (golden/traces/pressure-sensor.json): the
+/// guard tightens the budget, later evicts, then restores, and the actions
+/// are the ones the run carried out (pages dropped, RSS measured), not
+/// simulated notes.
+#[test]
+fn the_generate_pressure_trace_tightens_evicts_and_restores() {
+    let text = std::fs::read_to_string(dir().join("smollm2-pressure-generate.jsonl")).unwrap();
+    assert!(matches!(replay(&text), Ok(Outcome::Identical(6))));
+    let ev: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(ev[0]["source"]
+        .as_str()
+        .unwrap()
+        .contains("scripted sensor"));
+    let ds: Vec<&str> = ev
+        .iter()
+        .filter(|v| v["kind"] == "decision")
+        .map(|v| v["decision"]["decision"].as_str().unwrap())
+        .collect();
+    assert_eq!(ds, ["proceed", "tighten", "none", "evict", "none", "none"]);
+    let acts: Vec<(&str, &str)> = ev
+        .iter()
+        .filter(|v| v["kind"] == "action")
+        .map(|v| (v["action"].as_str().unwrap(), v["note"].as_str().unwrap()))
+        .collect();
+    let names: Vec<&str> = acts.iter().map(|a| a.0).collect();
+    assert_eq!(names, ["proceed", "tighten", "evict", "restore"]);
+    for (a, note) in &acts[1..3] {
+        assert!(note.contains("weight pages dropped: RSS"), "{a}: {note}");
+        assert!(!note.contains("simulated"), "{a}: {note}");
+    }
+}

@@ -20,7 +20,9 @@ use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::Sampler;
 use atenia_engine::{Error, Result};
 
-use super::generate::{parse_isa, SamplingArgs};
+use atenia_engine::run_guard::{GuardOptions, RunGuard};
+
+use super::generate::{parse_isa, SamplingArgs, GUARD_EVERY};
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -56,6 +58,11 @@ pub struct Args {
     /// Memory budget (e.g. 16MiB, 1.5GiB): weights that do not fit are streamed; the KV cache counts too
     #[arg(long, value_name = "SIZE", value_parser = super::generate::parse_budget)]
     pub memory_budget: Option<u64>,
+    /// Write the memory guard's sensor readings, decisions and actions to FILE
+    /// as JSONL (at start and every 16 generated tokens of the conversation);
+    /// check it with `atenia-harness replay FILE`
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
 }
 
 /// Ctrl-C handling without a signal crate: the C library's `signal(3)`
@@ -120,7 +127,6 @@ pub fn run(a: Args) -> Result<()> {
     }
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
     let loaded = load(&a.model)?;
-    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     let tok = &loaded.tokenizer;
     if tok.chat_template.is_none() {
         return Err(Error::ChatTemplate(format!(
@@ -133,7 +139,23 @@ pub fn run(a: Args) -> Result<()> {
     } else {
         loaded.model.config.context_length.min(4096)
     };
+    // The memory guard: refuse, proceed or tighten at start (the KV cache of
+    // the whole context counts), then a reading every GUARD_EVERY tokens.
+    let mut guard = RunGuard::start(
+        &loaded.model,
+        GuardOptions {
+            capacity,
+            threads: rt.threads(),
+            requested: a.memory_budget,
+            trace: a.trace.as_deref(),
+            source: "atenia chat",
+            every: GUARD_EVERY,
+            sensor: None,
+        },
+    )?;
     let mut session = Session::new(&loaded.model, &rt, capacity)?;
+    // Tokens generated over the whole conversation (the guard's clock).
+    let mut generated_total = 0u64;
 
     let opening: Vec<ChatMessage> = a
         .system
@@ -228,6 +250,8 @@ pub fn run(a: Args) -> Result<()> {
         let mut stream = tok.stream_decoder();
         let mut write_failed = false;
         let mut on_token = |id: u32| -> Result<bool> {
+            generated_total += 1;
+            guard.progress(generated_total)?;
             let piece = stream.step(id)?;
             let mut out = stdout.lock();
             if out

@@ -8,7 +8,6 @@ use clap::ValueEnum;
 use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
 use atenia_engine::generate::generate;
-use atenia_engine::guard::{self, Decision, Guard, GuardConfig, Reading};
 use atenia_engine::kernels::Isa;
 use atenia_engine::loader::{load, Loaded};
 use atenia_engine::runtime::Runtime;
@@ -53,7 +52,7 @@ impl SamplingArgs {
         }
     }
 }
-use atenia_engine::trace::{Phase, TraceWriter, Tracer};
+use atenia_engine::run_guard::{GuardOptions, RunGuard};
 use atenia_engine::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -189,41 +188,18 @@ pub fn run(a: Args) -> Result<()> {
     }
     // The memory guard: a reading and a decision at start (refuse, proceed, or
     // proceed under a tightened budget), then one every GUARD_EVERY tokens.
-    let started = std::time::Instant::now();
-    let config = GuardConfig::default();
-    let mut tracer = Tracer {
-        guard: Guard::new(config.clone()),
-        writer: match &a.trace {
-            Some(p) => {
-                let mut w = TraceWriter::create(p)?;
-                w.config(&config, "atenia generate")?;
-                Some(w)
-            }
-            None => None,
+    let mut guard = RunGuard::start(
+        &loaded.model,
+        GuardOptions {
+            capacity,
+            threads: rt.threads(),
+            requested: a.memory_budget,
+            trace: a.trace.as_deref(),
+            source: "atenia generate",
+            every: GUARD_EVERY,
+            sensor: None,
         },
-    };
-    let needed = guard::needed_bytes(&loaded.model, capacity, rt.threads());
-    let start = Phase::Start {
-        needed_bytes: needed,
-        requested_budget: a.memory_budget,
-    };
-    let d = tracer.observe(start, &Reading::sense(0, a.memory_budget))?;
-    if let Some(e) = d.error() {
-        tracer.action("refuse", &e.to_string())?;
-        return Err(e);
-    }
-    let budget = tracer.guard.budget();
-    match d {
-        Decision::Tighten { budget_bytes, .. } => tracer.action(
-            "tighten",
-            &format!(
-                "starting under a budget of {budget_bytes} bytes instead of {:?}",
-                a.memory_budget
-            ),
-        )?,
-        _ => tracer.action("proceed", &format!("budget {budget:?}"))?,
-    }
-    atenia_engine::decoder::set_memory_budget(&loaded.model, budget);
+    )?;
     let mut session = Session::new(&loaded.model, &rt, capacity)?;
     let mut n_tokens = 0u64;
     let tok = &loaded.tokenizer;
@@ -232,23 +208,7 @@ pub fn run(a: Args) -> Result<()> {
     let text_mode = a.output == Output::Text;
     let mut on_token = |id: u32| -> Result<bool> {
         n_tokens += 1;
-        if n_tokens.is_multiple_of(GUARD_EVERY) {
-            let r = Reading::sense(started.elapsed().as_millis() as u64, tracer.guard.budget());
-            match tracer.observe(Phase::Step { token: n_tokens }, &r)? {
-                Decision::Evict { .. } => tracer.action(
-                    "evict",
-                    "no-op: the decoder has no mid-run eviction hook yet (streamed tensors are released after each use)",
-                )?,
-                Decision::Tighten { budget_bytes, .. } => {
-                    loaded.model.memory.set_budget(Some(budget_bytes));
-                    tracer.action(
-                        "tighten",
-                        &format!("budget {budget_bytes} bytes set on the model; this session keeps the plan made at its start, a new session plans under it"),
-                    )?
-                }
-                _ => {}
-            }
-        }
+        guard.progress(n_tokens)?;
         if text_mode {
             let piece = stream.step(id)?;
             let mut out = stdout.lock();
@@ -290,6 +250,7 @@ pub fn run(a: Args) -> Result<()> {
                 rt.threads(),
                 rt.isa
             );
+            let budget = loaded.model.memory.budget();
             if budget.is_some() {
                 eprintln!("{}", memory_line(&loaded, budget));
             }
@@ -308,7 +269,7 @@ pub fn run(a: Args) -> Result<()> {
                 "decode_tokens_per_s": t.decode_tokens_per_s(),
                 "threads": rt.threads(),
                 "isa": rt.isa.name(),
-                "memory": loaded.model.memory.stats.to_json(budget),
+                "memory": loaded.model.memory.stats.to_json(loaded.model.memory.budget()),
             });
             println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
