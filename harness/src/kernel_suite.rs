@@ -44,22 +44,22 @@ pub const LIBM_REL: f64 = 2.0 * LIBM_ULPS * U64;
 ///
 /// **Dot product / matmul bound** (`atenia_engine::kernels::dot`). In the main
 /// part (the first `K − K mod 16` elements), element `k` enters the `f32` run
-/// of lane `k % 16` by a fused multiply-add; a run holds at most 8 elements
-/// of a lane, so each product passes through at most 8 `f32` roundings (the
+/// of lane `k % 16` by a fused multiply-add; a run holds at most 16 elements
+/// of a lane, so each product passes through at most 16 `f32` roundings (the
 /// first rounds the product itself), and the run sums, as long as nothing
-/// exceeds `f32::MAX`, satisfy `|ŝ_run − s_run| ≤ γ₈(u)·Σ_run|a_k b_k|` plus
+/// exceeds `f32::MAX`, satisfy `|ŝ_run − s_run| ≤ γ₁₆(u)·Σ_run|a_k b_k|` plus
 /// `2^-150` per rounding in the subnormal range (at most one per element:
 /// `K·2^-150` in all). The runs are widened exactly and added to the lane's
-/// `f64` total: `⌈K/128⌉` adds, then one tail add (the tail's products are
+/// `f64` total: `⌈K/256⌉` adds, then one tail add (the tail's products are
 /// exact in f64) and the 4-level tree, so each run sum passes through at most
-/// `⌈K/128⌉ + 5` f64 roundings, `γ ≤ (⌈K/128⌉ + 6)·u₆₄`. With
-/// `δ = (γ₈(u) + (1 + γ₈(u))·(⌈K/128⌉ + 6)·u₆₄)·Σ|a_k b_k| + K·2^-150`,
+/// `⌈K/256⌉ + 5` f64 roundings, `γ ≤ (⌈K/256⌉ + 6)·u₆₄`. With
+/// `δ = (γ₁₆(u) + (1 + γ₁₆(u))·(⌈K/256⌉ + 6)·u₆₄)·Σ|a_k b_k| + K·2^-150`,
 /// `|ŝ − s| ≤ δ`; the one rounding of `ŝ` to f32 errs by at most `u·|ŝ|` or
 /// `2^-150`, and `|ŝ| ≤ |s| + δ`, so
 ///
 /// `|dot − exact| ≤ u·|exact| + (1 + u)·δ + 2^-150`.
 ///
-/// The accumulation term is `γ₈(u) ≈ 8u ≈ 4.8e-7` relative to `Σ|a_k b_k|`
+/// The accumulation term is `γ₁₆(u) ≈ 16u ≈ 9.5e-7` relative to `Σ|a_k b_k|`
 /// for any K, where plain f32 lanes charge `(⌈K/16⌉ + 5)·u` (2.4e-6 at
 /// K = 576, 6e-6 at K = 1536) and the previous all-f64 order charged
 /// `(⌈K/16⌉ + 4)·u₆₄` (about 1e-14) at twice the arithmetic. The bound is

@@ -10,11 +10,11 @@
 //! * The weights are decoded in registers, 16 consecutive elements
 //!   `16i .. 16i + 16` of a row at a time (one 16-lane `f32` vector), and
 //!   fused-multiply-added in `f32` into the row's 16-lane run with the
-//!   matching 16 inputs; every [`RUN`] elements (after every 8th vector of a
+//!   matching 16 inputs; every [`RUN`] elements (after every 16th vector of a
 //!   row) the run is widened to `f64` (exact: two `vcvtps2pd` on AVX-512, four
 //!   on AVX2) and added to the row's 16 `f64` totals, and the run restarts at
 //!   zero. Element `k` therefore lands in lane `k % 16`, each lane scans `k`
-//!   upwards in runs of 128 elements, and the final reduction is the shared
+//!   upwards in runs of 256 elements, and the final reduction is the shared
 //!   tree in `f64` followed by one rounding to `f32`: exactly the order of
 //!   [`super::dot::accumulate`].
 //! * Each decoded weight equals the `f32` that `dequant.rs` produces. The
