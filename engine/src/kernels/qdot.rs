@@ -1111,16 +1111,27 @@ mod x86 {
                 (dv[r], mv[r]) = q4k_mult::<V>(p[r]);
             }
             for j in 0..8 {
+                // The sub-block's table (or scale and negated min), once for
+                // both of its halves.
+                let mut t = [V::zero(); R];
+                let mut dj = [V::zero(); R];
+                for r in 0..R {
+                    let (d, m) = (V::lane(dv[r], j), V::lane(mv[r], 8 + j));
+                    if V::LUT {
+                        t[r] = V::sub(V::mul(d, c::<V>(&IOTA)), m);
+                    } else {
+                        (dj[r], t[r]) = (d, V::sub(V::splat(-0.0), m));
+                    }
+                }
                 for half in 0..2 {
                     for r in 0..R {
                         let q = V::u8x16(p[r].add(16 + 32 * (j / 2) + 16 * half));
                         let q = V::srl(q, 4 * (j % 2) as u32);
-                        let (dj, mj) = (V::lane(dv[r], j), V::lane(mv[r], 8 + j));
                         let w = if V::LUT {
-                            V::lut16(q, V::sub(V::mul(dj, c::<V>(&IOTA)), mj))
+                            V::lut16(q, t[r])
                         } else {
                             let q = V::cvt(V::and(q, V::isplat(15)));
-                            V::fma(dj, q, V::sub(V::splat(-0.0), mj))
+                            V::fma(dj[r], q, t[r])
                         };
                         s.put(r, 2 * j + half, w);
                     }
