@@ -20,6 +20,8 @@ use atenia_engine::Error;
     after_help = "Examples:\n  atenia-harness logits --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt \"The capital of France is\" --out logits.safetensors"
 )]
 struct Cli {
+    #[command(flatten)]
+    log: atenia_engine::ui::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +52,7 @@ fn main() {
         );
     }));
     let cli = Cli::parse();
+    atenia_engine::ui::init(&cli.log);
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Logits(a) => logits::run(a).map(|()| 0),
         Command::Compare(a) => compare_cmd::run(a),

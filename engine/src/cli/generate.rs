@@ -10,7 +10,7 @@ use atenia_engine::decoder::Session;
 use atenia_engine::generate::generate;
 use atenia_engine::guard::{self, Decision, Guard, GuardConfig, Reading};
 use atenia_engine::kernels::Isa;
-use atenia_engine::loader::{load, Loaded};
+use atenia_engine::loader::Loaded;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::{Sampler, SamplerConfig};
 
@@ -167,7 +167,7 @@ pub fn run(a: Args) -> Result<()> {
     let sampler_config = a.sampling.config();
     let mut sampler = Sampler::new(sampler_config)?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
-    let loaded = load(&a.model)?;
+    let loaded = atenia_engine::ui::load_model(&a.model)?;
     let ids = prompt_ids(&loaded, &a.prompt, a.chat, a.system.as_deref())?;
     if ids.is_empty() {
         return Err(Error::argument("--prompt", "the prompt gives no tokens"));
@@ -279,7 +279,12 @@ pub fn run(a: Args) -> Result<()> {
             let _ = out.write_all(tail.as_bytes());
             let _ = out.write_all(b"\n");
             let _ = out.flush();
-            eprintln!(
+            tracing::info!(
+                prompt_tokens = t.prompt_tokens,
+                generated_tokens = t.generated_tokens,
+                ttft_ms = t.ttft_ms,
+                prefill_tokens_per_s = t.prefill_tokens_per_s(),
+                decode_tokens_per_s = t.decode_tokens_per_s(),
                 "[{} prompt tokens: {:.1} tok/s prefill, ttft {:.1} ms | {} generated: {:.1} tok/s decode | stop: {:?} | {} threads, {}]",
                 t.prompt_tokens,
                 t.prefill_tokens_per_s(),
@@ -291,7 +296,7 @@ pub fn run(a: Args) -> Result<()> {
                 rt.isa
             );
             if budget.is_some() {
-                eprintln!("{}", memory_line(&loaded, budget));
+                tracing::info!("{}", memory_line(&loaded, budget));
             }
         }
         Output::Json => {
@@ -310,7 +315,7 @@ pub fn run(a: Args) -> Result<()> {
                 "isa": rt.isa.name(),
                 "memory": loaded.model.memory.stats.to_json(budget),
             });
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            atenia_engine::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
     }
     Ok(())

@@ -26,6 +26,8 @@ use atenia_engine::Error;
     after_help = "Examples:\n  atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  atenia generate -m model.gguf -p \"Why is the sky blue?\" --chat --output json\n  atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf --temperature 0\n  atenia diagnose model.gguf\n  atenia doctor"
 )]
 struct Cli {
+    #[command(flatten)]
+    log: atenia_engine::ui::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -62,6 +64,7 @@ pub fn main() -> i32 {
         eprintln!("  help: this is a bug in atenia; please report it with the command you ran");
     }));
     let cli = Cli::parse();
+    atenia_engine::ui::init(&cli.log);
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Load(a) => load::run(a),
