@@ -928,6 +928,12 @@ impl Tokenizer {
     /// (as in transformers' Llama and Gemma tokenizers) and they are added here.
     pub fn from_tokenizer_json(path: &Path, tokenizer_config: Option<&Path>) -> Result<Tokenizer> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        // tokenizers 0.22 panics (an `expect` in its decoder deserializer)
+        // instead of returning an error when the JSON is malformed inside the
+        // "decoder" object (found by fuzz/, golden/hostile/hf/tokenizer-decoder-control-char):
+        // check the syntax first. IgnoredAny builds nothing and does not recurse.
+        serde_json::from_slice::<serde::de::IgnoredAny>(&bytes)
+            .map_err(|e| tok_err(format!("{}: not valid JSON: {e}", path.display())))?;
         let mut inner = tokenizers::Tokenizer::from_bytes(&bytes)
             .map_err(|e| tok_err(format!("{}: {e}", path.display())))?;
         let mut warnings = Vec::new();
