@@ -35,13 +35,26 @@ pub enum LogFormat {
 #[derive(clap::Args, Clone, Debug, Default)]
 pub struct LogArgs {
     /// Print only errors on stderr: no timings, notes, warnings or progress bars
-    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    #[arg(
+        short,
+        long,
+        global = true,
+        conflicts_with = "verbose",
+        help_heading = "Logging"
+    )]
     pub quiet: bool,
     /// Print more on stderr: -v adds debug lines (what was loaded, how long it took), -vv traces
-    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    #[arg(short, long, global = true, action = clap::ArgAction::Count, help_heading = "Logging")]
     pub verbose: u8,
     /// Log lines on stderr as text or as JSON (one object per line; no progress bars)
-    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text, value_name = "FORMAT")]
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value_t = LogFormat::Text,
+        value_name = "FORMAT",
+        help_heading = "Logging"
+    )]
     pub log_format: LogFormat,
 }
 

@@ -16,6 +16,7 @@ use atenia_engine::sampler::{Sampler, SamplerConfig};
 
 /// Sampling flags shared by `generate` and `chat` (llama.cpp's names and defaults).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Sampling")]
 pub struct SamplingArgs {
     /// Sampling temperature; 0 picks the most likely token every time (greedy)
     #[arg(long, default_value_t = 0.8, value_name = "T")]
@@ -70,8 +71,8 @@ pub enum Output {
     atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"Why is the sky blue?\" --chat\n  \
     atenia generate -m model.gguf -p \"Once upon a time\" --temperature 0.7 --top-p 0.9 --seed 42 --output json")]
 pub struct Args {
-    /// Model file (GGUF)
-    #[arg(short, long, value_name = "FILE")]
+    /// Model: a GGUF file or a Hugging Face checkpoint directory
+    #[arg(short, long, value_name = "MODEL")]
     pub model: PathBuf,
     /// The prompt text
     #[arg(short, long, value_name = "TEXT")]
