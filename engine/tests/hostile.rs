@@ -290,6 +290,10 @@ fn diagnose_survives_every_hostile_file() {
 const FUZZ_FINDINGS: &[(&str, &str)] = &[
     // tokenizers 0.22 panicked (exit 101) on malformed JSON inside "decoder".
     ("hf/tokenizer-decoder-control-char", "E-TOKENIZER"),
+    ("hf/tokenizer-decoder-bad-utf8", "E-TOKENIZER"),
+    // Not found by the fuzzer but the same hole: an escape that is valid
+    // syntax but not a character.
+    ("hf/tokenizer-decoder-lone-surrogate", "E-TOKENIZER"),
 ];
 
 #[test]
