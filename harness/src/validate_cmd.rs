@@ -155,9 +155,8 @@ pub fn run(a: Args) -> Result<i32> {
             prompts.len()
         );
     };
-    let report = validate(&loaded, &rt, &prompts, &opts, &mut progress);
+    let report = validate(&loaded, &rt, &prompts, &opts, &mut progress)?;
     drop(bar);
-    let report = report?;
     print_summary(&report);
     if let Some(p) = &a.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
