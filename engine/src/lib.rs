@@ -26,6 +26,7 @@ pub mod telemetry;
 pub mod tensor;
 pub mod tokenizer;
 pub mod trace;
+pub mod ui;
 
 pub use error::{Error, Result};
 pub use ggml_type::GgmlType;

@@ -928,6 +928,12 @@ impl Tokenizer {
     /// (as in transformers' Llama and Gemma tokenizers) and they are added here.
     pub fn from_tokenizer_json(path: &Path, tokenizer_config: Option<&Path>) -> Result<Tokenizer> {
         let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        // tokenizers 0.22 panics (an `expect` in its decoder deserializer)
+        // instead of returning an error when the JSON is malformed inside the
+        // "decoder" object (found by fuzz/: golden/hostile/hf/tokenizer-decoder-*):
+        // check the whole file first, every string decoded, nothing built.
+        serde_json::from_slice::<JsonCheck>(&bytes)
+            .map_err(|e| tok_err(format!("{}: not valid JSON: {e}", path.display())))?;
         let mut inner = tokenizers::Tokenizer::from_bytes(&bytes)
             .map_err(|e| tok_err(format!("{}: {e}", path.display())))?;
         let mut warnings = Vec::new();
@@ -1416,6 +1422,70 @@ fn drain_utf8(pending: &mut Vec<u8>, out: &mut String, at_end: bool) {
         }
     }
     pending.drain(..start);
+}
+
+/// Deserializes any JSON value and keeps nothing, but decodes every string
+/// and number the way a real parse does (UTF-8, escapes, surrogates, range),
+/// so that a file it accepts cannot make a later parse fail on its syntax.
+/// `serde::de::IgnoredAny` is not enough: it skips strings without decoding
+/// them. Nesting is bounded by serde_json's recursion limit.
+struct JsonCheck;
+
+impl<'de> serde::Deserialize<'de> for JsonCheck {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(JsonCheckVisitor)
+    }
+}
+
+struct JsonCheckVisitor;
+
+impl<'de> serde::de::Visitor<'de> for JsonCheckVisitor {
+    type Value = JsonCheck;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E>(self, _: bool) -> std::result::Result<JsonCheck, E> {
+        Ok(JsonCheck)
+    }
+    fn visit_i64<E>(self, _: i64) -> std::result::Result<JsonCheck, E> {
+        Ok(JsonCheck)
+    }
+    fn visit_u64<E>(self, _: u64) -> std::result::Result<JsonCheck, E> {
+        Ok(JsonCheck)
+    }
+    fn visit_f64<E>(self, _: f64) -> std::result::Result<JsonCheck, E> {
+        Ok(JsonCheck)
+    }
+    fn visit_str<E>(self, _: &str) -> std::result::Result<JsonCheck, E> {
+        Ok(JsonCheck)
+    }
+    fn visit_unit<E>(self) -> std::result::Result<JsonCheck, E> {
+        Ok(JsonCheck)
+    }
+    fn visit_none<E>(self) -> std::result::Result<JsonCheck, E> {
+        Ok(JsonCheck)
+    }
+    fn visit_some<D: serde::Deserializer<'de>>(
+        self,
+        d: D,
+    ) -> std::result::Result<JsonCheck, D::Error> {
+        serde::Deserialize::deserialize(d)
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(
+        self,
+        mut seq: A,
+    ) -> std::result::Result<JsonCheck, A::Error> {
+        while seq.next_element::<JsonCheck>()?.is_some() {}
+        Ok(JsonCheck)
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(
+        self,
+        mut map: A,
+    ) -> std::result::Result<JsonCheck, A::Error> {
+        while map.next_entry::<JsonCheck, JsonCheck>()?.is_some() {}
+        Ok(JsonCheck)
+    }
 }
 
 #[cfg(test)]

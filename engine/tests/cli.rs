@@ -467,3 +467,183 @@ fn chat_needs_a_chat_template() {
     );
     assert!(o.stdout.is_empty());
 }
+
+/// Runs `atenia ARGS` with its stdout a pipe whose read end is closed before
+/// the command writes (`atenia … | head -c 0`), and returns the output.
+fn run_with_stdout_closed(args: &[&str]) -> Output {
+    let mut child = atenia()
+        .args(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run atenia");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait for atenia")
+}
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    let base = golden("hostile/gguf/base.gguf");
+    let hf = golden("hostile/hf/base");
+    let spec = format!("{}/specs/llama.yaml", env!("CARGO_MANIFEST_DIR"));
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["--help"],
+        vec!["generate", "--help"],
+        vec!["capabilities"],
+        vec!["capabilities", "--json"],
+        vec!["doctor"],
+        vec!["doctor", "--json"],
+        vec!["diagnose", &base],
+        vec!["diagnose", "--json", &hf],
+        vec!["inspect", &base],
+        vec!["inspect", "--json", &hf],
+        vec!["load", &spec, "-m", &base, "-p", "hi"],
+        vec![
+            "generate",
+            "-m",
+            &base,
+            "-p",
+            "hi",
+            "-n",
+            "8",
+            "--temperature",
+            "0",
+        ],
+        vec![
+            "generate", "-m", &hf, "-p", "hi", "-n", "4", "--output", "json",
+        ],
+    ];
+    for args in cases {
+        let o = run_with_stdout_closed(&args);
+        let err = text(&o.stderr);
+        assert!(
+            matches!(o.status.code(), Some(0)),
+            "atenia {args:?} with stdout closed: {:?}\n{err}",
+            o.status
+        );
+        assert!(
+            !err.contains("E-PANIC") && !err.contains("panicked"),
+            "atenia {args:?} panicked on a closed stdout:\n{err}"
+        );
+    }
+}
+
+#[test]
+fn generate_on_the_real_model_stops_quietly_when_the_reader_goes() {
+    let m = smollm2();
+    // `| head -c 5`: the reader takes a few bytes and leaves mid-stream.
+    let mut child = atenia()
+        .args(["generate", "-m", &m, "-p", "Once upon a time", "-n", "64"])
+        .args(["--temperature", "0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run atenia");
+    let mut first = [0u8; 5];
+    std::io::Read::read_exact(child.stdout.as_mut().unwrap(), &mut first).unwrap();
+    drop(child.stdout.take());
+    let o = child.wait_with_output().unwrap();
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(0), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    // It stopped early instead of generating all 64 tokens into the void.
+    assert!(err.contains("stop: Interrupted"), "{err}");
+}
+
+#[test]
+fn quiet_leaves_stderr_empty_and_stdout_the_result() {
+    let base = golden("hostile/gguf/base.gguf");
+    let o = run(&[
+        "-q", "generate", "-m", &base, "-p", "hi", "-n", "3", "--output", "json",
+    ]);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert_eq!(text(&o.stderr), "", "-q prints nothing but errors");
+    assert_eq!(json_of(&o)["generated_tokens"], 3);
+    // Without -q the timing line is there; the global flag also works after the subcommand.
+    let o = run(&[
+        "generate",
+        "-m",
+        &base,
+        "-p",
+        "hi",
+        "-n",
+        "3",
+        "--temperature",
+        "0",
+    ]);
+    assert!(
+        text(&o.stderr).contains("tok/s decode"),
+        "{}",
+        text(&o.stderr)
+    );
+    let o = run(&["generate", "-m", &base, "-p", "hi", "-n", "3", "--quiet"]);
+    assert_eq!(text(&o.stderr), "");
+    // Errors still print under -q.
+    let o = run(&["-q", "generate", "-m", "/nonexistent.gguf", "-p", "hi"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(
+        text(&o.stderr).contains("error[E-IO]"),
+        "{}",
+        text(&o.stderr)
+    );
+    // -q and -v contradict each other.
+    let o = run(&["-q", "-v", "capabilities"]);
+    assert_eq!(o.status.code(), Some(2));
+}
+
+#[test]
+fn verbose_and_json_logs_go_to_stderr() {
+    let base = golden("hostile/gguf/base.gguf");
+    let args = [
+        "generate",
+        "-m",
+        &base,
+        "-p",
+        "hi",
+        "-n",
+        "2",
+        "--temperature",
+        "0",
+    ];
+    let plain = run(&args);
+    assert!(
+        !text(&plain.stderr).contains("loaded "),
+        "{}",
+        text(&plain.stderr)
+    );
+    let o = run(&[&["-v"][..], &args[..]].concat());
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(err.contains("debug atenia_engine::ui: loaded "), "{err}");
+    // The results on stdout are the same whatever the logging.
+    assert_eq!(o.stdout, plain.stdout);
+    let o = run(&[&["--log-format", "json", "-v"][..], &args[..]].concat());
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert_eq!(o.stdout, plain.stdout);
+    let events: Vec<Value> = err
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    let timing = events
+        .iter()
+        .find(|e| e["level"] == "INFO" && e["prompt_tokens"].is_u64())
+        .unwrap_or_else(|| panic!("no timing event in {err}"));
+    assert_eq!(timing["generated_tokens"], 2);
+    assert!(timing["decode_tokens_per_s"].as_f64().unwrap() > 0.0);
+    assert!(events.iter().any(|e| e["level"] == "DEBUG"));
+    // Errors keep their rendering even with JSON logs.
+    let o = run(&["--log-format", "json", "diagnose", "/nonexistent.gguf"]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(text(&o.stderr).contains("error[E-IO]"));
+}
+
+#[test]
+fn no_progress_bars_when_stderr_is_not_a_terminal() {
+    let base = golden("hostile/gguf/base.gguf");
+    let o = run(&["generate", "-m", &base, "-p", "hi", "-n", "2"]);
+    let err = text(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    assert!(!err.contains('\r') && !err.contains('\x1b'), "{err:?}");
+    assert!(!err.contains("loading"), "{err}");
+}

@@ -284,3 +284,34 @@ fn diagnose_survives_every_hostile_file() {
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
+
+/// Inputs the fuzzers (fuzz/, scripts/fuzz.sh) found, kept in the corpus as
+/// regression cases: each once crashed the CLI and must now be a clean refusal.
+const FUZZ_FINDINGS: &[(&str, &str)] = &[
+    // tokenizers 0.22 panicked (exit 101) on malformed JSON inside "decoder".
+    ("hf/tokenizer-decoder-control-char", "E-TOKENIZER"),
+    ("hf/tokenizer-decoder-bad-utf8", "E-TOKENIZER"),
+    // Not found by the fuzzer but the same hole: an escape that is valid
+    // syntax but not a character.
+    ("hf/tokenizer-decoder-lone-surrogate", "E-TOKENIZER"),
+];
+
+#[test]
+fn fuzz_findings_stay_fixed() {
+    let cases = manifest();
+    for &(path, code) in FUZZ_FINDINGS {
+        let case = cases
+            .iter()
+            .find(|c| c.path == path)
+            .unwrap_or_else(|| panic!("{path} missing from manifest.json"));
+        assert_eq!(case.expect, code, "{path}");
+        let o = run_limited(&corpus().join(path));
+        assert_eq!(judge(case, &o), None, "{path}");
+        assert_eq!(o.status, Some(2), "{path}: {}", o.stderr);
+        assert!(
+            o.stderr.starts_with(&format!("error[{code}]:")) && o.stderr.contains("not valid JSON"),
+            "{path}: {}",
+            o.stderr
+        );
+    }
+}

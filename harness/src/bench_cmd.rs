@@ -1,12 +1,13 @@
 //! `atenia-harness bench` (command line).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 use atenia_engine::kernels::Isa;
-use atenia_engine::loader::load;
+// Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
+use atenia_engine::outln as println;
 use atenia_engine::run_guard::{GuardOptions, RunGuard};
 use atenia_engine::runtime::Runtime;
+use atenia_engine::ui::{load_model as load, Progress};
 use atenia_engine::{Error, Result};
 use atenia_harness::bench::{self, Options, Record, Stat};
 
@@ -194,7 +195,7 @@ pub fn run(a: Args) -> Result<i32> {
     )?;
     let mut readings = 0u64;
     let mut guard_error = None;
-    let tty = std::io::stderr().is_terminal();
+    let spinner = Progress::spinner("bench");
     let mut progress = |phase: &str, run: usize, runs: usize| {
         if guard_error.is_none() {
             readings += 1;
@@ -202,20 +203,18 @@ pub fn run(a: Args) -> Result<i32> {
                 guard_error = Some(e);
             }
         }
-        if tty {
-            if runs == 0 {
-                eprint!("\r\x1b[2Kbench: {phase}");
-            } else if run == 0 {
-                eprint!("\r\x1b[2Kbench: {phase} [warm-up]");
-            } else {
-                eprint!("\r\x1b[2Kbench: {phase} [{run}/{runs}]");
-            }
-        }
+        let msg = if runs == 0 {
+            format!("bench: {phase}")
+        } else if run == 0 {
+            format!("bench: {phase} [warm-up]")
+        } else {
+            format!("bench: {phase} [{run}/{runs}]")
+        };
+        tracing::debug!("{msg}");
+        spinner.set_message(msg);
     };
     let result = bench::run(&loaded, &rt, &opts, &mut progress);
-    if tty {
-        eprint!("\r\x1b[2K");
-    }
+    drop(spinner);
     if let Some(e) = guard_error {
         return Err(e);
     }
@@ -229,7 +228,7 @@ pub fn run(a: Args) -> Result<i32> {
             .to_json(loaded.model.memory.budget()),
     );
     if let Some(b) = record.busy_cores_before.filter(|&b| b >= 0.25) {
-        eprintln!("note: other work kept {b:.2} cores busy just before the bench: it competed for the CPU, so these figures may be low");
+        tracing::warn!("other work kept {b:.2} cores busy just before the bench: it competed for the CPU, so these figures may be low");
     }
     if a.json {
         println!(

@@ -2,7 +2,6 @@
 
 use std::path::PathBuf;
 
-use atenia_engine::loader::load;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::Result;
 use atenia_harness::compare::compare;
@@ -38,7 +37,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<i32> {
     let rt = Runtime::new(a.threads, None)?;
-    let loaded = load(&a.model)?;
+    let loaded = atenia_engine::ui::load_model(&a.model)?;
     let reference = LogitsFile::read(&a.reference)?;
     let path = if a.decode {
         Path::Decode
@@ -47,33 +46,36 @@ pub fn run(a: Args) -> Result<i32> {
     };
     let r = compare(&loaded.model, &rt, &reference, path, DEFAULT_BAND)?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
+        atenia_engine::outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
     } else {
-        println!(
+        atenia_engine::outln!(
             "{} vs {} ({} path)",
             a.model.display(),
             a.reference.display(),
             path.name()
         );
-        println!(
+        atenia_engine::outln!(
             "  positions compared   {} of {}",
             r.positions.len(),
             reference.input_ids.len()
         );
-        println!(
+        atenia_engine::outln!(
             "  max abs logit diff   {:.3e} (band {}: ≤ {:.0e})",
-            r.max_abs_diff, r.band.name, r.band.max_abs_diff
+            r.max_abs_diff,
+            r.band.name,
+            r.band.max_abs_diff
         );
-        println!("  max relative L2      {:.3e}", r.max_rel_l2);
-        println!("  max KL(ref‖engine)   {:.3e}", r.max_kl);
-        println!(
+        atenia_engine::outln!("  max relative L2      {:.3e}", r.max_rel_l2);
+        atenia_engine::outln!("  max KL(ref‖engine)   {:.3e}", r.max_kl);
+        atenia_engine::outln!(
             "  argmax agreement     {}/{}",
-            r.argmax_match, r.argmax_total
+            r.argmax_match,
+            r.argmax_total
         );
         for f in &r.failures {
-            println!("  FAIL {f}");
+            atenia_engine::outln!("  FAIL {f}");
         }
-        println!("{}", if r.passed { "PASS" } else { "FAIL" });
+        atenia_engine::outln!("{}", if r.passed { "PASS" } else { "FAIL" });
     }
     Ok(if r.passed { 0 } else { 1 })
 }

@@ -98,14 +98,14 @@ pub fn run(a: Args) -> Result<i32> {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }
     std::fs::write(&a.out, page).map_err(|e| Error::io(&a.out, e))?;
-    println!(
+    atenia_engine::outln!(
         "wrote {} ({} records, {} validate reports)",
         a.out.display(),
         records.len(),
         drifts.len()
     );
     for n in &notes {
-        eprintln!("note: {n}");
+        tracing::info!("note: {n}");
     }
     Ok(0)
 }

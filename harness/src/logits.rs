@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 
 use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::loader::load;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::{Error, Result};
 use atenia_harness::reference_file::write_logits;
@@ -48,7 +47,7 @@ pub fn parse_budget(s: &str) -> std::result::Result<u64, String> {
 
 pub fn run(a: Args) -> Result<()> {
     let rt = Runtime::new(a.threads, None)?;
-    let loaded = load(&a.model)?;
+    let loaded = atenia_engine::ui::load_model(&a.model)?;
     atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     let ids = match (&a.ids, &a.prompt) {
         (Some(ids), _) => ids.clone(),
@@ -62,7 +61,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut logits = Vec::new();
     session.forward(&ids, Logits::All, &mut logits)?;
     write_logits(&a.out, &ids, &logits, loaded.model.config.vocab)?;
-    eprintln!(
+    tracing::info!(
         "wrote {} positions × {} logits to {}",
         ids.len(),
         loaded.model.config.vocab,

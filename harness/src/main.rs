@@ -17,9 +17,17 @@ use atenia_engine::Error;
     name = "atenia-harness",
     version,
     about = "Check Atenia's numbers against float64 references",
-    after_help = "Examples:\n  atenia-harness logits --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt \"The capital of France is\" --out logits.safetensors"
+    after_help = "Examples:\n  \
+    atenia-harness validate SmolLM2-135M-Instruct.Q4_1.gguf --json report.json --html report.html\n  \
+    atenia-harness bench SmolLM2-135M-Instruct.Q4_1.gguf --threads 2\n  \
+    atenia-harness report-diff reports/validate-smollm2.json report.json\n  \
+    atenia-harness logits --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt \"The capital of France is\" --out logits.safetensors\n\n\
+Results go to stdout; log lines, progress bars (on a terminal) and errors to stderr.\n\
+`atenia-harness COMMAND --help` shows each command's options and examples."
 )]
 struct Cli {
+    #[command(flatten)]
+    log: atenia_engine::ui::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -50,6 +58,7 @@ fn main() {
         );
     }));
     let cli = Cli::parse();
+    atenia_engine::ui::init(&cli.log);
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Logits(a) => logits::run(a).map(|()| 0),
         Command::Compare(a) => compare_cmd::run(a),

@@ -20,7 +20,7 @@ pub fn run(a: Args) -> Result<i32> {
     let text = std::fs::read_to_string(&a.trace).map_err(|e| Error::io(&a.trace, e))?;
     match replay(&text).map_err(|e| Error::argument("TRACE", e.to_string()))? {
         Outcome::Identical(n) => {
-            println!("{n} decisions replayed identically");
+            atenia_engine::outln!("{n} decisions replayed identically");
             Ok(0)
         }
         Outcome::Differs {
@@ -28,7 +28,7 @@ pub fn run(a: Args) -> Result<i32> {
             recorded,
             replayed,
         } => {
-            println!(
+            atenia_engine::outln!(
                 "first difference at line {line} of {}:\n  recorded: {recorded}\n  replayed: {replayed}",
                 a.trace.display()
             );

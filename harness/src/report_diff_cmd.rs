@@ -46,7 +46,7 @@ pub fn run(a: Args) -> Result<i32> {
     });
     match loaded {
         Ok((old, new)) => {
-            print!("{}", diff(old.as_ref(), &new));
+            atenia_engine::out!("{}", diff(old.as_ref(), &new));
             Ok(0)
         }
         Err(msg) => {

@@ -1,11 +1,12 @@
 //! `atenia-harness validate` (command line).
 
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
-use atenia_engine::loader::load;
+// Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
+use atenia_engine::outln as println;
 use atenia_engine::run_guard::{GuardOptions, RunGuard};
 use atenia_engine::runtime::Runtime;
+use atenia_engine::ui::{load_model as load, Progress};
 use atenia_engine::{Error, Result};
 use atenia_harness::metrics::DEFAULT_BAND;
 use atenia_harness::prompts::{default_prompts, read_prompts};
@@ -168,8 +169,7 @@ pub fn run(a: Args) -> Result<i32> {
         band: DEFAULT_BAND,
         bf16: !a.no_bf16,
     };
-    let tty = std::io::stderr().is_terminal();
-    let total = prompts.len();
+    let bar = Progress::bar(prompts.len() as u64, "validating");
     let mut progress = |i: usize, name: &str| {
         // Progress units: prompts done.
         if guard_error.is_none() {
@@ -177,18 +177,21 @@ pub fn run(a: Args) -> Result<i32> {
                 guard_error = Some(e);
             }
         }
-        if tty {
-            eprint!("\r\x1b[2Kvalidating [{}/{}] {name}", i + 1, total);
-        }
+        bar.set_position(i as u64);
+        bar.set_message(format!("validating {name}"));
+        tracing::debug!(
+            prompt = name,
+            "validating prompt {} of {}",
+            i + 1,
+            prompts.len()
+        );
     };
     let report = validate(&loaded, &rt, &prompts, &opts, &mut progress);
+    drop(bar);
     if let Some(e) = guard_error {
         return Err(e);
     }
     let report = report?;
-    if tty {
-        eprint!("\r\x1b[2K");
-    }
     print_summary(&report);
     if let Some(p) = &a.json {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
@@ -203,11 +206,11 @@ pub fn run(a: Args) -> Result<i32> {
             );
         }
         write(p, &serde_json::to_string_pretty(&v).unwrap_or_default())?;
-        eprintln!("wrote {}", p.display());
+        tracing::info!("wrote {}", p.display());
     }
     if let Some(p) = &a.html {
         write(p, &report_html::render(&report))?;
-        eprintln!("wrote {}", p.display());
+        tracing::info!("wrote {}", p.display());
     }
     Ok(if report.passed { 0 } else { 1 })
 }

@@ -15,7 +15,6 @@ use std::path::PathBuf;
 use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
 use atenia_engine::generate::{generate, StopReason};
-use atenia_engine::loader::load;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::Sampler;
 use atenia_engine::{Error, Result};
@@ -126,7 +125,7 @@ pub fn run(a: Args) -> Result<()> {
         return Err(Error::argument("--max-tokens", "must be at least 1"));
     }
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
-    let loaded = load(&a.model)?;
+    let loaded = atenia_engine::ui::load_model(&a.model)?;
     let tok = &loaded.tokenizer;
     if tok.chat_template.is_none() {
         return Err(Error::ChatTemplate(format!(
@@ -306,7 +305,7 @@ pub fn run(a: Args) -> Result<()> {
             StopReason::ContextFull => "context full",
             StopReason::Interrupted => "interrupted",
         };
-        eprintln!(
+        tracing::info!(
             "[turn {turn}: {} new prompt tokens, {keep} reused from the cache{} | {} generated, {:.1} tok/s | stop: {stop} | {}/{capacity} tokens in context]",
             new.len(),
             if diverged { " (re-prefilled from the divergence)" } else { "" },

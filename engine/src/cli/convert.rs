@@ -6,6 +6,7 @@ use clap::ValueEnum;
 
 use atenia_engine::convert::{convert_gguf, Options, OutDtype};
 use atenia_engine::spec::FamilySpec;
+use atenia_engine::ui;
 use atenia_engine::Result;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -46,9 +47,13 @@ pub struct Args {
     /// Overwrite files in a non-empty output directory
     #[arg(long)]
     pub force: bool,
-    /// Print only the summary, not one line per tensor
-    #[arg(short, long)]
-    pub quiet: bool,
+}
+
+/// `[  12/273] name …`: the step and the total of a per-tensor progress line.
+fn step_of(line: &str) -> Option<(u64, u64)> {
+    let inner = line.strip_prefix('[')?.split(']').next()?;
+    let (k, n) = inner.split_once('/')?;
+    Some((k.trim().parse().ok()?, n.trim().parse().ok()?))
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -65,17 +70,27 @@ pub fn run(a: Args) -> Result<()> {
         spec,
         force: a.force,
     };
-    let quiet = a.quiet;
     let t0 = std::time::Instant::now();
-    let r = convert_gguf(&a.file, &a.out, &opts, &mut |line| {
-        if !quiet {
-            eprintln!("{line}");
+    // On a terminal a bar shows the tensors written (each one's line is a
+    // debug event, -v); otherwise each line is an info event, as a log.
+    let bars = ui::progress_shown();
+    let bar = ui::Progress::bar(0, format!("converting {}", a.file.display()));
+    let r = convert_gguf(&a.file, &a.out, &opts, &mut |line| match step_of(line) {
+        Some((k, n)) if bars => {
+            bar.set_length(n);
+            bar.set_position(k);
+            let name = line.split_once("] ").map_or(line, |(_, rest)| rest);
+            bar.set_message(name.to_string());
+            tracing::debug!("{line}");
         }
-    })?;
+        _ => tracing::info!("{line}"),
+    });
+    drop(bar);
+    let r = r?;
     for w in &r.warnings {
-        eprintln!("warning: {w}");
+        tracing::warn!("{w}");
     }
-    eprintln!(
+    tracing::info!(
         "converted {} ({}, family {}) to {} ({}): {} tensors, {} parameters, {:.1} MB of weights, {} embeddings{}{} in {:.1} s",
         a.file.display(),
         r.gguf_architecture,

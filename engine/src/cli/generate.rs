@@ -9,12 +9,13 @@ use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
 use atenia_engine::generate::generate;
 use atenia_engine::kernels::Isa;
-use atenia_engine::loader::{load, Loaded};
+use atenia_engine::loader::Loaded;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::{Sampler, SamplerConfig};
 
 /// Sampling flags shared by `generate` and `chat` (llama.cpp's names and defaults).
 #[derive(clap::Args)]
+#[command(next_help_heading = "Sampling")]
 pub struct SamplingArgs {
     /// Sampling temperature; 0 picks the most likely token every time (greedy)
     #[arg(long, default_value_t = 0.8, value_name = "T")]
@@ -69,8 +70,8 @@ pub enum Output {
     atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"Why is the sky blue?\" --chat\n  \
     atenia generate -m model.gguf -p \"Once upon a time\" --temperature 0.7 --top-p 0.9 --seed 42 --output json")]
 pub struct Args {
-    /// Model file (GGUF)
-    #[arg(short, long, value_name = "FILE")]
+    /// Model: a GGUF file or a Hugging Face checkpoint directory
+    #[arg(short, long, value_name = "MODEL")]
     pub model: PathBuf,
     /// The prompt text
     #[arg(short, long, value_name = "TEXT")]
@@ -166,7 +167,7 @@ pub fn run(a: Args) -> Result<()> {
     let sampler_config = a.sampling.config();
     let mut sampler = Sampler::new(sampler_config)?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
-    let loaded = load(&a.model)?;
+    let loaded = atenia_engine::ui::load_model(&a.model)?;
     let ids = prompt_ids(&loaded, &a.prompt, a.chat, a.system.as_deref())?;
     if ids.is_empty() {
         return Err(Error::argument("--prompt", "the prompt gives no tokens"));
@@ -239,7 +240,12 @@ pub fn run(a: Args) -> Result<()> {
             let _ = out.write_all(tail.as_bytes());
             let _ = out.write_all(b"\n");
             let _ = out.flush();
-            eprintln!(
+            tracing::info!(
+                prompt_tokens = t.prompt_tokens,
+                generated_tokens = t.generated_tokens,
+                ttft_ms = t.ttft_ms,
+                prefill_tokens_per_s = t.prefill_tokens_per_s(),
+                decode_tokens_per_s = t.decode_tokens_per_s(),
                 "[{} prompt tokens: {:.1} tok/s prefill, ttft {:.1} ms | {} generated: {:.1} tok/s decode | stop: {:?} | {} threads, {}]",
                 t.prompt_tokens,
                 t.prefill_tokens_per_s(),
@@ -252,7 +258,7 @@ pub fn run(a: Args) -> Result<()> {
             );
             let budget = loaded.model.memory.budget();
             if budget.is_some() {
-                eprintln!("{}", memory_line(&loaded, budget));
+                tracing::info!("{}", memory_line(&loaded, budget));
             }
         }
         Output::Json => {
@@ -271,7 +277,7 @@ pub fn run(a: Args) -> Result<()> {
                 "isa": rt.isa.name(),
                 "memory": loaded.model.memory.stats.to_json(loaded.model.memory.budget()),
             });
-            println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+            atenia_engine::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
     }
     Ok(())

@@ -184,7 +184,7 @@ pub fn run(a: Args) -> Result<()> {
     let warnings = spec.validate()?;
     if !a.json {
         for w in &warnings {
-            eprintln!("warning: {}: {w}", a.spec.display());
+            tracing::warn!("{}: {w}", a.spec.display());
         }
     }
     let rt = Runtime::new(a.threads, super::generate::parse_isa(a.isa.as_deref())?)?;

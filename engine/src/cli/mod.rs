@@ -20,12 +20,34 @@ use atenia_engine::Error;
     name = "atenia",
     version,
     about = "Run decoder-only language models with float64-checked numerics",
-    long_about = "Atenia runs decoder-only language models (GGUF files) on the CPU.\n\
-                  Every kernel is checked against float64 and MPFR references; see\n\
-                  `atenia-harness validate` for the numeric gate.",
-    after_help = "Examples:\n  atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  atenia generate -m model.gguf -p \"Why is the sky blue?\" --chat --output json\n  atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf --temperature 0\n  atenia diagnose model.gguf\n  atenia doctor"
+    long_about = "Atenia runs decoder-only language models on the CPU: GGUF files (llama.cpp's format, \
+                  quantized or not) and Hugging Face checkpoint directories (config.json, safetensors, \
+                  tokenizer.json). Every kernel is checked against float64 and MPFR references; \
+                  `atenia-harness validate MODEL` runs the numeric gate on a model.",
+    after_help = "Examples:\n  \
+    atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  \
+    atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf\n  \
+    atenia diagnose model.gguf\n  \
+    atenia doctor\n\n\
+    `atenia COMMAND --help` shows each command's options and examples.",
+    after_long_help = "Examples:\n  \
+    atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  \
+    atenia generate -m model.gguf -p \"Why is the sky blue?\" --chat --output json\n  \
+    atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf --temperature 0\n  \
+    atenia diagnose model.gguf          # can it run here, and how much memory will it take?\n  \
+    atenia doctor                       # what this machine offers the engine\n  \
+    atenia -q generate -m model.gguf -p \"Hi\" --output json | jq -r .text\n  \
+    atenia --log-format json -v generate -m model.gguf -p \"Hi\" 2> log.jsonl\n\n\
+Output: results (generated text, reports, JSON) go to stdout, everything else\n\
+(timings, log lines, progress bars, errors) to stderr. Progress bars appear only\n\
+when stderr is a terminal. A closed stdout (`| head`) ends a command quietly.\n\n\
+Errors read `error[E-CODE]: what happened` followed by a `help:` line.\n\
+Exit codes: 0 ok, 1 environment (memory, permissions), 2 bad input or bad\n\
+model file, 3 runtime failure, 101 an internal error (a bug: please report it)."
 )]
 struct Cli {
+    #[command(flatten)]
+    log: atenia_engine::ui::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -34,20 +56,20 @@ struct Cli {
 enum Command {
     /// Generate text from a prompt (streams to stdout)
     Generate(generate::Args),
-    /// Check a family spec (YAML) on a model: load it, run one forward pass, show the next tokens
-    Load(load::Args),
-    /// Show what a GGUF file or checkpoint holds and draft a family spec for it
-    Inspect(inspect::Args),
-    /// Convert a GGUF file to a Hugging Face checkpoint directory (safetensors)
-    Convert(convert::Args),
     /// Chat with a model through its chat template (a REPL on stdin/stdout)
     Chat(chat::Args),
-    /// Check this machine: CPU features, kernel path, threads, memory, model cache
-    Doctor(doctor::Args),
     /// Explain a model without running it: format, shape, tensors, tokenizer, memory, can it run
     Diagnose(diagnose::Args),
+    /// Check this machine: CPU features, kernel path, threads, memory, model cache
+    Doctor(doctor::Args),
     /// List the families, formats, quantization types and kernel paths this build supports
     Capabilities(capabilities::Args),
+    /// Show what a GGUF file or checkpoint holds and draft a family spec for it
+    Inspect(inspect::Args),
+    /// Check a family spec (YAML) on a model: load it, run one forward pass, show the next tokens
+    Load(load::Args),
+    /// Convert a GGUF file to a Hugging Face checkpoint directory (safetensors)
+    Convert(convert::Args),
 }
 
 /// Prints an error the way every command does.
@@ -62,6 +84,7 @@ pub fn main() -> i32 {
         eprintln!("  help: this is a bug in atenia; please report it with the command you ran");
     }));
     let cli = Cli::parse();
+    atenia_engine::ui::init(&cli.log);
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Generate(a) => generate::run(a),
         Command::Load(a) => load::run(a),
