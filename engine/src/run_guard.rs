@@ -19,7 +19,7 @@
 //! of the output.
 //!
 //! For tests and golden traces the sensor can be scripted: with
-//! `ATENIA_SENSOR_SCRIPT=FILE` (a JSON array of [`Reading`]s) the i-th
+//! `--sensor-script FILE` (a JSON array of [`Reading`]s) the i-th
 //! reading of the run is the i-th of the file (the last one repeats); the
 //! budget field is filled in with the budget in force, and the trace's
 //! config event names the script.
@@ -35,9 +35,6 @@ use crate::model::Model;
 use crate::placement::format_size;
 use crate::telemetry::MemoryStats;
 use crate::trace::{Phase, TraceWriter, Tracer};
-
-/// The environment variable naming a scripted sensor (see the module docs).
-pub const SENSOR_SCRIPT_ENV: &str = "ATENIA_SENSOR_SCRIPT";
 
 /// A sensor: (milliseconds since start, budget in force) → a reading.
 pub type Sensor = Box<dyn FnMut(u64, Option<u64>) -> Reading>;
@@ -67,7 +64,7 @@ pub fn read_sensor_script(path: &Path) -> Result<Vec<Reading>> {
     let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
     serde_json::from_str(&text).map_err(|e| {
         Error::argument(
-            SENSOR_SCRIPT_ENV,
+            "--sensor-script",
             format!("{}: not a JSON array of readings: {e}", path.display()),
         )
     })
@@ -86,8 +83,10 @@ pub struct GuardOptions<'a> {
     pub source: &'a str,
     /// Progress units (tokens, positions) between two readings; 0: none.
     pub every: u64,
-    /// The sensor; `None`: `$ATENIA_SENSOR_SCRIPT` if set, else the OS.
+    /// The sensor; `None`: the script of `sensor_script` if given, else the OS.
     pub sensor: Option<Sensor>,
+    /// `--sensor-script FILE`: readings replayed instead of the OS's.
+    pub sensor_script: Option<&'a Path>,
 }
 
 /// The guard of one run (see the module docs).
@@ -106,14 +105,11 @@ impl<'m> RunGuard<'m> {
     pub fn start(model: &'m Model, o: GuardOptions<'_>) -> Result<RunGuard<'m>> {
         let (mut sensor, scripted) = match o.sensor {
             Some(s) => (s, Some("a sensor given by the caller".to_string())),
-            None => match std::env::var_os(SENSOR_SCRIPT_ENV) {
-                Some(p) => {
-                    let p = std::path::PathBuf::from(p);
-                    (
-                        scripted_sensor(read_sensor_script(&p)?),
-                        Some(format!("scripted sensor {}", p.display())),
-                    )
-                }
+            None => match o.sensor_script {
+                Some(p) => (
+                    scripted_sensor(read_sensor_script(p)?),
+                    Some(format!("scripted sensor {}", p.display())),
+                ),
                 None => (os_sensor(), None),
             },
         };

@@ -239,6 +239,7 @@ fn pressure_mid_run(file: &str) {
             source: "engine/tests/memory_budget.rs",
             every: 2,
             sensor: Some(scripted_sensor(script)),
+            sensor_script: None,
         },
     )
     .unwrap();
@@ -329,10 +330,8 @@ fn refuses(args: &[&str], stdin: &str) {
     cmd.args(args)
         .arg("-m")
         .arg(model("SmolLM2-135M-Instruct.Q4_1.gguf"))
-        .env(
-            atenia_engine::run_guard::SENSOR_SCRIPT_ENV,
-            golden("refuse-sensor.json"),
-        )
+        .arg("--sensor-script")
+        .arg(golden("refuse-sensor.json"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -365,10 +364,8 @@ fn chat_traces_its_guard() {
         .args(["-n", "12", "-c", "256", "--temperature", "0", "-t", "2"])
         .arg("--trace")
         .arg(&trace)
-        .env(
-            atenia_engine::run_guard::SENSOR_SCRIPT_ENV,
-            golden("pressure-sensor.json"),
-        )
+        .arg("--sensor-script")
+        .arg(golden("pressure-sensor.json"))
         .stdin(std::process::Stdio::piped())
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped());
@@ -438,10 +435,8 @@ fn smollm2_generate_under_pressure_keeps_its_tokens_and_bound() {
             "json",
         ]);
         if pressure {
-            cmd.args(["--memory-budget", "32MiB"]).env(
-                atenia_engine::run_guard::SENSOR_SCRIPT_ENV,
-                golden("pressure-sensor.json"),
-            );
+            cmd.args(["--memory-budget", "32MiB", "--sensor-script"])
+                .arg(golden("pressure-sensor.json"));
         }
         let out = cmd.output().unwrap();
         assert!(

@@ -74,6 +74,11 @@ pub struct Args {
     /// (at start and before every run); check it with `atenia-harness replay FILE`
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Replay the memory readings in FILE (a JSON array, as in
+    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
+    /// for tests and for reproducing a recorded run under pressure
+    #[arg(long, value_name = "FILE")]
+    pub sensor_script: Option<PathBuf>,
 }
 
 fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
@@ -191,6 +196,7 @@ pub fn run(a: Args) -> Result<i32> {
             source: "atenia-harness bench",
             every: 1,
             sensor: None,
+            sensor_script: a.sensor_script.as_deref(),
         },
     )?;
     let mut readings = 0u64;

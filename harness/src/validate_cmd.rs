@@ -53,6 +53,11 @@ pub struct Args {
     /// `atenia-harness replay FILE`
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Replay the memory readings in FILE (a JSON array, as in
+    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
+    /// for tests and for reproducing a recorded run under pressure
+    #[arg(long, value_name = "FILE")]
+    pub sensor_script: Option<PathBuf>,
 }
 
 fn write(path: &PathBuf, text: &str) -> Result<()> {
@@ -161,6 +166,7 @@ pub fn run(a: Args) -> Result<i32> {
             source: "atenia-harness validate",
             every: 1,
             sensor: None,
+            sensor_script: a.sensor_script.as_deref(),
         },
     )?;
     let mut guard_error = None;

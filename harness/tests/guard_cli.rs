@@ -2,7 +2,7 @@
 //! both refuse to start with `E-RESOURCE` (exit 1) when even streaming
 //! cannot fit, both write `--trace` files that replay, and both report the
 //! memory telemetry in their JSON. The sensor is scripted
-//! (`ATENIA_SENSOR_SCRIPT`, golden/traces/*-sensor.json) where the test needs
+//! (`--sensor-script`, golden/traces/*-sensor.json) where the test needs
 //! a given memory situation.
 
 mod common;
@@ -10,7 +10,6 @@ mod common;
 use std::path::PathBuf;
 use std::process::{Command, Output};
 
-use atenia_engine::run_guard::SENSOR_SCRIPT_ENV;
 use atenia_harness::replay::{replay, Outcome};
 use serde_json::Value;
 
@@ -20,7 +19,8 @@ fn harness(args: &[&str], sensor: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_atenia-harness"));
     cmd.args(args);
     if let Some(s) = sensor {
-        cmd.env(SENSOR_SCRIPT_ENV, common::golden().join("traces").join(s));
+        cmd.arg("--sensor-script")
+            .arg(common::golden().join("traces").join(s));
     }
     cmd.output().unwrap()
 }

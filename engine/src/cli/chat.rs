@@ -62,6 +62,11 @@ pub struct Args {
     /// check it with `atenia-harness replay FILE`
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Replay the memory readings in FILE (a JSON array, as in
+    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
+    /// for tests and for reproducing a recorded run under pressure
+    #[arg(long, value_name = "FILE")]
+    pub sensor_script: Option<PathBuf>,
 }
 
 /// Ctrl-C handling without a signal crate: the C library's `signal(3)`
@@ -150,6 +155,7 @@ pub fn run(a: Args) -> Result<()> {
             source: "atenia chat",
             every: GUARD_EVERY,
             sensor: None,
+            sensor_script: a.sensor_script.as_deref(),
         },
     )?;
     let mut session = Session::new(&loaded.model, &rt, capacity)?;

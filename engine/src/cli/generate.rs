@@ -107,6 +107,11 @@ pub struct Args {
     /// `atenia-harness replay FILE`
     #[arg(long, value_name = "FILE")]
     pub trace: Option<PathBuf>,
+    /// Replay the memory readings in FILE (a JSON array, as in
+    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
+    /// for tests and for reproducing a recorded run under pressure
+    #[arg(long, value_name = "FILE")]
+    pub sensor_script: Option<PathBuf>,
 }
 
 /// Generated tokens between two guard readings.
@@ -199,6 +204,7 @@ pub fn run(a: Args) -> Result<()> {
             source: "atenia generate",
             every: GUARD_EVERY,
             sensor: None,
+            sensor_script: a.sensor_script.as_deref(),
         },
     )?;
     let mut session = Session::new(&loaded.model, &rt, capacity)?;
