@@ -249,17 +249,7 @@ mod x86 {
 mod tests {
     use super::*;
 
-    fn data(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).wrapping_add(7);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_data as data;
 
     /// A batch of positions (grouped tasks) and the same positions one at a
     /// time (single-head tasks) give the same bits, on every path and thread

@@ -244,17 +244,7 @@ mod x86 {
 mod tests {
     use super::*;
 
-    fn data(n: usize, seed: u32) -> Vec<f32> {
-        let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
-        (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-            })
-            .collect()
-    }
+    use crate::kernels::test_data as data;
 
     /// The order spelled out element by element: f32 runs of 256 in lane
     /// `k % 16`, flushed into f64 totals, exact f64 products for the tail,

@@ -82,3 +82,17 @@ impl fmt::Display for Isa {
         f.write_str(self.name())
     }
 }
+
+/// Reproducible test inputs in [-1, 1] (xorshift32), shared by the kernels' tests.
+#[cfg(test)]
+pub(crate) fn test_data(n: usize, seed: u32) -> Vec<f32> {
+    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
+    (0..n)
+        .map(|_| {
+            s ^= s << 13;
+            s ^= s >> 17;
+            s ^= s << 5;
+            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
+        })
+        .collect()
+}
