@@ -164,14 +164,20 @@ pub fn matvec_many(rt: &Runtime, jobs: &mut [(&Matrix, &mut [f32])], x: &[f32]) 
     });
 }
 
+/// How far ahead of the rows being multiplied the decode kernels prefetch,
+/// in bytes.
+const PREFETCH_AHEAD: usize = 4096;
+
 /// `ys[i] = W[r0 + i] · x` with the fused kernels, four rows at a time.
 fn fused_rows(isa: Isa, w: &Matrix, r0: usize, x: &[f32], ys: &mut [f32]) {
     let (rb, all) = (w.row_bytes(), w.bytes());
     let k = qdot::RowDots::new(isa, w.dtype, w.cols);
     let row = |i: usize| &all[(r0 + i) * rb..(r0 + i + 1) * rb];
-    // The next four rows, read into the cache during these four.
+    // Four rows about PREFETCH_AHEAD bytes ahead, read into the cache during
+    // these four.
+    let ahead = PREFETCH_AHEAD.div_ceil(rb.max(1)).max(4);
     let next = |i: usize| {
-        let a = ((r0 + i + 4) * rb).min(all.len());
+        let a = ((r0 + i + ahead) * rb).min(all.len());
         &all[a..(a + 4 * rb).min(all.len())]
     };
     let mut r = 0;
