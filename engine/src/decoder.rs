@@ -425,7 +425,7 @@ impl<'m> Session<'m> {
             if n == 1 && st.is_none() {
                 // Decode from RAM: Q, K and V in one parallel region.
                 let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
-                let jobs = &mut [
+                let jobs = [
                     (m(1), &mut s.q[..]),
                     (m(2), &mut s.k[..]),
                     (m(3), &mut s.v[..]),
@@ -490,7 +490,7 @@ impl<'m> Session<'m> {
             if n == 1 && st.is_none() {
                 // Decode from RAM: gate and up in one parallel region.
                 let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
-                let jobs = &mut [(m(5), &mut s.gate[..]), (m(6), &mut s.up[..])];
+                let jobs = [(m(5), &mut s.gate[..]), (m(6), &mut s.up[..])];
                 matvec_many(rt, jobs, &s.h);
             } else {
                 for (k, y) in [(5, &mut s.gate), (6, &mut s.up)] {

@@ -124,42 +124,41 @@ pub fn matvec(rt: &Runtime, w: &Matrix, x: &[f32], y: &mut [f32]) {
 /// per matrix: each region costs a hand-off and a wake-up, and decode runs
 /// hundreds of them per token. The same bits as [`matvec`] per matrix (every
 /// row is one dot product, whichever task computes it).
-pub fn matvec_many(rt: &Runtime, jobs: &mut [(&Matrix, &mut [f32])], x: &[f32]) {
+pub fn matvec_many<const J: usize>(rt: &Runtime, jobs: [(&Matrix, &mut [f32]); J], x: &[f32]) {
     for (w, y) in jobs.iter() {
         assert_eq!(x.len(), w.cols, "{}: input width", w.name);
         assert_eq!(y.len(), w.rows, "{}: output height", w.name);
     }
     let isa = rt.isa;
     if !qdot::has_simd(isa) {
-        for (w, y) in jobs.iter_mut() {
+        for (w, y) in jobs {
             matvec_dequant(rt, w, x, y);
         }
         return;
     }
-    // (matrix, first row, rows) per task, and where each matrix's output is.
+    // Task t is chunk t - (tasks of the matrices before) of the first matrix
+    // whose chunks reach it: no allocation per call (decode calls this twice
+    // a layer).
     let threads = rt.threads();
-    let mut tasks: Vec<(usize, usize, usize)> = Vec::with_capacity(16 * jobs.len());
-    for (j, (w, _)) in jobs.iter().enumerate() {
-        let chunk = decode_chunk(w.rows, threads);
-        let mut r = 0;
-        while r < w.rows {
-            tasks.push((j, r, chunk.min(w.rows - r)));
-            r += chunk;
-        }
-    }
-    let outs: Vec<SharedOut> = jobs
-        .iter_mut()
-        .map(|(_, y)| SharedOut(y.as_mut_ptr()))
-        .collect();
-    let mats: Vec<&Matrix> = jobs.iter().map(|(w, _)| *w).collect();
+    let chunk: [usize; J] = std::array::from_fn(|j| decode_chunk(jobs[j].0.rows, threads));
+    let count: [usize; J] = std::array::from_fn(|j| jobs[j].0.rows.div_ceil(chunk[j]));
+    let mats: [&Matrix; J] = std::array::from_fn(|j| jobs[j].0);
+    let outs = jobs.map(|(_, y)| SharedOut(y.as_mut_ptr()));
     rt.install(|| {
-        tasks.par_iter().for_each(|&(j, r0, rows)| {
+        (0..count.iter().sum()).into_par_iter().for_each(|mut t| {
+            let mut j = 0;
+            while t >= count[j] {
+                t -= count[j];
+                j += 1;
+            }
+            let (w, r0) = (mats[j], t * chunk[j]);
+            let rows = chunk[j].min(w.rows - r0);
             #[allow(clippy::redundant_locals)]
             let out = outs[j];
-            // SAFETY: tasks cover disjoint row ranges of matrix j, inside its
-            // output (built above from its row count).
+            // SAFETY: the tasks of matrix j cover disjoint row ranges inside
+            // its output (its row count, checked above).
             let ys = unsafe { std::slice::from_raw_parts_mut(out.0.add(r0), rows) };
-            fused_rows(isa, mats[j], r0, x, ys);
+            fused_rows(isa, w, r0, x, ys);
         })
     });
 }
@@ -652,7 +651,11 @@ mod bench {
             for threads in [1, 2, 3] {
                 let rt = Runtime::new(threads, Some(isa)).unwrap();
                 let (mut ya, mut yb, mut yc) = (vec![0f32; 200], vec![0f32; 36], vec![0f32; 7]);
-                matvec_many(&rt, &mut [(&a, &mut ya), (&b, &mut yb), (&c, &mut yc)], &x);
+                matvec_many(
+                    &rt,
+                    [(&a, &mut ya[..]), (&b, &mut yb[..]), (&c, &mut yc[..])],
+                    &x,
+                );
                 for (w, y) in [(&a, &ya), (&b, &yb), (&c, &yc)] {
                     let mut want = vec![0f32; w.rows];
                     matvec(&rt, w, &x, &mut want);
