@@ -24,7 +24,7 @@
 //! budget field is filled in with the budget in force, and the trace's
 //! config event names the script.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use crate::decoder::{release_weights, set_memory_budget};
@@ -68,6 +68,58 @@ pub fn read_sensor_script(path: &Path) -> Result<Vec<Reading>> {
             format!("{}: not a JSON array of readings: {e}", path.display()),
         )
     })
+}
+
+/// The memory flags of `generate`, `chat`, `validate` and `bench`
+/// (flattened into each command's arguments).
+#[derive(clap::Args, Clone, Debug, Default)]
+#[command(next_help_heading = "Memory")]
+pub struct GuardArgs {
+    /// Memory budget (e.g. 16MiB, 1.5GiB): weights that do not fit are
+    /// streamed from the file; the KV cache counts too. validate's report and
+    /// bench's record gain a `memory` object
+    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
+    pub memory_budget: Option<u64>,
+    /// Write the memory guard's sensor readings, decisions and actions to FILE
+    /// as JSONL (at start, then every 16 generated tokens in generate and
+    /// chat, before every prompt after the first in validate, before every
+    /// run in bench); check it with `atenia-harness replay FILE`
+    #[arg(long, value_name = "FILE")]
+    pub trace: Option<PathBuf>,
+    /// Replay the memory readings in FILE (a JSON array, as in
+    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
+    /// for tests and for reproducing a recorded run under pressure
+    #[arg(long, value_name = "FILE")]
+    pub sensor_script: Option<PathBuf>,
+}
+
+impl GuardArgs {
+    /// The guard's options for a run of `source` (the command) whose largest
+    /// session holds `capacity` positions, with a reading every `every`
+    /// progress units.
+    pub fn options<'a>(
+        &'a self,
+        capacity: usize,
+        threads: usize,
+        source: &'a str,
+        every: u64,
+    ) -> GuardOptions<'a> {
+        GuardOptions {
+            capacity,
+            threads,
+            requested: self.memory_budget,
+            trace: self.trace.as_deref(),
+            source,
+            every,
+            sensor: None,
+            sensor_script: self.sensor_script.as_deref(),
+        }
+    }
+}
+
+/// Parses a `--memory-budget` value (`16MiB`, `1.5GiB`, bytes).
+pub fn parse_budget(s: &str) -> std::result::Result<u64, String> {
+    crate::placement::parse_size(s).map_err(|e| e.to_string())
 }
 
 /// What a run tells the guard at start.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use atenia_engine::kernels::Isa;
 // Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
 use atenia_engine::outln as println;
-use atenia_engine::run_guard::{GuardOptions, RunGuard};
+use atenia_engine::run_guard::{GuardArgs, RunGuard};
 use atenia_engine::runtime::Runtime;
 use atenia_engine::ui::{load_model as load, Progress};
 use atenia_engine::{Error, Result};
@@ -67,18 +67,8 @@ pub struct Args {
     /// Record this commit instead of `git rev-parse --short HEAD` (for a build outside its checkout)
     #[arg(long, value_name = "HASH")]
     pub commit: Option<String>,
-    /// Memory budget (e.g. 16MiB): weights that do not fit are streamed from the file; the record gains `memory`
-    #[arg(long, value_name = "SIZE", value_parser = crate::logits::parse_budget)]
-    pub memory_budget: Option<u64>,
-    /// Write the memory guard's readings, decisions and actions to FILE as JSONL
-    /// (at start and before every run); check it with `atenia-harness replay FILE`
-    #[arg(long, value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-    /// Replay the memory readings in FILE (a JSON array, as in
-    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
-    /// for tests and for reproducing a recorded run under pressure
-    #[arg(long, value_name = "FILE")]
-    pub sensor_script: Option<PathBuf>,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
@@ -188,16 +178,8 @@ pub fn run(a: Args) -> Result<i32> {
     .max(a.prompt_tokens + a.gen_tokens + 1);
     let mut guard = RunGuard::start(
         &loaded.model,
-        GuardOptions {
-            capacity,
-            threads: rt.threads(),
-            requested: a.memory_budget,
-            trace: a.trace.as_deref(),
-            source: "atenia-harness bench",
-            every: 1,
-            sensor: None,
-            sensor_script: a.sensor_script.as_deref(),
-        },
+        a.guard
+            .options(capacity, rt.threads(), "atenia-harness bench", 1),
     )?;
     let mut readings = 0u64;
     let mut guard_error = None;
@@ -225,7 +207,7 @@ pub fn run(a: Args) -> Result<i32> {
         return Err(e);
     }
     let mut record = result?;
-    record.memory_budget_bytes = a.memory_budget;
+    record.memory_budget_bytes = a.guard.memory_budget;
     record.memory = Some(
         loaded
             .model

@@ -36,13 +36,8 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
     /// Memory budget (e.g. 16MiB): weights that do not fit are streamed; the logits are the same bits
-    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
+    #[arg(long, value_name = "SIZE", value_parser = atenia_engine::run_guard::parse_budget)]
     pub memory_budget: Option<u64>,
-}
-
-/// `--memory-budget` values.
-pub fn parse_budget(s: &str) -> std::result::Result<u64, String> {
-    atenia_engine::placement::parse_size(s).map_err(|e| e.to_string())
 }
 
 pub fn run(a: Args) -> Result<()> {

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 // Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
 use atenia_engine::outln as println;
-use atenia_engine::run_guard::{GuardOptions, RunGuard};
+use atenia_engine::run_guard::{GuardArgs, RunGuard};
 use atenia_engine::runtime::Runtime;
 use atenia_engine::ui::{load_model as load, Progress};
 use atenia_engine::{Error, Result};
@@ -45,19 +45,8 @@ pub struct Args {
     /// Worker threads (0 = one per core)
     #[arg(short, long, default_value_t = 0)]
     pub threads: usize,
-    /// Memory budget for the engine's sessions (e.g. 16MiB); the report gains a `memory` object
-    #[arg(long, value_name = "SIZE", value_parser = crate::logits::parse_budget)]
-    pub memory_budget: Option<u64>,
-    /// Write the memory guard's readings, decisions and actions to FILE as JSONL
-    /// (at start and before every prompt after the first); check it with
-    /// `atenia-harness replay FILE`
-    #[arg(long, value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-    /// Replay the memory readings in FILE (a JSON array, as in
-    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
-    /// for tests and for reproducing a recorded run under pressure
-    #[arg(long, value_name = "FILE")]
-    pub sensor_script: Option<PathBuf>,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 fn write(path: &PathBuf, text: &str) -> Result<()> {
@@ -158,16 +147,8 @@ pub fn run(a: Args) -> Result<i32> {
     }
     let mut guard = RunGuard::start(
         &loaded.model,
-        GuardOptions {
-            capacity,
-            threads: rt.threads(),
-            requested: a.memory_budget,
-            trace: a.trace.as_deref(),
-            source: "atenia-harness validate",
-            every: 1,
-            sensor: None,
-            sensor_script: a.sensor_script.as_deref(),
-        },
+        a.guard
+            .options(capacity, rt.threads(), "atenia-harness validate", 1),
     )?;
     let mut guard_error = None;
     let opts = Options {

@@ -19,7 +19,7 @@ use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::Sampler;
 use atenia_engine::{Error, Result};
 
-use atenia_engine::run_guard::{GuardOptions, RunGuard};
+use atenia_engine::run_guard::{GuardArgs, RunGuard};
 
 use super::generate::{parse_isa, SamplingArgs, GUARD_EVERY};
 
@@ -54,19 +54,8 @@ pub struct Args {
     /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
     #[arg(long, value_name = "ISA")]
     pub isa: Option<String>,
-    /// Memory budget (e.g. 16MiB, 1.5GiB): weights that do not fit are streamed; the KV cache counts too
-    #[arg(long, value_name = "SIZE", value_parser = super::generate::parse_budget)]
-    pub memory_budget: Option<u64>,
-    /// Write the memory guard's sensor readings, decisions and actions to FILE
-    /// as JSONL (at start and every 16 generated tokens of the conversation);
-    /// check it with `atenia-harness replay FILE`
-    #[arg(long, value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-    /// Replay the memory readings in FILE (a JSON array, as in
-    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
-    /// for tests and for reproducing a recorded run under pressure
-    #[arg(long, value_name = "FILE")]
-    pub sensor_script: Option<PathBuf>,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 /// Ctrl-C handling without a signal crate: the C library's `signal(3)`
@@ -147,16 +136,8 @@ pub fn run(a: Args) -> Result<()> {
     // the whole context counts), then a reading every GUARD_EVERY tokens.
     let mut guard = RunGuard::start(
         &loaded.model,
-        GuardOptions {
-            capacity,
-            threads: rt.threads(),
-            requested: a.memory_budget,
-            trace: a.trace.as_deref(),
-            source: "atenia chat",
-            every: GUARD_EVERY,
-            sensor: None,
-            sensor_script: a.sensor_script.as_deref(),
-        },
+        a.guard
+            .options(capacity, rt.threads(), "atenia chat", GUARD_EVERY),
     )?;
     let mut session = Session::new(&loaded.model, &rt, capacity)?;
     // Tokens generated over the whole conversation (the guard's clock).

@@ -53,7 +53,7 @@ impl SamplingArgs {
         }
     }
 }
-use atenia_engine::run_guard::{GuardOptions, RunGuard};
+use atenia_engine::run_guard::{GuardArgs, RunGuard};
 use atenia_engine::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -99,28 +99,12 @@ pub struct Args {
     /// Output format
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
-    /// Memory budget (e.g. 16MiB, 1.5GiB): weights that do not fit are streamed from the file
-    #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
-    pub memory_budget: Option<u64>,
-    /// Write the memory guard's sensor readings, decisions and actions to FILE
-    /// as JSONL (at start and every 16 generated tokens); check it with
-    /// `atenia-harness replay FILE`
-    #[arg(long, value_name = "FILE")]
-    pub trace: Option<PathBuf>,
-    /// Replay the memory readings in FILE (a JSON array, as in
-    /// golden/traces/*-sensor.json) instead of reading /proc and the cgroup:
-    /// for tests and for reproducing a recorded run under pressure
-    #[arg(long, value_name = "FILE")]
-    pub sensor_script: Option<PathBuf>,
+    #[command(flatten)]
+    pub guard: GuardArgs,
 }
 
 /// Generated tokens between two guard readings.
 pub const GUARD_EVERY: u64 = 16;
-
-/// `--memory-budget` values.
-pub fn parse_budget(s: &str) -> std::result::Result<u64, String> {
-    atenia_engine::placement::parse_size(s).map_err(|e| e.to_string())
-}
 
 /// One line of memory telemetry for stderr.
 pub fn memory_line(loaded: &Loaded, budget: Option<u64>) -> String {
@@ -196,16 +180,8 @@ pub fn run(a: Args) -> Result<()> {
     // proceed under a tightened budget), then one every GUARD_EVERY tokens.
     let mut guard = RunGuard::start(
         &loaded.model,
-        GuardOptions {
-            capacity,
-            threads: rt.threads(),
-            requested: a.memory_budget,
-            trace: a.trace.as_deref(),
-            source: "atenia generate",
-            every: GUARD_EVERY,
-            sensor: None,
-            sensor_script: a.sensor_script.as_deref(),
-        },
+        a.guard
+            .options(capacity, rt.threads(), "atenia generate", GUARD_EVERY),
     )?;
     let mut session = Session::new(&loaded.model, &rt, capacity)?;
     let mut n_tokens = 0u64;
