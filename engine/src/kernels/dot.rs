@@ -150,14 +150,17 @@ mod x86 {
     use super::{Acc, RUN};
     use std::arch::x86_64::*;
 
-    /// One run in a `__m512`, its lanes `0..8` and `8..16` widened (exact)
-    /// and added to the totals.
-    #[target_feature(enable = "avx512f")]
-    pub unsafe fn acc1_avx512(acc: &mut Acc, a: &[f32], b: &[f32]) {
-        let mut lo = _mm512_loadu_pd(acc.as_ptr());
-        let mut hi = _mm512_loadu_pd(acc.as_ptr().add(8));
-        let (pa, pb) = (a.as_ptr(), b.as_ptr());
-        let n = a.len();
+    /// Adds the runs of `a · b` (`n` elements, a multiple of 16) to the
+    /// totals `lo` (lanes 0..8) and `hi` (8..16): each run in a `__m512`,
+    /// widened exactly at its end.
+    #[inline(always)]
+    unsafe fn runs_avx512(
+        pa: *const f32,
+        pb: *const f32,
+        n: usize,
+        mut lo: __m512d,
+        mut hi: __m512d,
+    ) -> (__m512d, __m512d) {
         let mut i = 0;
         while i < n {
             let end = n.min(i + RUN);
@@ -170,32 +173,26 @@ mod x86 {
             lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(s)));
             hi = _mm512_add_pd(hi, _mm512_cvtps_pd(shi));
         }
+        (lo, hi)
+    }
+
+    /// The runs added to the totals in `acc`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn acc1_avx512(acc: &mut Acc, a: &[f32], b: &[f32]) {
+        let lo = _mm512_loadu_pd(acc.as_ptr());
+        let hi = _mm512_loadu_pd(acc.as_ptr().add(8));
+        let (lo, hi) = runs_avx512(a.as_ptr(), b.as_ptr(), a.len(), lo, hi);
         _mm512_storeu_pd(acc.as_mut_ptr(), lo);
         _mm512_storeu_pd(acc.as_mut_ptr().add(8), hi);
     }
 
-    /// Whole dot products (length a multiple of 16) in registers: runs in a
-    /// `__m512`, totals in two `__m512d`, the tree as in `reduce`.
+    /// Whole dot products (length a multiple of 16) in registers: the runs
+    /// into zero totals, then the tree of `reduce`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn dots_avx512(x: &[f32], rows: *const f32, stride: usize, out: &mut [f32]) {
-        let n = x.len();
-        let px = x.as_ptr();
         for (r, o) in out.iter_mut().enumerate() {
-            let pr = rows.add(r * stride);
-            let mut lo = _mm512_setzero_pd();
-            let mut hi = _mm512_setzero_pd();
-            let mut i = 0;
-            while i < n {
-                let end = n.min(i + RUN);
-                let mut s = _mm512_setzero_ps();
-                while i < end {
-                    s = _mm512_fmadd_ps(_mm512_loadu_ps(px.add(i)), _mm512_loadu_ps(pr.add(i)), s);
-                    i += 16;
-                }
-                let shi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s)));
-                lo = _mm512_add_pd(lo, _mm512_cvtps_pd(_mm512_castps512_ps256(s)));
-                hi = _mm512_add_pd(hi, _mm512_cvtps_pd(shi));
-            }
+            let zero = _mm512_setzero_pd();
+            let (lo, hi) = runs_avx512(x.as_ptr(), rows.add(r * stride), x.len(), zero, zero);
             // s8[i] = lane i + lane i+8; s4[i] = s8[i] + s8[i+4]; s2; s1.
             let s8 = _mm512_add_pd(lo, hi);
             let s4 = _mm256_add_pd(_mm512_castpd512_pd256(s8), _mm512_extractf64x4_pd::<1>(s8));
