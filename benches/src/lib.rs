@@ -54,21 +54,6 @@ impl Rng {
     }
 }
 
-/// Offsets of the f16 scale fields inside one block of `t` (ggml's block
-/// layouts); every other byte of a block is an integer field for which any
-/// value is valid.
-fn f16_fields(t: GgmlType) -> &'static [usize] {
-    match t {
-        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
-        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
-        GgmlType::Q2K => &[80, 82],
-        GgmlType::Q3K => &[108],
-        GgmlType::Q6K => &[208],
-        GgmlType::F16 => &[0],
-        GgmlType::F32 | GgmlType::BF16 => &[],
-    }
-}
-
 /// A `rows × cols` matrix of type `t` made of random blocks with finite
 /// scales (float types: random values in [-1, 1)).
 pub fn synthetic_matrix(name: &str, t: GgmlType, rows: usize, cols: usize, seed: u64) -> Matrix {
@@ -95,7 +80,7 @@ pub fn synthetic_matrix(name: &str, t: GgmlType, rows: usize, cols: usize, seed:
         }
         _ => {
             rng.fill_bytes(&mut data);
-            let fields = f16_fields(t);
+            let fields = t.scale_offsets();
             for block in data.chunks_exact_mut(t.block_bytes()) {
                 for (i, &o) in fields.iter().enumerate() {
                     // The second field of Q4_1/Q5_1 is a signed minimum; of

@@ -102,8 +102,9 @@ fn civil_from_days(days: i64) -> (i64, u32, u32) {
 }
 
 /// A small `strftime` over UTC time: `%Y %y %m %d %e %b %B %a %A %H %M %S %j %%`;
-/// other directives are written as they are.
-fn strftime_utc(format: &str, unix_secs: i64) -> String {
+/// other directives are written as they are. (Templates' `strftime_now`, and
+/// the harness's record dates.)
+pub fn strftime_utc(format: &str, unix_secs: i64) -> String {
     const MONTHS: [&str; 12] = [
         "January",
         "February",

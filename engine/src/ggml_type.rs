@@ -136,6 +136,20 @@ impl GgmlType {
         }
     }
 
+    /// Byte offsets of the `f16` scale fields inside one block of a
+    /// quantized type (ggml's block layouts); every other byte of a block is
+    /// an integer field, for which any value is valid. Empty for float types.
+    pub fn scale_offsets(self) -> &'static [usize] {
+        match self {
+            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
+            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
+            GgmlType::Q2K => &[80, 82],
+            GgmlType::Q3K => &[108],
+            GgmlType::Q6K => &[208],
+            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => &[],
+        }
+    }
+
     pub fn is_quantized(self) -> bool {
         self.block_elems() > 1
     }

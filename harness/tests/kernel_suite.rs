@@ -262,18 +262,6 @@ const MATMUL_TYPES: [GgmlType; 8] = [
     GgmlType::Q6K,
 ];
 
-/// Byte offsets of the f16 scale fields of a block of `ty`.
-fn scale_fields(ty: GgmlType) -> &'static [usize] {
-    match ty {
-        GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
-        GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
-        GgmlType::Q2K => &[80, 82],
-        GgmlType::Q3K => &[108],
-        GgmlType::Q6K => &[208],
-        _ => &[],
-    }
-}
-
 /// `rows × cols` random weights of type `ty` (finite: float types from
 /// random values, quant types from random bytes with finite f16 scales).
 fn random_matrix(ty: GgmlType, rows: usize, cols: usize, r: &mut Rng) -> Matrix {
@@ -306,7 +294,7 @@ fn random_matrix(ty: GgmlType, rows: usize, cols: usize, r: &mut Rng) -> Matrix 
             for _ in 0..nb {
                 let mut block: Vec<u8> =
                     (0..ty.block_bytes()).map(|_| r.next_u64() as u8).collect();
-                for &at in scale_fields(ty) {
+                for &at in ty.scale_offsets() {
                     let s = half::f16::from_f64(
                         r.sign() * 2f64.powi(-(r.below(14) as i32)) * r.range(0.5, 1.0),
                     );
@@ -898,7 +886,7 @@ fn dequantization_is_the_exact_value_rounded_once() {
             // scales: 0 any bits (NaN and inf included); 1 finite, any magnitude; 2 subnormal or tiny.
             if scales > 0 {
                 for b in 0..nblocks {
-                    for &at in scale_fields(ty) {
+                    for &at in ty.scale_offsets() {
                         let bits: u16 = if scales == 1 {
                             (r.next_u64() as u16) & 0xFBFF // exponent field never all ones
                         } else {

@@ -1542,18 +1542,6 @@ pub(crate) mod tests {
         }
     }
 
-    /// Byte offsets of the f16 scale fields of one block.
-    fn scale_fields(ty: GgmlType) -> &'static [usize] {
-        match ty {
-            GgmlType::Q4_0 | GgmlType::Q5_0 | GgmlType::Q8_0 => &[0],
-            GgmlType::Q4_1 | GgmlType::Q5_1 | GgmlType::Q4K | GgmlType::Q5K => &[0, 2],
-            GgmlType::Q2K => &[80, 82],
-            GgmlType::Q3K => &[108],
-            GgmlType::Q6K => &[208],
-            GgmlType::F32 | GgmlType::F16 | GgmlType::BF16 => &[],
-        }
-    }
-
     /// `n` random blocks with finite scales (float types: finite values).
     pub(crate) fn random_blocks(ty: GgmlType, n: usize, seed: u32) -> Vec<u8> {
         let mut rng = Rng(seed | 1);
@@ -1568,7 +1556,7 @@ pub(crate) mod tests {
                     b.copy_from_slice(&((f.to_bits() >> 16) as u16).to_le_bytes())
                 }
                 _ => {
-                    for &at in scale_fields(ty) {
+                    for &at in ty.scale_offsets() {
                         // Mostly typical scales, sometimes any finite f16.
                         let h = if rng.next().is_multiple_of(4) {
                             rng.f16()
@@ -1730,7 +1718,7 @@ pub(crate) mod tests {
             let elems = ty.block_elems() * 2;
             let mut blocks = random_blocks(ty, 8, 3);
             for (i, b) in blocks.chunks_exact_mut(ty.block_bytes()).enumerate() {
-                let at = scale_fields(ty)[i % scale_fields(ty).len()];
+                let at = ty.scale_offsets()[i % ty.scale_offsets().len()];
                 let h: u16 = [0x7C00, 0xFC00, 0x7E01, 0x7C01][i % 4];
                 b[at..at + 2].copy_from_slice(&h.to_le_bytes());
             }
