@@ -95,24 +95,31 @@ fn gemma3_logits_are_bit_identical_under_16mib() {
     bit_identical("gemma-3-270m-q4_k_m.gguf");
 }
 
-fn generate_json(file: &str, budget: Option<&str>) -> serde_json::Value {
-    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"));
-    cmd.args(["generate", "-m"]).arg(model(file)).args([
-        "-p",
-        "The capital of France is",
-        "-n",
-        "8",
-        "--temperature",
-        "0",
-        "-t",
-        "2",
-        "--output",
-        "json",
-    ]);
-    if let Some(b) = budget {
-        cmd.args(["--memory-budget", b]);
-    }
-    let out = cmd.output().unwrap();
+/// `atenia generate --output json` of `n` greedy tokens after `prompt`, with
+/// `extra` arguments; the parsed output.
+fn generate_json(
+    file: &str,
+    prompt: &str,
+    n: usize,
+    extra: &[std::ffi::OsString],
+) -> serde_json::Value {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"))
+        .args(["generate", "-m"])
+        .arg(model(file))
+        .args([
+            "-p",
+            prompt,
+            "-n",
+            &n.to_string(),
+            "--temperature",
+            "0",
+            "-t",
+            "2",
+        ])
+        .args(["--output", "json"])
+        .args(extra)
+        .output()
+        .unwrap();
     assert!(
         out.status.success(),
         "{}",
@@ -122,8 +129,9 @@ fn generate_json(file: &str, budget: Option<&str>) -> serde_json::Value {
 }
 
 fn rss_within_budget(file: &str) {
-    let free = generate_json(file, None);
-    let v = generate_json(file, Some("16MiB"));
+    let prompt = "The capital of France is";
+    let free = generate_json(file, prompt, 8, &[]);
+    let v = generate_json(file, prompt, 8, &["--memory-budget".into(), "16MiB".into()]);
     let m = &v["memory"];
     eprintln!(
         "{file}: peak RSS {} with 16 MiB (+ overhead {}), {} without a budget; decode {:.1} vs {:.1} tok/s",
@@ -420,34 +428,15 @@ fn chat_traces_its_guard() {
 #[test]
 fn smollm2_generate_under_pressure_keeps_its_tokens_and_bound() {
     let file = "SmolLM2-135M-Instruct.Q4_1.gguf";
-    let run = |pressure: bool| -> serde_json::Value {
-        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"));
-        cmd.args(["generate", "-m"]).arg(model(file)).args([
-            "-p",
-            "Once upon a time",
-            "-n",
-            "50",
-            "--temperature",
-            "0",
-            "-t",
-            "2",
-            "--output",
-            "json",
-        ]);
-        if pressure {
-            cmd.args(["--memory-budget", "32MiB", "--sensor-script"])
-                .arg(golden("pressure-sensor.json"));
-        }
-        let out = cmd.output().unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice(&out.stdout).unwrap()
-    };
-    let free = run(false);
-    let v = run(true);
+    let prompt = "Once upon a time";
+    let pressure = [
+        "--memory-budget".into(),
+        "32MiB".into(),
+        "--sensor-script".into(),
+        golden("pressure-sensor.json").into_os_string(),
+    ];
+    let free = generate_json(file, prompt, 50, &[]);
+    let v = generate_json(file, prompt, 50, &pressure);
     let m = &v["memory"];
     eprintln!("{m}");
     assert_eq!(m["start_budget_bytes"], 32u64 << 20);
