@@ -13,7 +13,7 @@ use crate::kv_cache::KvCache;
 use crate::memory;
 use crate::model::{Model, Weights};
 use crate::placement::{self, Placement, PlanInput, TensorReq};
-use crate::runtime::Runtime;
+use crate::runtime::{Runtime, POOL_STACK_BYTES};
 use crate::telemetry::MemoryStats;
 use crate::tensor::Matrix;
 
@@ -175,9 +175,13 @@ pub fn set_memory_budget(model: &Model, budget: Option<u64>) {
     MemoryStats::set(&st.start_budget, budget.unwrap_or(0));
     MemoryStats::set(&st.load_peak_rss, memory::peak_rss().unwrap_or(0));
     MemoryStats::set(&st.peak_reset, memory::reset_peak_rss() as u64);
+    let allowance = RuntimeAllowance::measure();
+    MemoryStats::set(&st.allowance_code, allowance.code);
+    MemoryStats::set(&st.allowance_stacks, allowance.stacks);
+    MemoryStats::set(&st.allowance_allocator, allowance.allocator);
     MemoryStats::set(
         &st.overhead_bytes,
-        memory::rss().unwrap_or(0) + RUNTIME_ALLOWANCE,
+        memory::rss().unwrap_or(0) + allowance.total(),
     );
 }
 
@@ -192,11 +196,46 @@ pub fn release_weights(model: &Model) {
     }
 }
 
-/// Part of the fixed overhead not yet resident when the budget is set: the
-/// pool threads' stacks and allocator arenas and the kernels' per-thread
-/// buffers, first touched by the first pass (measured at about 4 MiB with 2
-/// threads on SmolLM2 whatever the budget, 8, 16 or 32 MiB).
-pub const RUNTIME_ALLOWANCE: u64 = 6 << 20;
+/// The part of the fixed overhead that is not yet resident when the budget
+/// is set, bounded from what this process is at that moment (nothing here is
+/// tuned to a model or a machine):
+/// - `code`: executable file maps (binary, shared libraries) not resident
+///   yet, read from /proc/self/smaps: code a run can page in, at most;
+/// - `stacks`: one [`POOL_STACK_BYTES`] stack per thread other than the main
+///   one (the pool's workers; the main thread's stack has already been as
+///   deep as loading took it, and the decode loop is shallower);
+/// - `allocator`: per thread, the free memory glibc keeps at the top of a
+///   thread's arena before trimming it (`M_TRIM_THRESHOLD`, 128 KiB by
+///   default) and one page of arena header.
+///
+/// The kernels' per-thread buffers, the KV cache, the scratch and the
+/// weights are the budget's (see [`scratch_bytes`] and the planner), not
+/// the allowance's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeAllowance {
+    pub code: u64,
+    pub stacks: u64,
+    pub allocator: u64,
+}
+
+/// glibc's default `M_TRIM_THRESHOLD`.
+const MALLOC_TRIM_THRESHOLD: u64 = 128 << 10;
+
+impl RuntimeAllowance {
+    /// The allowance of this process now (zero where the OS cannot say).
+    pub fn measure() -> RuntimeAllowance {
+        let threads = memory::threads().unwrap_or(1).max(1);
+        RuntimeAllowance {
+            code: memory::code_not_resident().unwrap_or(0),
+            stacks: (threads - 1) * POOL_STACK_BYTES as u64,
+            allocator: threads * (MALLOC_TRIM_THRESHOLD + memory::page_size() as u64),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.code + self.stacks + self.allocator
+    }
+}
 
 impl<'m> Session<'m> {
     /// A session holding up to `capacity` positions.

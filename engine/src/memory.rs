@@ -66,22 +66,52 @@ fn span(s: &[u8]) -> (usize, usize) {
     (start, end - start)
 }
 
-/// Drops the pages covering `s` from this process's page tables.
+/// Linux's fault-around window (`fault_around_bytes`, 64 KiB unless changed
+/// in debugfs): a read fault on a file map also maps the pages of the
+/// aligned 64 KiB window around it that are already in the page cache. So
+/// mapping a streamed piece maps up to 60 KiB of its neighbours too, and
+/// releasing only the piece's own pages left those neighbours mapped: on
+/// Gemma 3 under a 16 MiB budget that was about 7 MiB of weights resident
+/// beyond the plan (one pass's worth of pieces, each leaving part of the
+/// window before it), and the peak RSS crossed its bound.
+pub const FAULT_AROUND_BYTES: usize = 64 << 10;
+
+/// The fault-around windows covering `s`: what mapping `s` can have mapped.
+fn fault_around_span(s: &[u8]) -> (usize, usize) {
+    let w = FAULT_AROUND_BYTES.max(page_size());
+    let a = s.as_ptr() as usize;
+    let start = a & !(w - 1);
+    let end = (a + s.len()).div_ceil(w) * w;
+    (start, end - start)
+}
+
+/// Drops the pages covering `s` from this process's page tables, and with
+/// them every page that mapping `s` may have mapped by fault-around (the
+/// aligned [`FAULT_AROUND_BYTES`] windows around it, inside the map).
 ///
 /// # Safety
 /// `s` must lie inside a read-only memory map of a file (never heap memory:
-/// for anonymous memory `MADV_DONTNEED` throws the contents away). Pages the
-/// range shares with a neighbouring tensor of the same map are dropped too,
-/// which is harmless: they are mapped again on their next use.
-pub unsafe fn release(s: &[u8]) {
+/// for anonymous memory `MADV_DONTNEED` throws the contents away), and the
+/// map must cover the windows around `s` or end inside them: `map_start` and
+/// `map_len` are the whole map, so the widened range is clipped to it. Pages
+/// dropped from neighbouring tensors of the same map are harmless: they are
+/// mapped again on their next use.
+pub unsafe fn release(s: &[u8], map: &[u8]) {
     if s.is_empty() {
         return;
     }
     #[cfg(target_os = "linux")]
     {
-        let (a, n) = span(s);
-        sys::madvise(a as *mut _, n, sys::MADV_DONTNEED);
+        let (a, n) = fault_around_span(s);
+        let (ms, ml) = span(map);
+        let start = a.max(ms);
+        let end = (a + n).min(ms + ml);
+        if end > start {
+            sys::madvise(start as *mut _, end - start, sys::MADV_DONTNEED);
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = map;
 }
 
 /// Starts asynchronous read-ahead of the file pages behind `s` into the page
@@ -175,6 +205,45 @@ pub fn peak_rss() -> Option<u64> {
 /// false where the OS refuses.
 pub fn reset_peak_rss() -> bool {
     std::fs::write("/proc/self/clear_refs", b"5").is_ok()
+}
+
+/// Bytes of executable file maps (the binary's and the shared libraries'
+/// code) not resident now: code a run may still page in, at most. From
+/// `/proc/self/smaps` (Size − Rss of each `r-xp` mapping of a file).
+pub fn code_not_resident() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let mut total = 0u64;
+    let mut in_code = false;
+    let mut size = 0u64;
+    for l in s.lines() {
+        let mut f = l.split_whitespace();
+        let first = f.next().unwrap_or("");
+        if first.contains('-') && !first.ends_with(':') {
+            // A mapping header: range perms offset dev inode [path].
+            let perms = f.next().unwrap_or("");
+            let path = f.nth(3);
+            in_code = perms.starts_with("r-x") && path.is_some_and(|p| p.starts_with('/'));
+            size = 0;
+        } else if in_code {
+            let kib = f.next().and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * 1024;
+            match first {
+                "Size:" => size = kib,
+                "Rss:" => total += size.saturating_sub(kib),
+                _ => {}
+            }
+        }
+    }
+    Some(total)
+}
+
+/// Threads of this process now (`Threads:` of /proc/self/status).
+pub fn threads() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("Threads:"))?
+        .trim()
+        .parse()
+        .ok()
 }
 
 /// MemAvailable from /proc/meminfo, bytes.

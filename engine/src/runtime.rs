@@ -5,6 +5,11 @@
 use crate::error::{Error, Result};
 use crate::kernels::Isa;
 
+/// Stack size of each pool thread: Rust's default, set explicitly so that it
+/// does not follow `RUST_MIN_STACK` and so that the memory bound of a
+/// budgeted run can count it (`decoder::RuntimeAllowance`).
+pub const POOL_STACK_BYTES: usize = 2 << 20;
+
 pub struct Runtime {
     pub isa: Isa,
     pool: rayon::ThreadPool,
@@ -31,6 +36,7 @@ impl Runtime {
         };
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
+            .stack_size(POOL_STACK_BYTES)
             .thread_name(|i| format!("atenia-{i}"))
             .build()
             .map_err(|e| Error::Resource {

@@ -34,9 +34,13 @@ pub struct MemoryStats {
     pub forward_ns: AtomicU64,
     pub passes: AtomicU64,
     /// RSS when the budget was set (after loading, weights released) plus
-    /// [`crate::decoder::RUNTIME_ALLOWANCE`]: the fixed overhead outside the
-    /// budget (binary, tokenizer, runtime, metadata).
+    /// the runtime allowance ([`crate::decoder::RuntimeAllowance`]): the fixed
+    /// overhead outside the budget (binary, tokenizer, runtime, metadata).
     pub overhead_bytes: AtomicU64,
+    /// The runtime allowance's parts, measured when the budget was set.
+    pub allowance_code: AtomicU64,
+    pub allowance_stacks: AtomicU64,
+    pub allowance_allocator: AtomicU64,
     /// The budget set at start (0: none). A guard only lowers the budget and
     /// the peak is not reset when it does, so the bound is this budget's.
     pub start_budget: AtomicU64,
@@ -88,7 +92,14 @@ impl MemoryStats {
             "start_budget_bytes": start_budget,
             "limit_bytes": match g(&self.plan_limit) { 0 => None, v => Some(v) },
             "fixed_overhead_bytes": known_overhead,
-            "runtime_allowance_bytes": budget.map(|_| crate::decoder::RUNTIME_ALLOWANCE),
+            "runtime_allowance_bytes": known_overhead.map(|_| {
+                g(&self.allowance_code) + g(&self.allowance_stacks) + g(&self.allowance_allocator)
+            }),
+            "runtime_allowance": known_overhead.map(|_| serde_json::json!({
+                "code_bytes": g(&self.allowance_code),
+                "stack_bytes": g(&self.allowance_stacks),
+                "allocator_bytes": g(&self.allowance_allocator),
+            })),
             "bound_bytes": bound,
             "peak_rss_bytes": peak,
             "peak_rss_includes_loading": g(&self.peak_reset) == 0,

@@ -84,7 +84,7 @@ impl Bytes {
     pub fn release_storage(&self) {
         if self.owner.is_file_map() {
             // SAFETY: a read-only file map (checked above).
-            unsafe { crate::memory::release(self.owner.bytes()) }
+            unsafe { crate::memory::release(self.owner.bytes(), self.owner.bytes()) }
         }
     }
 }
@@ -173,7 +173,7 @@ impl Matrix {
     pub fn release_rows(&self, r0: usize, r1: usize) {
         if self.is_file_map() {
             // SAFETY: a read-only file map (checked above).
-            unsafe { crate::memory::release(self.rows_bytes(r0, r1)) }
+            unsafe { crate::memory::release(self.rows_bytes(r0, r1), self.data.owner.bytes()) }
         }
     }
 
