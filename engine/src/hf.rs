@@ -28,12 +28,16 @@ pub fn read_config(dir: &Path) -> Result<Map<String, Value>> {
     let path = dir.join("config.json");
     let text = std::fs::read_to_string(&path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() {
-            Error::argument(
-                "MODEL",
-                format!(
-                    "{} is a directory without config.json, so not a model: {}",
-                    dir.display(),
-                    crate::args::MODEL_DIR_NEEDS
+            // Still E-IO (a file is missing), but saying what a model needs.
+            Error::io(
+                &path,
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} is a directory without config.json, so not a model: {}",
+                        dir.display(),
+                        crate::args::MODEL_DIR_NEEDS
+                    ),
                 ),
             )
         } else {

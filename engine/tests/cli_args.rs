@@ -361,7 +361,7 @@ fn a_directory_that_is_not_a_model_says_what_a_model_needs() {
         refused_or_diagnosed(
             &args,
             &[
-                "error[E-ARG]",
+                "error[E-IO]",
                 "is a directory without config.json, so not a model",
                 "config.json",
                 "model.safetensors",
