@@ -36,7 +36,7 @@ for pair in smollm2:SmolLM2-135M-Instruct.Q4_1.gguf gemma3:gemma-3-270m-q4_k_m.g
   file="$models/${pair#*:}"
   echo "== validate $name ($file)"
   code=0
-  "$harness" validate "$file" --json "$work/$name.json" --html "$work/$name.html" "$@" || code=$?
+  "$harness" validate "$file" --json-out "$work/$name.json" --html "$work/$name.html" "$@" || code=$?
   if [ "$code" -ne 0 ]; then
     echo "validate failed on $name (exit $code)" >&2
     status=1

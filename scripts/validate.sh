@@ -10,4 +10,4 @@ models="${ATENIA_MODEL_DIR:-$HOME/.cache/atenia/models}"
 cargo build --release --locked -p atenia-harness
 mkdir -p reports
 target/release/atenia-harness validate "$models/SmolLM2-135M-Instruct.Q4_1.gguf" \
-  --json reports/validate-smollm2.json --html reports/validate-smollm2.html "$@"
+  --json-out reports/validate-smollm2.json --html reports/validate-smollm2.html "$@"

@@ -666,7 +666,8 @@ pub fn convert_gguf(
             ));
         }
     }
-    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    std::fs::create_dir_all(out)
+        .map_err(|e| Error::argument("--out", format!("cannot write to {}: {e}", out.display())))?;
     // A shard index left from an earlier checkpoint would shadow model.safetensors.
     let stale = out.join("model.safetensors.index.json");
     if stale.exists() {

@@ -26,7 +26,24 @@ use crate::spec::{FamilySpec, HfFormat, HfLayerTypes, HfSliding};
 /// Reads config.json of a checkpoint directory as a JSON object.
 pub fn read_config(dir: &Path) -> Result<Map<String, Value>> {
     let path = dir.join("config.json");
-    let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound && dir.is_dir() {
+            // Still E-IO (a file is missing), but saying what a model needs.
+            Error::io(
+                &path,
+                std::io::Error::new(
+                    e.kind(),
+                    format!(
+                        "{} is a directory without config.json, so not a model: {}",
+                        dir.display(),
+                        crate::args::MODEL_DIR_NEEDS
+                    ),
+                ),
+            )
+        } else {
+            Error::io(&path, e)
+        }
+    })?;
     let v: Value = serde_json::from_str(&text)
         .map_err(|e| Error::config("config.json", format!("not valid JSON: {e}")))?;
     match v {
@@ -108,7 +125,10 @@ pub fn open_weights(dir: &Path) -> Result<SafetensorsSet> {
         &single,
         std::io::Error::new(
             std::io::ErrorKind::NotFound,
-            "no model.safetensors nor model.safetensors.index.json in the directory",
+            format!(
+                "no model.safetensors nor model.safetensors.index.json in the directory ({})",
+                crate::args::MODEL_DIR_NEEDS
+            ),
         ),
     ))
 }

@@ -1,6 +1,7 @@
 //! Atenia engine: formats, dequantization, kernels, the decoder, tokenizer,
 //! sampling and generation for decoder-only language models.
 
+pub mod args;
 pub mod chat_template;
 pub mod convert;
 pub mod decoder;

@@ -230,8 +230,10 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
     })
 }
 
-/// Parses a size: `16MiB`, `1.5GiB`, `512K`, `2GB`, `1048576` (bytes).
-/// Binary (KiB, MiB, GiB, TiB, and bare K, M, G, T) and decimal (kB, MB, GB, TB) units.
+/// Parses a size: `16MiB`, `1.5GiB`, `512K`, `2GB`, `1048576B` (bytes).
+/// Binary (KiB, MiB, GiB, TiB, and bare K, M, G, T) and decimal (kB, MB, GB, TB)
+/// units. The unit is required: a bare `16` is refused (16 bytes or 16 MiB?),
+/// with `B` for an exact byte count.
 pub fn parse_size(s: &str) -> Result<u64> {
     let t = s.trim();
     let split = t
@@ -241,12 +243,21 @@ pub fn parse_size(s: &str) -> Result<u64> {
     let bad = || {
         Error::argument(
             "--memory-budget",
-            format!("{s:?} is not a size (examples: 16MiB, 1.5GiB, 512KiB, 1048576)"),
+            format!("{s:?} is not a size (examples: 16MiB, 1.5GiB, 512KiB, 1048576B)"),
         )
     };
     let n: f64 = num.parse().map_err(|_| bad())?;
+    if unit.trim().is_empty() {
+        return Err(Error::argument(
+            "--memory-budget",
+            format!(
+                "{s:?} has no unit: {num}MiB? Sizes need one (16MiB, 1.5GiB, 512KiB, 2GB); \
+                 {num}B is {num} bytes"
+            ),
+        ));
+    }
     let mult: f64 = match unit.trim().to_ascii_lowercase().as_str() {
-        "" | "b" => 1.0,
+        "b" => 1.0,
         "k" | "kib" => 1024.0,
         "m" | "mib" => 1024.0 * 1024.0,
         "g" | "gib" => 1024.0 * 1024.0 * 1024.0,
@@ -539,9 +550,12 @@ mod tests {
         assert_eq!(parse_size("1.5GiB").unwrap(), 3 << 29);
         assert_eq!(parse_size("512k").unwrap(), 512 << 10);
         assert_eq!(parse_size("2GB").unwrap(), 2_000_000_000);
-        assert_eq!(parse_size("4096").unwrap(), 4096);
+        assert_eq!(parse_size("4096B").unwrap(), 4096);
+        assert_eq!(parse_size("4096 b").unwrap(), 4096);
+        let e = parse_size("16").unwrap_err().to_string();
+        assert!(e.contains("no unit") && e.contains("16MiB?"), "{e}");
         assert!(parse_size("lots").is_err());
-        assert!(parse_size("0").is_err());
+        assert!(parse_size("0B").is_err());
         assert!(parse_size("16XB").is_err());
         assert_eq!(format_size(16 << 20), "16.0 MiB");
     }

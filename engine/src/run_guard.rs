@@ -75,8 +75,9 @@ pub fn read_sensor_script(path: &Path) -> Result<Vec<Reading>> {
 #[derive(clap::Args, Clone, Debug, Default)]
 #[command(next_help_heading = "Memory")]
 pub struct GuardArgs {
-    /// Memory budget (e.g. 16MiB, 1.5GiB): weights that do not fit are
-    /// streamed from the file; the KV cache counts too. validate's report and
+    /// Memory budget, with a unit (16MiB, 1.5GiB, 1048576B): weights that do not fit are
+    /// streamed from the file; the KV cache counts too. A budget above the
+    /// memory available is lowered, with a warning. validate's report and
     /// bench's record gain a `memory` object
     #[arg(long, value_name = "SIZE", value_parser = parse_budget)]
     pub memory_budget: Option<u64>,
@@ -117,9 +118,13 @@ impl GuardArgs {
     }
 }
 
-/// Parses a `--memory-budget` value (`16MiB`, `1.5GiB`, bytes).
+/// Parses a `--memory-budget` value (`16MiB`, `1.5GiB`, `1048576B`; a unit
+/// is required). The error is the reason alone: clap names the flag.
 pub fn parse_budget(s: &str) -> std::result::Result<u64, String> {
-    crate::placement::parse_size(s).map_err(|e| e.to_string())
+    crate::placement::parse_size(s).map_err(|e| match e {
+        Error::Argument { reason, .. } => reason,
+        other => other.to_string(),
+    })
 }
 
 /// What a run tells the guard at start.
@@ -187,20 +192,47 @@ impl<'m> RunGuard<'m> {
             needed_bytes: needed,
             requested_budget: o.requested,
         };
-        let d = tracer.observe(phase, &sensor(0, o.requested))?;
+        let first = sensor(0, o.requested);
+        let d = tracer.observe(phase, &first)?;
         if let Some(e) = d.error() {
             tracer.action("refuse", &e.to_string())?;
             return Err(e);
         }
         let budget = tracer.guard.budget();
         match d {
-            Decision::Tighten { budget_bytes, .. } => tracer.action(
-                "tighten",
-                &format!(
-                    "starting under a budget of {budget_bytes} bytes instead of {:?}",
-                    o.requested
-                ),
-            )?,
+            Decision::Tighten { budget_bytes, .. } => {
+                // Never lowered silently: the person asked for something else.
+                let free = first.free_bytes().map_or("unknown".into(), format_size);
+                let now = format_size(budget_bytes);
+                match o.requested {
+                    Some(r) if first.free_bytes().is_some_and(|f| r > f) => tracing::warn!(
+                        requested_bytes = r,
+                        budget_bytes,
+                        "--memory-budget {} is more than the {free} of memory available \
+                         (MemAvailable and the cgroup limit): running under {now} instead",
+                        format_size(r)
+                    ),
+                    Some(r) => tracing::warn!(
+                        requested_bytes = r,
+                        budget_bytes,
+                        "memory is under pressure ({free} available): running under {now} \
+                         instead of --memory-budget {}",
+                        format_size(r)
+                    ),
+                    None => tracing::warn!(
+                        budget_bytes,
+                        "memory is under pressure ({free} available): running under a budget \
+                         of {now} (weights that do not fit are streamed from the file)"
+                    ),
+                }
+                tracer.action(
+                    "tighten",
+                    &format!(
+                        "starting under a budget of {budget_bytes} bytes instead of {:?}",
+                        o.requested
+                    ),
+                )?
+            }
             _ => tracer.action("proceed", &format!("budget {budget:?}"))?,
         }
         set_memory_budget(model, budget);
@@ -256,6 +288,12 @@ impl<'m> RunGuard<'m> {
             }
             Decision::Tighten { budget_bytes, .. } => {
                 let before = mem.budget();
+                tracing::warn!(
+                    budget_bytes = *budget_bytes,
+                    "memory is under pressure: budget lowered from {} to {}",
+                    before.map_or("none".to_string(), format_size),
+                    format_size(*budget_bytes)
+                );
                 mem.set_budget(Some(*budget_bytes));
                 MemoryStats::add(&mem.stats.tightenings, 1);
                 let note = self.drop_pages();

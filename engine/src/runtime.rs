@@ -10,14 +10,30 @@ use crate::kernels::Isa;
 /// budgeted run can count it (`decoder::RuntimeAllowance`).
 pub const POOL_STACK_BYTES: usize = 2 << 20;
 
+/// Worker threads allowed per available CPU: more than one per core rarely
+/// helps a memory-bound decoder, and far more only thrashes.
+pub const MAX_THREADS_PER_CPU: usize = 4;
+
+/// CPUs this process may use (affinity and cgroup quota included).
+pub fn available_cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// The most worker threads [`Runtime::new`] accepts:
+/// [`MAX_THREADS_PER_CPU`] × [`available_cpus`].
+pub fn max_threads() -> usize {
+    MAX_THREADS_PER_CPU * available_cpus()
+}
+
 pub struct Runtime {
     pub isa: Isa,
     pool: rayon::ThreadPool,
 }
 
 impl Runtime {
-    /// `threads == 0` means one per available core; `isa == None` picks the
-    /// fastest path the CPU supports.
+    /// `threads == 0` means one per available core; more than
+    /// [`max_threads`] is refused (`E-ARG`); `isa == None` picks the fastest
+    /// path the CPU supports.
     pub fn new(threads: usize, isa: Option<Isa>) -> Result<Runtime> {
         let isa = match isa {
             Some(i) if !i.is_supported() => {
@@ -29,11 +45,21 @@ impl Runtime {
             Some(i) => i,
             None => Isa::detect(),
         };
-        let threads = if threads == 0 {
-            std::thread::available_parallelism().map_or(1, |n| n.get())
-        } else {
-            threads
-        };
+        let cpus = available_cpus();
+        let threads = if threads == 0 { cpus } else { threads };
+        let max = max_threads();
+        if threads > max {
+            // Refused, not capped: a silent cap would run something other
+            // than what was asked, and thousands of threads only thrash.
+            return Err(Error::argument(
+                "--threads",
+                format!(
+                    "{threads} threads is more than {max}, the most this machine accepts \
+                     ({MAX_THREADS_PER_CPU} per CPU, {cpus} CPUs available to this process); \
+                     pass --threads 0 for one per CPU ({cpus}), or a number from 1 to {max}"
+                ),
+            ));
+        }
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads)
             .stack_size(POOL_STACK_BYTES)

@@ -48,7 +48,15 @@ pub struct TraceWriter {
 impl TraceWriter {
     /// A writer to `path` (created or truncated), with a fresh run id.
     pub fn create(path: &Path) -> Result<TraceWriter> {
-        let f = std::fs::File::create(path).map_err(|e| Error::io(path, e))?;
+        let f = std::fs::File::create(path).map_err(|e| {
+            Error::argument(
+                "--trace",
+                format!(
+                    "cannot write {}: {e}; give a path in a directory you can write to",
+                    path.display()
+                ),
+            )
+        })?;
         Ok(TraceWriter::new(
             Box::new(std::io::BufWriter::new(f)),
             run_id(),

@@ -199,7 +199,7 @@ fn too_small_a_budget_names_the_smallest_that_works() {
             "-n",
             "2",
             "--memory-budget",
-            &needed.to_string(),
+            &format!("{needed}B"),
         ])
         .output()
         .unwrap();

@@ -19,9 +19,10 @@ then --gen-tokens greedy tokens (end-of-generation ignored). One warm-up run, th
 runs; figures are medians [min – max]. Decode at depth D: the session is prefilled once to the\n\
 deepest D (untimed), rewound with Session::truncate between runs, and each run times --gen-tokens\n\
 decode steps after D tokens of context. Depths are capped by the model's context.\n\
-Each invocation appends one JSON line (the record --json prints, schema atenia.bench/1) to the\n\
+Each invocation appends one JSON line (the record --json prints and --json-out writes, schema atenia.bench/1) to the\n\
 history unless --no-history. Exit code 0 when measured, 2 for bad input (a missing model, a prompt\n\
-that does not fit the context), 1 when the history cannot be written.\n\
+that does not fit the context, a --history or --json-out path that cannot be written: checked\n\
+before the bench starts), 1 when the history cannot be written at the end.\n\
 Examples:\n  atenia-harness bench SmolLM2-135M-Instruct.Q4_1.gguf\n  \
 atenia-harness bench gemma-3-270m-q4_k_m.gguf --threads 2 --json\n  \
 atenia-harness bench model.gguf --prompt-tokens 512 --gen-tokens 32 --depth 4096 --runs 3 --no-history"
@@ -36,7 +37,7 @@ pub struct Args {
     /// Tokens generated (decode steps timed) per run
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub gen_tokens: usize,
-    /// Worker threads (0 = one per core)
+    /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
     /// Context depth for decode-at-depth (repeatable or comma-separated; default 512,2048)
@@ -51,9 +52,8 @@ pub struct Args {
     /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
     #[arg(long, value_name = "ISA")]
     pub isa: Option<String>,
-    /// Print the record as JSON on stdout instead of the table
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: atenia_engine::args::JsonArgs,
     /// Do not append the record to the history file
     #[arg(long)]
     pub no_history: bool,
@@ -150,6 +150,10 @@ pub fn print_table(r: &Record) {
 }
 
 pub fn run(a: Args) -> Result<i32> {
+    a.json.check()?;
+    if !a.no_history {
+        atenia_engine::args::check_writable(&a.history, "--history")?;
+    }
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
     let loaded = load(&a.model)?;
     let depths = if a.no_depth {
@@ -218,18 +222,14 @@ pub fn run(a: Args) -> Result<i32> {
     if let Some(b) = record.busy_cores_before.filter(|&b| b >= 0.25) {
         tracing::warn!("other work kept {b:.2} cores busy just before the bench: it competed for the CPU, so these figures may be low");
     }
-    if a.json {
-        println!(
-            "{}",
-            serde_json::to_string_pretty(&record)
-                .map_err(|e| Error::Runtime(format!("bench record: {e}")))?
-        );
-    } else {
+    let v =
+        serde_json::to_value(&record).map_err(|e| Error::Runtime(format!("bench record: {e}")))?;
+    if !a.json.emit(&v)? {
         print_table(&record);
     }
     if !a.no_history {
         bench::append_history(&a.history, &record)?;
-        if !a.json {
+        if !a.json.json {
             println!();
             println!("appended to {}", a.history.display());
         }

@@ -27,15 +27,15 @@ pub struct Args {
     /// Feed the first token, then decode the rest one at a time through the KV cache
     #[arg(long)]
     pub decode: bool,
-    /// Print a JSON object instead of the summary
-    #[arg(long)]
-    pub json: bool,
-    /// Worker threads (0 = one per core)
+    #[command(flatten)]
+    pub json: atenia_engine::args::JsonArgs,
+    /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0)]
     pub threads: usize,
 }
 
 pub fn run(a: Args) -> Result<i32> {
+    a.json.check()?;
     let rt = Runtime::new(a.threads, None)?;
     let loaded = atenia_engine::ui::load_model(&a.model)?;
     let reference = LogitsFile::read(&a.reference)?;
@@ -45,9 +45,7 @@ pub fn run(a: Args) -> Result<i32> {
         Path::Prefill
     };
     let r = compare(&loaded.model, &rt, &reference, path, DEFAULT_BAND)?;
-    if a.json {
-        atenia_engine::outln!("{}", serde_json::to_string_pretty(&r).unwrap_or_default());
-    } else {
+    if !a.json.emit(&serde_json::to_value(&r).unwrap_or_default())? {
         atenia_engine::outln!(
             "{} vs {} ({} path)",
             a.model.display(),

@@ -29,7 +29,7 @@ pub struct Args {
     /// Token ids, comma-separated
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     pub ids: Option<Vec<u32>>,
-    /// Worker threads (0 = one per core)
+    /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0)]
     pub threads: usize,
     /// Output safetensors file
@@ -41,6 +41,7 @@ pub struct Args {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    atenia_engine::args::check_writable(&a.out, "--out")?;
     let rt = Runtime::new(a.threads, None)?;
     let loaded = atenia_engine::ui::load_model(&a.model)?;
     atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);

@@ -18,11 +18,16 @@ use atenia_engine::Error;
     version,
     about = "Check Atenia's numbers against float64 references",
     after_help = "Examples:\n  \
-    atenia-harness validate SmolLM2-135M-Instruct.Q4_1.gguf --json report.json --html report.html\n  \
+    atenia-harness validate SmolLM2-135M-Instruct.Q4_1.gguf --json-out report.json --html report.html\n  \
     atenia-harness bench SmolLM2-135M-Instruct.Q4_1.gguf --threads 2\n  \
     atenia-harness report-diff reports/validate-smollm2.json report.json\n  \
     atenia-harness logits --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt \"The capital of France is\" --out logits.safetensors\n\n\
 Results go to stdout; log lines, progress bars (on a terminal) and errors to stderr.\n\
+JSON: --json prints a command's result as one JSON object on stdout instead of the text;\n\
+--json-out FILE writes it to FILE (the text still on stdout). validate's old `--json FILE`\n\
+still means --json-out FILE. Output paths (--json-out, --html, --out, --history, --trace)\n\
+are checked to be writable before the work starts (exit 2 when not).\n\
+--threads above 4 per CPU is refused (0 = one per CPU); --memory-budget needs a unit.\n\
 `atenia-harness COMMAND --help` shows each command's options and examples."
 )]
 struct Cli {

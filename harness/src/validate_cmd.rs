@@ -1,13 +1,15 @@
 //! `atenia-harness validate` (command line).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+
+use atenia_engine::args::{check_writable, write_output};
 
 // Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
 use atenia_engine::outln as println;
 use atenia_engine::run_guard::{GuardArgs, RunGuard};
 use atenia_engine::runtime::Runtime;
 use atenia_engine::ui::{load_model as load, Progress};
-use atenia_engine::{Error, Result};
+use atenia_engine::Result;
 use atenia_harness::metrics::DEFAULT_BAND;
 use atenia_harness::prompts::{default_prompts, read_prompts};
 use atenia_harness::report_html;
@@ -21,7 +23,8 @@ runs a bfloat16 emulation of the same model (PyTorch on the CPU in torch.bfloat1
 same sequences, to show how far bf16 lands from float64 (--no-bf16 skips it).\n\
 Exit code 0 when the gate holds, 1 when it does not, 2 for bad input or a model the reference cannot run.\n\
 Examples:\n  atenia-harness validate SmolLM2-135M-Instruct.Q4_1.gguf\n  \
-atenia-harness validate model.gguf --prompts prompts.json --json report.json --html report.html"
+atenia-harness validate model.gguf --prompts prompts.json --json-out report.json --html report.html\n  \
+atenia-harness validate model.gguf --json | jq .summary"
 )]
 pub struct Args {
     /// Model file (GGUF) or Hugging Face checkpoint directory
@@ -33,27 +36,40 @@ pub struct Args {
     /// Greedy tokens generated after each prompt and checked along the way
     #[arg(long, default_value_t = 24, value_name = "N")]
     pub gen_tokens: usize,
-    /// Write the JSON report here (schema atenia.validate/1, docs/validate-report.md)
-    #[arg(long, value_name = "OUT")]
-    pub json: Option<PathBuf>,
+    /// Print the JSON report (schema atenia.validate/1, docs/validate-report.md) on stdout
+    /// instead of the summary. `--json FILE`, the old spelling of --json-out FILE, writes it to FILE
+    #[arg(long, value_name = "FILE", num_args = 0..=1)]
+    pub json: Option<Option<PathBuf>>,
+    /// Write the JSON report to FILE (the summary still goes to stdout)
+    #[arg(long, value_name = "FILE")]
+    pub json_out: Option<PathBuf>,
     /// Write the self-contained HTML report here
     #[arg(long, value_name = "OUT")]
     pub html: Option<PathBuf>,
     /// Skip the bfloat16 comparison (a PyTorch-style bf16 forward pass of the same model)
     #[arg(long)]
     pub no_bf16: bool,
-    /// Worker threads (0 = one per core)
+    /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0)]
     pub threads: usize,
     #[command(flatten)]
     pub guard: GuardArgs,
 }
 
-fn write(path: &PathBuf, text: &str) -> Result<()> {
-    if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
-        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+impl Args {
+    /// The files the JSON report goes to, with the flag that named each.
+    fn json_files(&self) -> Vec<(&'static str, &Path)> {
+        let old = self.json.as_ref().and_then(|j| j.as_deref());
+        [("--json-out", self.json_out.as_deref()), ("--json", old)]
+            .into_iter()
+            .filter_map(|(f, p)| p.map(|p| (f, p)))
+            .collect()
     }
-    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+
+    /// `--json` alone: the report goes to stdout instead of the summary.
+    fn json_stdout(&self) -> bool {
+        matches!(self.json, Some(None))
+    }
 }
 
 pub fn print_summary(r: &Report) {
@@ -132,6 +148,13 @@ pub fn print_summary(r: &Report) {
 }
 
 pub fn run(a: Args) -> Result<i32> {
+    // Every output is checked before the (minutes-long) run.
+    for (flag, p) in a.json_files() {
+        check_writable(p, flag)?;
+    }
+    if let Some(p) = &a.html {
+        check_writable(p, "--html")?;
+    }
     let rt = Runtime::new(a.threads, None)?;
     let loaded = load(&a.model)?;
     let prompts = match &a.prompts {
@@ -179,8 +202,10 @@ pub fn run(a: Args) -> Result<i32> {
         return Err(e);
     }
     let report = report?;
-    print_summary(&report);
-    if let Some(p) = &a.json {
+    if !a.json_stdout() {
+        print_summary(&report);
+    }
+    if a.json_stdout() || !a.json_files().is_empty() {
         let mut v = serde_json::to_value(&report).unwrap_or_default();
         if let Some(o) = v.as_object_mut() {
             o.insert(
@@ -192,11 +217,17 @@ pub fn run(a: Args) -> Result<i32> {
                     .to_json(loaded.model.memory.budget()),
             );
         }
-        write(p, &serde_json::to_string_pretty(&v).unwrap_or_default())?;
-        tracing::info!("wrote {}", p.display());
+        let text = serde_json::to_string_pretty(&v).unwrap_or_default();
+        for (flag, p) in a.json_files() {
+            write_output(p, flag, &text)?;
+            tracing::info!("wrote {}", p.display());
+        }
+        if a.json_stdout() {
+            println!("{text}");
+        }
     }
     if let Some(p) = &a.html {
-        write(p, &report_html::render(&report))?;
+        write_output(p, "--html", &report_html::render(&report))?;
         tracing::info!("wrote {}", p.display());
     }
     Ok(if report.passed { 0 } else { 1 })

@@ -27,9 +27,8 @@ macro_rules! out {
     atenia capabilities --json\n  \
     atenia capabilities --json | jq -r '.quant_types[].name'")]
 pub struct Args {
-    /// Print one JSON object instead of text
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: atenia_engine::args::JsonArgs,
 }
 
 /// The capabilities as JSON (also what the text form prints).
@@ -86,12 +85,9 @@ pub fn collect() -> Value {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.json.check()?;
     let v = collect();
-    if a.json {
-        super::doctor::print_stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        ));
+    if a.json.emit(&v)? {
         return Ok(());
     }
     let mut o = String::new();

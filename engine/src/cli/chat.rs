@@ -45,7 +45,7 @@ pub struct Args {
     pub max_tokens: usize,
     #[command(flatten)]
     pub sampling: SamplingArgs,
-    /// Worker threads (0 = one per core)
+    /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
     /// Context size in tokens for the whole conversation (0 = the model's, at most 4096)

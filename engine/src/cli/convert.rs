@@ -7,7 +7,7 @@ use clap::ValueEnum;
 use atenia_engine::convert::{convert_gguf, Options, OutDtype};
 use atenia_engine::spec::FamilySpec;
 use atenia_engine::ui;
-use atenia_engine::Result;
+use atenia_engine::{Error, Result};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Dtype {
@@ -34,7 +34,7 @@ pub struct Args {
     /// The GGUF file to convert
     #[arg(value_name = "FILE.gguf")]
     pub file: PathBuf,
-    /// Output directory (created; must be empty unless --force)
+    /// Output directory (created; must be empty unless --force; checked to be writable first)
     #[arg(short, long, value_name = "DIR")]
     pub out: PathBuf,
     /// Weight type of model.safetensors
@@ -57,6 +57,19 @@ fn step_of(line: &str) -> Option<(u64, u64)> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    if a.file.is_dir() {
+        return Err(Error::argument(
+            "FILE.gguf",
+            format!(
+                "{} is a directory; `atenia convert` takes a GGUF file (a checkpoint directory \
+                 is what it writes, and runs as it is: `atenia generate -m {}`)",
+                a.file.display(),
+                a.file.display()
+            ),
+        ));
+    }
+    // Checked before the file is read: a bad --out fails at once.
+    atenia_engine::args::check_writable_dir(&a.out, "--out")?;
     let spec = a
         .spec
         .as_deref()

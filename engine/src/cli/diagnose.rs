@@ -42,9 +42,8 @@ pub struct Args {
     /// Model: a GGUF file or a Hugging Face checkpoint directory
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
-    /// Print one JSON object instead of text
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: atenia_engine::args::JsonArgs,
 }
 
 /// Bytes of the KV cache for `positions` positions: f32 keys and values of
@@ -263,6 +262,7 @@ fn model_json(l: &Loaded, out: &mut Map<String, Value>) {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.json.check()?;
     let mut out = Map::new();
     out.insert("path".into(), json!(a.model.display().to_string()));
     let mut error = inspect_format(&a.model, &mut out).err();
@@ -278,12 +278,7 @@ pub fn run(a: Args) -> Result<()> {
         error.as_ref().map_or(Value::Null, error_json),
     );
     let v = Value::Object(out);
-    if a.json {
-        super::doctor::print_stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        ));
-    } else {
+    if !a.json.emit(&v)? {
         print_text(&v);
     }
     match error {

@@ -31,9 +31,8 @@ macro_rules! out {
     ATENIA_MODEL_DIR=/data/models atenia doctor\n\n\
     The model cache is $ATENIA_MODEL_DIR, else ~/.cache/atenia/models.")]
 pub struct Args {
-    /// Print one JSON object instead of text
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: atenia_engine::args::JsonArgs,
 }
 
 /// The real models the test suite runs (scripts/fetch-models.sh).
@@ -319,12 +318,9 @@ pub fn collect() -> Value {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.json.check()?;
     let v = collect();
-    if a.json {
-        super::doctor::print_stdout(&format!(
-            "{}\n",
-            serde_json::to_string_pretty(&v).unwrap_or_default()
-        ));
+    if a.json.emit(&v)? {
         return Ok(());
     }
     let mut o = String::new();

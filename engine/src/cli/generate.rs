@@ -5,6 +5,7 @@ use std::path::PathBuf;
 
 use clap::ValueEnum;
 
+use atenia_engine::args;
 use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
 use atenia_engine::generate::generate;
@@ -17,31 +18,39 @@ use atenia_engine::sampler::{Sampler, SamplerConfig};
 #[derive(clap::Args)]
 #[command(next_help_heading = "Sampling")]
 pub struct SamplingArgs {
-    /// Sampling temperature; 0 picks the most likely token every time (greedy)
-    #[arg(long, default_value_t = 0.8, value_name = "T")]
+    /// Sampling temperature, ≥ 0; 0 picks the most likely token every time (greedy)
+    #[arg(long, default_value_t = 0.8, value_name = "T", allow_negative_numbers = true, value_parser = args::parse_temperature)]
     pub temperature: f32,
     /// Sample only among the K most likely tokens (0 = all)
-    #[arg(long, default_value_t = 40, value_name = "K")]
+    #[arg(long, default_value_t = 40, value_name = "K", allow_negative_numbers = true, value_parser = args::parse_top_k)]
     pub top_k: usize,
-    /// Sample only among the most likely tokens whose probabilities sum to P (1 = all)
-    #[arg(long, default_value_t = 0.95, value_name = "P")]
+    /// Sample only among the most likely tokens whose probabilities sum to P, in (0, 1] (1 = all)
+    #[arg(long, default_value_t = 0.95, value_name = "P", allow_negative_numbers = true, value_parser = args::parse_top_p)]
     pub top_p: f32,
-    /// Drop tokens less likely than P times the most likely one (0 = off)
-    #[arg(long, default_value_t = 0.05, value_name = "P")]
+    /// Drop tokens less likely than P times the most likely one, in [0, 1] (0 = off)
+    #[arg(long, default_value_t = 0.05, value_name = "P", allow_negative_numbers = true, value_parser = args::parse_min_p)]
     pub min_p: f32,
-    /// Penalize tokens seen in the last --repeat-last-n tokens (1 = off)
-    #[arg(long, default_value_t = 1.0, value_name = "R")]
+    /// Penalize tokens seen in the last --repeat-last-n tokens, > 0 (1 = off)
+    #[arg(long, default_value_t = 1.0, value_name = "R", allow_negative_numbers = true, value_parser = args::parse_repeat_penalty)]
     pub repeat_penalty: f32,
     /// How many recent tokens the repetition penalty looks at
-    #[arg(long, default_value_t = 64, value_name = "N")]
+    #[arg(long, default_value_t = 64, value_name = "N", allow_negative_numbers = true, value_parser = args::parse_repeat_last_n)]
     pub repeat_last_n: usize,
-    /// Random seed; the same seed, settings and input give the same text
-    #[arg(short, long, default_value_t = 0, value_name = "S")]
-    pub seed: u64,
+    /// Random seed; the same seed, settings and input give the same text.
+    /// -1 draws a random one (reported on stderr, and as `seed` in JSON)
+    #[arg(short, long, default_value = "0", value_name = "S", allow_negative_numbers = true, value_parser = args::parse_seed)]
+    pub seed: args::Seed,
 }
 
 impl SamplingArgs {
     pub fn config(&self) -> SamplerConfig {
+        if self.seed.random {
+            tracing::info!(
+                seed = self.seed.value,
+                "seed {0} (random; --seed {0} repeats this run)",
+                self.seed.value
+            );
+        }
         SamplerConfig {
             temperature: self.temperature,
             top_k: self.top_k,
@@ -49,7 +58,7 @@ impl SamplingArgs {
             min_p: self.min_p,
             repetition_penalty: self.repeat_penalty,
             repeat_last_n: self.repeat_last_n,
-            seed: self.seed,
+            seed: self.seed.value,
         }
     }
 }
@@ -87,7 +96,7 @@ pub struct Args {
     /// A system message for --chat
     #[arg(long, value_name = "TEXT", requires = "chat")]
     pub system: Option<String>,
-    /// Worker threads (0 = one per core)
+    /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
     /// Context size in tokens (0 = prompt + max tokens, capped by the model's context)
@@ -96,9 +105,11 @@ pub struct Args {
     /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
     #[arg(long, value_name = "ISA")]
     pub isa: Option<String>,
-    /// Output format
+    /// Output format (`--output json` is the same as --json)
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
+    #[command(flatten)]
+    pub json: args::JsonArgs,
     #[command(flatten)]
     pub guard: GuardArgs,
 }
@@ -153,6 +164,8 @@ pub fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.json.check()?;
+    let output = if a.json.json { Output::Json } else { a.output };
     let sampler_config = a.sampling.config();
     let mut sampler = Sampler::new(sampler_config)?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
@@ -188,7 +201,7 @@ pub fn run(a: Args) -> Result<()> {
     let tok = &loaded.tokenizer;
     let mut stream = tok.stream_decoder();
     let stdout = std::io::stdout();
-    let text_mode = a.output == Output::Text;
+    let text_mode = output == Output::Text;
     let mut on_token = |id: u32| -> Result<bool> {
         n_tokens += 1;
         guard.progress(n_tokens)?;
@@ -215,7 +228,23 @@ pub fn run(a: Args) -> Result<()> {
         &mut on_token,
     )?;
     let text = tok.decode(&generated)?;
-    match a.output {
+    let v = serde_json::json!({
+        "model": loaded.path.display().to_string(),
+        "prompt_ids": ids,
+        "token_ids": generated,
+        "text": text,
+        "stop_reason": reason,
+        "seed": a.sampling.seed.value,
+        "prompt_tokens": t.prompt_tokens,
+        "generated_tokens": t.generated_tokens,
+        "ttft_ms": t.ttft_ms,
+        "prefill_tokens_per_s": t.prefill_tokens_per_s(),
+        "decode_tokens_per_s": t.decode_tokens_per_s(),
+        "threads": rt.threads(),
+        "isa": rt.isa.name(),
+        "memory": loaded.model.memory.stats.to_json(loaded.model.memory.budget()),
+    });
+    match output {
         Output::Text => {
             let tail = stream.finish();
             let mut out = stdout.lock();
@@ -244,23 +273,10 @@ pub fn run(a: Args) -> Result<()> {
             }
         }
         Output::Json => {
-            let v = serde_json::json!({
-                "model": loaded.path.display().to_string(),
-                "prompt_ids": ids,
-                "token_ids": generated,
-                "text": text,
-                "stop_reason": reason,
-                "prompt_tokens": t.prompt_tokens,
-                "generated_tokens": t.generated_tokens,
-                "ttft_ms": t.ttft_ms,
-                "prefill_tokens_per_s": t.prefill_tokens_per_s(),
-                "decode_tokens_per_s": t.decode_tokens_per_s(),
-                "threads": rt.threads(),
-                "isa": rt.isa.name(),
-                "memory": loaded.model.memory.stats.to_json(loaded.model.memory.budget()),
-            });
             atenia_engine::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }
     }
+    // `--json-out FILE`: the same object, whatever went to stdout.
+    a.json.write_file(&v)?;
     Ok(())
 }

@@ -27,10 +27,10 @@ pub struct Args {
     /// A GGUF file or a Hugging Face checkpoint directory
     #[arg(value_name = "PATH")]
     pub path: PathBuf,
-    /// Print a JSON summary (architecture, tensors by type, hyperparameters,
-    /// matching spec) instead of a spec
-    #[arg(long)]
-    pub json: bool,
+    // --json prints a JSON summary (architecture, tensors by type,
+    // hyperparameters, matching spec) instead of a spec.
+    #[command(flatten)]
+    pub json: atenia_engine::args::JsonArgs,
 }
 
 /// One tensor: name, stored type, shape (outermost first).
@@ -743,15 +743,14 @@ fn summary(path: &Path, f: &Found, spec: Option<&FamilySpec>) -> Value {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.json.check()?;
     let f = if a.path.is_dir() {
         read_hf(&a.path)?
     } else {
         read_gguf(&a.path)?
     };
     let spec = matching(&f);
-    if a.json {
-        let v = summary(&a.path, &f, spec.as_ref());
-        super::load::emit(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
+    if a.json.wanted() && a.json.emit(&summary(&a.path, &f, spec.as_ref()))? {
         return Ok(());
     }
     let what = if f.format == "gguf" {

@@ -41,15 +41,14 @@ pub struct Args {
     /// How many of the most likely next tokens to show
     #[arg(long, default_value_t = 5, value_name = "K")]
     pub top: usize,
-    /// Worker threads (0 = one per core)
+    /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
     /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
     #[arg(long, value_name = "ISA")]
     pub isa: Option<String>,
-    /// Print one JSON object instead of text
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub json: atenia_engine::args::JsonArgs,
 }
 
 /// Writes to stdout; a closed pipe (`| head`) is not an error.
@@ -180,9 +179,10 @@ fn open_hf(dir: &Path, spec: FamilySpec) -> Result<Opened> {
 }
 
 pub fn run(a: Args) -> Result<()> {
+    a.json.check()?;
     let spec = FamilySpec::from_yaml_file(&a.spec)?;
     let warnings = spec.validate()?;
-    if !a.json {
+    if !a.json.json {
         for w in &warnings {
             tracing::warn!("{}: {w}", a.spec.display());
         }
@@ -243,7 +243,7 @@ pub fn run(a: Args) -> Result<()> {
         .map(|(t, n)| format!("{t} x{n}"))
         .collect();
 
-    if a.json {
+    if a.json.wanted() {
         let v = serde_json::json!({
             "spec": a.spec.display().to_string(),
             "schema": SCHEMA_VERSION,
@@ -271,8 +271,9 @@ pub fn run(a: Args) -> Result<()> {
             "forward_ms": ms,
             "tokenizer_error": opened.tokenizer_error,
         });
-        emit(&(serde_json::to_string_pretty(&v).unwrap_or_default() + "\n"));
-        return Ok(());
+        if a.json.emit(&v)? {
+            return Ok(());
+        }
     }
     let mut out = String::new();
     let _ = writeln!(

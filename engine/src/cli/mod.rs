@@ -29,18 +29,28 @@ use atenia_engine::Error;
     atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf\n  \
     atenia diagnose model.gguf\n  \
     atenia doctor\n\n\
-    `atenia COMMAND --help` shows each command's options and examples.",
+JSON: --json prints a command's result as one JSON object on stdout; --json-out FILE\n\
+writes it to FILE (checked before the work starts). `atenia COMMAND --help` shows\n\
+each command's options and examples.",
     after_long_help = "Examples:\n  \
     atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  \
-    atenia generate -m model.gguf -p \"Why is the sky blue?\" --chat --output json\n  \
+    atenia generate -m model.gguf -p \"Why is the sky blue?\" --chat --json\n  \
     atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf --temperature 0\n  \
     atenia diagnose model.gguf          # can it run here, and how much memory will it take?\n  \
     atenia doctor                       # what this machine offers the engine\n  \
-    atenia -q generate -m model.gguf -p \"Hi\" --output json | jq -r .text\n  \
+    atenia -q generate -m model.gguf -p \"Hi\" --json | jq -r .text\n  \
     atenia --log-format json -v generate -m model.gguf -p \"Hi\" 2> log.jsonl\n\n\
 Output: results (generated text, reports, JSON) go to stdout, everything else\n\
 (timings, log lines, progress bars, errors) to stderr. Progress bars appear only\n\
 when stderr is a terminal. A closed stdout (`| head`) ends a command quietly.\n\n\
+JSON: every command that reports takes --json (one JSON object on stdout instead\n\
+of the text; generate's --output json is the same) and --json-out FILE (the object\n\
+written to FILE, the text still on stdout). Output paths (--json-out, --trace,\n\
+convert --out) are checked to be writable before any work starts.\n\n\
+Mistakes get exit 2 at once: --threads above 4 per CPU is refused (0 = one per\n\
+CPU); sampling values outside their range, negative ones included, are refused\n\
+(--seed -1 draws a random seed); --memory-budget needs a unit (16MiB, 1048576B),\n\
+and a budget above the memory available is lowered with a warning.\n\n\
 Errors read `error[E-CODE]: what happened` followed by a `help:` line.\n\
 Exit codes: 0 ok, 1 environment (memory, permissions), 2 bad input or bad\n\
 model file, 3 runtime failure, 101 an internal error (a bug: please report it)."

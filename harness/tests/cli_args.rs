@@ -1,0 +1,196 @@
+//! Mistakes a person makes on `atenia-harness`'s command line (issue 11):
+//! clear errors with exit status 2 at once, before any work, no hang, no
+//! panic; and the JSON convention (`--json` on stdout, `--json-out FILE`,
+//! validate's old `--json FILE`).
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+
+const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
+
+/// Bad input must be answered well within this (before any model is read).
+const PROMPT: Duration = Duration::from_secs(5);
+
+/// Runs `atenia-harness`; a run past 120 s is killed and fails the test.
+fn harness(args: &[&str]) -> (Output, Duration) {
+    let t0 = Instant::now();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_atenia-harness"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    loop {
+        if child.try_wait().unwrap().is_some() {
+            break;
+        }
+        if t0.elapsed() > Duration::from_secs(120) {
+            let _ = child.kill();
+            panic!("atenia-harness {args:?} hung (killed after 120 s)");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let o = child.wait_with_output().unwrap();
+    assert_ne!(o.status.code(), Some(101), "{args:?} panicked");
+    (o, t0.elapsed())
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn refused(args: &[&str], needles: &[&str]) {
+    let (o, took) = harness(args);
+    let err = text(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    assert!(took < PROMPT, "{args:?} took {took:?}");
+    for n in needles {
+        assert!(err.contains(n), "{args:?}: no {n:?} in: {err}");
+    }
+    assert!(!err.contains("   "), "{args:?}: a run of spaces in: {err}");
+    assert!(!err.contains("E-PANIC"), "{err}");
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("atenia-harness-args-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d.join(name)
+}
+
+fn base() -> String {
+    common::golden()
+        .join("hostile/gguf/base.gguf")
+        .display()
+        .to_string()
+}
+
+#[test]
+fn too_many_threads_is_refused() {
+    let m = base();
+    for cmd in ["validate", "bench", "compare"] {
+        let mut args = vec![cmd, &m, "--threads", "100000"];
+        if cmd == "compare" {
+            args.extend(["--reference", "/nonexistent.safetensors"]);
+        }
+        refused(
+            &args,
+            &["error[E-ARG]", "100000 threads is more than", "--threads 0"],
+        );
+    }
+    refused(
+        &[
+            "logits", "-m", &m, "-p", "hi", "-t", "100000", "--out", "/tmp/x",
+        ],
+        &["100000 threads is more than"],
+    );
+}
+
+#[test]
+fn unwritable_outputs_are_refused_before_the_work() {
+    let m = base();
+    refused(
+        &["validate", &m, "--html", "/proc/x.html"],
+        &["error[E-ARG]", "--html", "cannot write /proc/x.html"],
+    );
+    // The old spelling and the new one.
+    refused(
+        &["validate", &m, "--json", "/proc/x.json"],
+        &["--json", "cannot write /proc/x.json"],
+    );
+    refused(
+        &["validate", &m, "--json-out", "/proc/x.json"],
+        &["--json-out", "cannot write /proc/x.json"],
+    );
+    refused(
+        &["bench", &m, "--json-out", "/proc/x.json", "--no-history"],
+        &["--json-out", "cannot write /proc/x.json"],
+    );
+    refused(
+        &["bench", &m, "--history", "/proc/h.jsonl"],
+        &["--history", "cannot write /proc/h.jsonl"],
+    );
+    refused(
+        &[
+            "logits",
+            "-m",
+            &m,
+            "-p",
+            "hi",
+            "--out",
+            "/proc/x.safetensors",
+        ],
+        &["--out", "cannot write /proc/x.safetensors"],
+    );
+    refused(
+        &["dashboard", "--out", "/proc/d.html"],
+        &["--out", "cannot write /proc/d.html"],
+    );
+    refused(
+        &["validate", &m, "--trace", "/proc/t.jsonl", "--no-bf16"],
+        &["--trace", "cannot write /proc/t.jsonl"],
+    );
+}
+
+#[test]
+fn a_memory_budget_without_a_unit_is_refused() {
+    refused(
+        &["bench", &base(), "--memory-budget", "16"],
+        &["--memory-budget", "has no unit: 16MiB?"],
+    );
+}
+
+/// validate: `--json` alone prints the report on stdout (no summary);
+/// `--json-out FILE` and the old `--json FILE` write it, the summary on stdout.
+#[test]
+fn validate_json_on_stdout_and_in_files() {
+    let m = common::model_path(SMOL);
+    let m = m.to_str().unwrap();
+    let prompts = tmp("prompts.json");
+    std::fs::write(
+        &prompts,
+        r#"[{"name": "capital", "text": "The capital of France is", "chat": false}]"#,
+    )
+    .unwrap();
+    let p = prompts.to_str().unwrap();
+    let common_args = ["--prompts", p, "--gen-tokens", "1", "--no-bf16", "-t", "2"];
+    let new = tmp("new.json");
+    let mut a = vec!["validate", m, "--json", "--json-out", new.to_str().unwrap()];
+    a.extend(common_args);
+    let (o, _) = harness(&a);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let out: Value = serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("stdout is not the JSON report ({e}): {}", text(&o.stdout)));
+    assert_eq!(out["passed"], true);
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&new).unwrap()).unwrap();
+    assert_eq!(file["schema"], out["schema"]);
+    assert_eq!(file["prompts"][0]["name"], "capital");
+
+    let old = tmp("old.json");
+    let mut a = vec!["validate", m, "--json", old.to_str().unwrap()];
+    a.extend(common_args);
+    let (o, _) = harness(&a);
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    assert!(text(&o.stdout).contains("PASS"), "{}", text(&o.stdout));
+    let file: Value = serde_json::from_str(&std::fs::read_to_string(&old).unwrap()).unwrap();
+    assert_eq!(file["passed"], true);
+    for f in [&prompts, &new, &old] {
+        let _ = std::fs::remove_file(f);
+    }
+}
+
+#[test]
+fn help_states_the_json_convention() {
+    let (o, _) = harness(&["--help"]);
+    let help = text(&o.stdout);
+    assert!(help.contains("--json-out FILE writes it to FILE"), "{help}");
+    let (o, _) = harness(&["validate", "--help"]);
+    let help = text(&o.stdout);
+    assert!(help.contains("--json [<FILE>]"), "{help}");
+    assert!(help.contains("--json-out <FILE>"), "{help}");
+}
