@@ -115,7 +115,14 @@ fn tick_label(v: f64, step: f64) -> String {
 
 /// A chart of `series` on linear or log y, with a numeric or labelled x axis.
 pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
-    let (w, h, ml, mr, mt) = (720.0, 300.0, 70.0, 160.0, 30.0);
+    // The legend's column fits its longest name (about 5.6 px a character at 10 px).
+    let longest = series
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let (w, h, ml, mt) = (720.0, 300.0, 70.0, 30.0);
+    let mr = (30.0 + 5.6 * longest as f64).clamp(160.0, 260.0);
     // Two-line tick labels need room under the axis.
     let mb = if c
         .x_ticks
