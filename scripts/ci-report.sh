@@ -4,7 +4,10 @@
 # comparison) on SmolLM2-135M-Instruct Q4_1 and Gemma 3 270M Q4_K_M, and
 # writes reports/validate-{smollm2,gemma3}.{json,html}. Before each report
 # is replaced it prints what changed against the committed one (HEAD) with
-# `atenia-harness report-diff`.
+# `atenia-harness report-diff`. Then it regenerates reports/dashboard.html
+# from reports/bench-history.jsonl and those reports (the page has no clock
+# in it: harness/tests/bench_record.rs checks that the committed page is
+# this regeneration, so commit it with the reports).
 #
 #   scripts/ci-report.sh [VALIDATE ARGS...]     (e.g. --no-bf16)
 #
@@ -51,5 +54,9 @@ for pair in smollm2:SmolLM2-135M-Instruct.Q4_1.gguf gemma3:gemma-3-270m-q4_k_m.g
     echo "wrote reports/validate-$name.json reports/validate-$name.html"
   fi
 done
+echo "== dashboard"
+"$harness" dashboard --history reports/bench-history.jsonl --out reports/dashboard.html || status=1
+git diff --quiet -- reports/dashboard.html 2>/dev/null ||
+  echo "reports/dashboard.html changed: commit it with the reports"
 echo "ci-report: $((SECONDS - start)) s"
 exit "$status"

@@ -153,6 +153,11 @@ pub struct Record {
     /// against compute). Absent in records written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub memory: Option<serde_json::Value>,
+    /// A peer engine's run on the same model, as `bench --peer FILE` gave
+    /// it (scripts/peer-llama-cpp.sh: llama.cpp's figures, its commit and
+    /// its build flags). Absent when the bench ran alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peer: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -381,6 +386,7 @@ pub fn run(
         },
         memory_budget_bytes: None,
         memory: None,
+        peer: None,
     })
 }
 

@@ -19,13 +19,16 @@ then --gen-tokens greedy tokens (end-of-generation ignored). One warm-up run, th
 runs; figures are medians [min – max]. Decode at depth D: the session is prefilled once to the\n\
 deepest D (untimed), rewound with Session::truncate between runs, and each run times --gen-tokens\n\
 decode steps after D tokens of context. Depths are capped by the model's context.\n\
-Each invocation appends one JSON line (the record --json prints and --json-out writes, schema atenia.bench/1) to the\n\
-history unless --no-history. Exit code 0 when measured, 2 for bad input (a missing model, a prompt\n\
-that does not fit the context, a --history or --json-out path that cannot be written: checked\n\
-before the bench starts), 1 when the history cannot be written at the end.\n\
+Nothing is written unless --record: then one JSON line (the record --json prints and --json-out writes, schema\n\
+atenia.bench/1) is appended to reports/bench-history.jsonl, or to FILE with --record FILE (the\n\
+history the dashboard draws). --peer FILE adds another engine's figures on the same model to the\n\
+record (scripts/peer-llama-cpp.sh writes it). Exit code 0 when measured, 2 for bad input (a missing\n\
+model or peer file, a prompt that does not fit the context, a\n\
+--record or --json-out path that cannot be written: checked before the bench starts), 1 when the history cannot be written.\n\
 Examples:\n  atenia-harness bench SmolLM2-135M-Instruct.Q4_1.gguf\n  \
 atenia-harness bench gemma-3-270m-q4_k_m.gguf --threads 2 --json\n  \
-atenia-harness bench model.gguf --prompt-tokens 512 --gen-tokens 32 --depth 4096 --runs 3 --no-history"
+atenia-harness bench SmolLM2-135M-Instruct.Q4_1.gguf --threads 2 --record\n  \
+atenia-harness bench model.gguf --prompt-tokens 512 --gen-tokens 32 --depth 4096 --runs 3 --record my-runs.jsonl"
 )]
 pub struct Args {
     /// Model file (GGUF) or Hugging Face checkpoint directory
@@ -54,21 +57,45 @@ pub struct Args {
     pub isa: Option<String>,
     #[command(flatten)]
     pub json: atenia_engine::args::JsonArgs,
-    /// Do not append the record to the history file
-    #[arg(long)]
-    pub no_history: bool,
-    /// The history file (JSON lines)
+    /// Append the record to the history (JSON lines): reports/bench-history.jsonl, or FILE
     #[arg(
         long,
-        default_value = "reports/bench-history.jsonl",
-        value_name = "FILE"
+        value_name = "FILE",
+        num_args = 0..=1,
+        default_missing_value = DEFAULT_HISTORY
     )]
-    pub history: PathBuf,
+    pub record: Option<PathBuf>,
+    /// Write nothing (the default; accepted for scripts written before --record)
+    #[arg(long, hide = true, conflicts_with = "record")]
+    pub no_history: bool,
+    /// A peer engine's run on the same model (a JSON object with an "engine" name), stored in the record as "peer"
+    #[arg(long, value_name = "FILE")]
+    pub peer: Option<PathBuf>,
     /// Record this commit instead of `git rev-parse --short HEAD` (for a build outside its checkout)
     #[arg(long, value_name = "HASH")]
     pub commit: Option<String>,
     #[command(flatten)]
     pub guard: GuardArgs,
+}
+
+/// The history `--record` appends to when it names no file.
+pub const DEFAULT_HISTORY: &str = "reports/bench-history.jsonl";
+
+/// Reads `--peer FILE`: a JSON object naming its engine.
+fn read_peer(path: &std::path::Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    let value: serde_json::Value = serde_json::from_str(&text)
+        .map_err(|e| Error::argument("--peer", format!("{} is not JSON: {e}", path.display())))?;
+    match value.get("engine") {
+        Some(serde_json::Value::String(name)) if !name.is_empty() => Ok(value),
+        _ => Err(Error::argument(
+            "--peer",
+            format!(
+                "{} must hold a JSON object with an \"engine\" name (e.g. {{\"engine\": \"llama.cpp\", ...}})",
+                path.display()
+            ),
+        )),
+    }
 }
 
 fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
@@ -151,9 +178,11 @@ pub fn print_table(r: &Record) {
 
 pub fn run(a: Args) -> Result<i32> {
     a.json.check()?;
-    if !a.no_history {
-        atenia_engine::args::check_writable(&a.history, "--history")?;
+    if let Some(history) = &a.record {
+        atenia_engine::args::check_writable(history, "--record")?;
     }
+    // Before the model loads: a bad peer file should not cost a bench.
+    let peer = a.peer.as_deref().map(read_peer).transpose()?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
     let loaded = load(&a.model)?;
     let depths = if a.no_depth {
@@ -222,16 +251,17 @@ pub fn run(a: Args) -> Result<i32> {
     if let Some(b) = record.busy_cores_before.filter(|&b| b >= 0.25) {
         tracing::warn!("other work kept {b:.2} cores busy just before the bench: it competed for the CPU, so these figures may be low");
     }
+    record.peer = peer;
     let v =
         serde_json::to_value(&record).map_err(|e| Error::Runtime(format!("bench record: {e}")))?;
     if !a.json.emit(&v)? {
         print_table(&record);
     }
-    if !a.no_history {
-        bench::append_history(&a.history, &record)?;
+    if let Some(history) = &a.record {
+        bench::append_history(history, &record)?;
         if !a.json.json {
             println!();
-            println!("appended to {}", a.history.display());
+            println!("appended to {}", history.display());
         }
     }
     Ok(0)

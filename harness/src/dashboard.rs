@@ -9,7 +9,7 @@ use std::fmt::Write;
 use serde_json::Value;
 
 use crate::bench::Record;
-use crate::svg::{escape, line_chart, Series};
+use crate::svg::{chart, escape, Chart, Marks, Series};
 
 /// The figures of one validate report the dashboard shows (read leniently:
 /// absent fields are `None`).
@@ -129,16 +129,36 @@ fn series_keys(records: &[Record]) -> Vec<String> {
         .collect()
 }
 
+/// The x axis of the history charts: one slot per commit, in the order the
+/// records were made (a commit benched again later gets a new slot), each
+/// labelled with the commit and the date of its first record (`MM-DD`).
+/// Returns the slot of every record and the slot labels.
+fn commit_axis(records: &[Record]) -> (Vec<usize>, Vec<String>) {
+    let mut slots = Vec::with_capacity(records.len());
+    let mut labels: Vec<String> = Vec::new();
+    let mut last: Option<&str> = None;
+    for r in records {
+        if last != Some(r.commit.as_str()) {
+            let day = r.date.get(5..10).unwrap_or("");
+            labels.push(format!("{}\n{day}", r.commit));
+            last = Some(&r.commit);
+        }
+        slots.push(labels.len() - 1);
+    }
+    (slots, labels)
+}
+
 /// One series per key, in order of first appearance over all records (so a
 /// model keeps its colour in every chart, even one where it has no points);
-/// points `(record index, f(record))` where `f` gives a finite value.
+/// points `(slot of the record, f(record))` where `f` gives a finite value.
 fn series_by(
     records: &[Record],
     keys: &[String],
+    slots: &[usize],
     f: impl Fn(&Record) -> Option<f64>,
 ) -> Vec<Series> {
     let mut out: Vec<Series> = Vec::new();
-    for (i, (r, k)) in records.iter().zip(keys).enumerate() {
+    for ((r, k), &x) in records.iter().zip(keys).zip(slots) {
         let at = match out.iter().position(|s| &s.name == k) {
             Some(at) => at,
             None => {
@@ -150,10 +170,51 @@ fn series_by(
             }
         };
         if let Some(y) = f(r).filter(|y| y.is_finite()) {
-            out[at].points.push((i as f64, y));
+            out[at].points.push((x as f64, y));
         }
     }
     out
+}
+
+/// The peer engine's figure `field` (e.g. `decode_tokens_per_s`) of the
+/// records that carry one (`bench --peer`), one series per model and
+/// engine, named `"<model> · <engine>"`.
+fn peer_series(records: &[Record], keys: &[String], slots: &[usize], field: &str) -> Vec<Series> {
+    let peer_keys: Vec<String> = records
+        .iter()
+        .zip(keys)
+        .map(|(r, k)| {
+            let engine = r
+                .peer
+                .as_ref()
+                .and_then(|p| p.get("engine"))
+                .and_then(Value::as_str)
+                .unwrap_or("peer");
+            format!("{k} · {engine}")
+        })
+        .collect();
+    series_by(records, &peer_keys, slots, |r| {
+        r.peer.as_ref()?.get(field)?.as_f64()
+    })
+    .into_iter()
+    .filter(|s| !s.points.is_empty())
+    .collect()
+}
+
+/// A history chart: tok/s or ms by commit, lines joining each series over time.
+fn history_chart(title: &str, y_label: &str, ticks: &[String], series: &[Series]) -> String {
+    chart(
+        &Chart {
+            title,
+            x_label: "commit (date of its first record)",
+            y_label,
+            x_ticks: Some(ticks),
+            log_y: false,
+            hline: None,
+            marks: Marks::LinesAndPoints,
+        },
+        series,
+    )
 }
 
 fn num(v: f64, digits: usize) -> String {
@@ -169,51 +230,54 @@ fn sci(v: Option<f64>) -> String {
         .map_or("–".into(), |x| format!("{x:.2e}"))
 }
 
-/// The whole page. `notes` are shown under the title (skipped lines, missing reports).
-pub fn render(records: &[Record], drifts: &[Drift], notes: &[String], generated: &str) -> String {
+/// The whole page. `notes` are shown under the title (skipped lines, missing
+/// reports). It depends on its inputs only (no clock), so that CI can check
+/// that the committed page is the one the committed history gives.
+pub fn render(records: &[Record], drifts: &[Drift], notes: &[String]) -> String {
     let mut h = String::new();
     let _ = write!(
         h,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Atenia speed dashboard</title>
 <style>body{{font-family:system-ui,sans-serif;max-width:1560px;margin:2em auto;padding:0 1em;color:#222}}table{{border-collapse:collapse;margin:1em 0}}td,th{{border:1px solid #ccc;padding:3px 8px;font-size:13px;text-align:left}}td{{white-space:nowrap}}td.n{{text-align:right}}th{{background:#f4f4f4}}code{{background:#f4f4f4;padding:0 3px}}.row{{display:flex;flex-wrap:wrap;gap:24px;align-items:flex-start}}.col{{flex:0 1 740px;min-width:0}}.pass{{color:#2ca02c;font-weight:bold}}.fail{{color:#d62728;font-weight:bold}}.note{{color:#666;font-size:13px}}</style></head><body>
 <h1>Atenia speed dashboard</h1>
-<p>{n} bench records from <code>atenia-harness bench</code> (median of each record's runs), and the drift of the latest validate reports. Generated {generated}.</p>"#,
+<p>{n} bench records from <code>atenia-harness bench --record</code> (median of each record's runs){latest}, and the drift of the latest validate reports.</p>"#,
         n = records.len(),
-        generated = escape(generated),
+        latest = records.last().map_or(String::new(), |r| format!(
+            ", the latest of {}",
+            escape(&r.date)
+        )),
     );
     for n in notes {
         let _ = write!(h, r#"<p class="note">{}</p>"#, escape(n));
     }
 
     let keys = series_keys(records);
-    let xl = "record (index; commits in the table below)";
+    let (slots, ticks) = commit_axis(records);
     let _ = write!(h, r#"<div class="row"><div class="col"><h2>Speed</h2>"#);
     if records.is_empty() {
-        h.push_str("<p><em>The history holds no records yet: run <code>atenia-harness bench MODEL</code>.</em></p>");
+        h.push_str("<p><em>The history holds no records yet: run <code>atenia-harness bench MODEL --record</code>.</em></p>");
     } else {
-        h.push_str(&line_chart(
-            "Prefill (tok/s, higher is better)",
-            xl,
-            "tok/s",
-            &series_by(records, &keys, |r| Some(r.prefill_tokens_per_s)),
-            false,
-            None,
-        ));
-        h.push_str(&line_chart(
-            "Decode (tok/s, higher is better)",
-            xl,
-            "tok/s",
-            &series_by(records, &keys, |r| Some(r.decode_tokens_per_s)),
-            false,
-            None,
-        ));
-        h.push_str(&line_chart(
+        // Prefill and decode: atenia's series first (the colours of the
+        // other charts), then a peer engine's on the same model, if any.
+        for (title, field) in [
+            ("Prefill (tok/s, higher is better)", "prefill_tokens_per_s"),
+            ("Decode (tok/s, higher is better)", "decode_tokens_per_s"),
+        ] {
+            let mut series = series_by(records, &keys, &slots, |r| {
+                Some(if field == "prefill_tokens_per_s" {
+                    r.prefill_tokens_per_s
+                } else {
+                    r.decode_tokens_per_s
+                })
+            });
+            series.extend(peer_series(records, &keys, &slots, field));
+            h.push_str(&history_chart(title, "tok/s", &ticks, &series));
+        }
+        h.push_str(&history_chart(
             "Time to first token (ms, lower is better)",
-            xl,
             "ms",
-            &series_by(records, &keys, |r| Some(r.ttft_ms)),
-            false,
-            None,
+            &ticks,
+            &series_by(records, &keys, &slots, |r| Some(r.ttft_ms)),
         ));
         // Decode at depth: one chart per depth, one series per model.
         let mut depths: Vec<usize> = records
@@ -224,13 +288,13 @@ pub fn render(records: &[Record], drifts: &[Drift], notes: &[String], generated:
         depths.dedup();
         for d in &depths {
             let key = d.to_string();
-            h.push_str(&line_chart(
+            h.push_str(&history_chart(
                 &format!("Decode after {d} tokens of context (tok/s)"),
-                xl,
                 "tok/s",
-                &series_by(records, &keys, |r| r.decode_at_depth.get(&key).copied()),
-                false,
-                None,
+                &ticks,
+                &series_by(records, &keys, &slots, |r| {
+                    r.decode_at_depth.get(&key).copied()
+                }),
             ));
         }
     }
@@ -253,20 +317,30 @@ pub fn render(records: &[Record], drifts: &[Drift], notes: &[String], generated:
                 ]
                 .iter()
                 .enumerate()
-                .filter_map(|(i, v)| v.filter(|v| v.is_finite()).map(|v| ((i + 1) as f64, v)))
+                .filter_map(|(i, v)| v.filter(|v| v.is_finite()).map(|v| (i as f64, v)))
                 .collect(),
             })
             .filter(|s| !s.points.is_empty())
             .collect();
         let band = drifts.iter().find_map(|d| d.band);
         let band_label = band.map(|b| format!("band {b:.0e}"));
-        h.push_str(&line_chart(
-            "Max |logit − float64| per model (log scale)",
-            "1 = engine, prefill · 2 = engine, decode · 3 = bfloat16 emulation",
-            "logits",
+        // Three unrelated figures per model: dots, never a line between them.
+        let ticks = [
+            "engine, prefill".to_string(),
+            "engine, decode".into(),
+            "bfloat16 emulation".into(),
+        ];
+        h.push_str(&chart(
+            &Chart {
+                title: "Max |logit − float64| per model (log scale)",
+                x_label: "path checked against float64",
+                y_label: "logits",
+                x_ticks: Some(&ticks),
+                log_y: true,
+                hline: band.zip(band_label.as_deref()),
+                marks: Marks::Points,
+            },
             &series,
-            true,
-            band.zip(band_label.as_deref()),
         ));
         h.push_str("<table><tr><th>model</th><th>max abs diff<br>prefill</th><th>max abs diff<br>decode</th><th>band</th><th>bf16 max<br>abs diff</th><th>closer<br>than bf16</th><th>argmax</th><th>gate</th><th>report (UTC)</th></tr>");
         for d in drifts {
@@ -345,6 +419,10 @@ pub fn render(records: &[Record], drifts: &[Drift], notes: &[String], generated:
         for d in &depth_cols {
             let _ = write!(h, "<th>decode @ {d}</th>");
         }
+        let any_peer = records.iter().any(|r| r.peer.is_some());
+        if any_peer {
+            h.push_str("<th>peer prefill / decode tok/s</th>");
+        }
         h.push_str("<th>cpu</th></tr>");
         for (i, r) in records.iter().enumerate() {
             let d = &r.detail;
@@ -394,6 +472,35 @@ pub fn render(records: &[Record], drifts: &[Drift], notes: &[String], generated:
                     v.map_or("–".into(), |v| num(v, 1))
                 );
             }
+            if any_peer {
+                let (cell, title) = r.peer.as_ref().map_or_else(
+                    || ("–".to_string(), String::new()),
+                    |p| {
+                        let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("?");
+                        let fig = |k: &str| {
+                            p.get(k)
+                                .and_then(Value::as_f64)
+                                .map_or("–".into(), |v| num(v, 1))
+                        };
+                        (
+                            format!(
+                                "{} {}: {} / {}",
+                                text("engine"),
+                                text("commit"),
+                                fig("prefill_tokens_per_s"),
+                                fig("decode_tokens_per_s")
+                            ),
+                            format!("{}; {}", text("source"), text("build_flags")),
+                        )
+                    },
+                );
+                let _ = write!(
+                    h,
+                    r#"<td title="{}">{}</td>"#,
+                    escape(&title),
+                    escape(&cell)
+                );
+            }
             let _ = write!(
                 h,
                 r#"<td title="{}">{}</td></tr>"#,
@@ -439,9 +546,36 @@ mod tests {
         ];
         let keys = series_keys(&rs);
         assert_eq!(keys, vec!["a", "b ·2t", "a", "b ·1t"]);
-        let s = series_by(&rs, &keys, |r| Some(r.prefill_tokens_per_s));
+        let slots = [0, 0, 1, 2];
+        let s = series_by(&rs, &keys, &slots, |r| Some(r.prefill_tokens_per_s));
         assert_eq!(s.len(), 3);
-        assert_eq!(s[0].points, vec![(0.0, 1.0), (2.0, 3.0)]);
+        assert_eq!(s[0].points, vec![(0.0, 1.0), (1.0, 3.0)]);
+    }
+
+    #[test]
+    fn one_slot_per_commit_in_record_order() {
+        let mut rs = vec![
+            rec("a.gguf", 2, 1.0),
+            rec("b.gguf", 2, 2.0),
+            rec("a.gguf", 2, 3.0),
+        ];
+        rs[0].date = "2026-11-26T12:31:07Z".into();
+        rs[2].commit = "def5678".into();
+        rs[2].date = "2026-12-01T08:00:00Z".into();
+        let (slots, labels) = commit_axis(&rs);
+        assert_eq!(slots, vec![0, 0, 1]);
+        assert_eq!(labels, vec!["abc1234\n11-26", "def5678\n12-01"]);
+    }
+
+    #[test]
+    fn peer_figures_make_their_own_series() {
+        let mut rs = vec![rec("a.gguf", 2, 1.0), rec("a.gguf", 2, 3.0)];
+        rs[1].peer = Some(serde_json::json!({"engine": "llama.cpp", "decode_tokens_per_s": 7.0}));
+        let keys = series_keys(&rs);
+        let s = peer_series(&rs, &keys, &[0, 1], "decode_tokens_per_s");
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].name, "a · llama.cpp");
+        assert_eq!(s[0].points, vec![(1.0, 7.0)]);
     }
 
     #[test]
@@ -481,7 +615,7 @@ mod tests {
     fn page_is_self_contained_and_escaped() {
         let mut r = rec("<evil>.gguf", 2, 10.0);
         r.cpu_model = "A & B".into();
-        let page = render(&[r], &[], &[], "now");
+        let page = render(&[r], &[], &[]);
         assert!(page.contains("&lt;evil&gt;.gguf"));
         assert!(page.contains("A &amp; B"));
         assert!(!page.contains("<script"));

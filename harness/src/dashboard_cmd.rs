@@ -3,16 +3,18 @@
 use std::path::{Path, PathBuf};
 
 use atenia_engine::{Error, Result};
-use atenia_harness::bench::{read_history, utc_now_iso};
+use atenia_harness::bench::read_history;
 use atenia_harness::dashboard::{render, Drift};
 
 #[derive(clap::Args)]
 #[command(
     after_help = "Renders the bench history (one `atenia-harness bench` record per line) as one\n\
 self-contained HTML page (inline SVG, no scripts, no external assets): prefill and decode tok/s,\n\
-time to first token and decode at depth per record, one series per model, and beside them the\n\
-max abs logit difference of the latest validate reports. Without --validate, every\n\
-validate-*.json next to the history file is used.\n\
+time to first token and decode at depth by commit, one line per model (a peer engine's figures,\n\
+from records made with `bench --peer`, beside atenia's), and beside them the max abs logit\n\
+difference of the latest validate reports. Without --validate, every validate-*.json next to the\n\
+history file is used. The page depends on its inputs only (no clock): CI regenerates the committed\n\
+reports/dashboard.html (scripts/ci-report.sh) and a test checks that it matches.\n\
 Exit code 0 when the page was written, 2 when the history is missing or a given report is not JSON.\n\
 Examples:\n  atenia-harness dashboard\n  \
 atenia-harness dashboard --history reports/bench-history.jsonl --validate reports/validate-*.json --out reports/dashboard.html"
@@ -94,7 +96,7 @@ pub fn run(a: Args) -> Result<i32> {
             .unwrap_or(usize::MAX)
     };
     drifts.sort_by_key(|d| order(&d.model_file));
-    let page = render(&records, &drifts, &notes, &utc_now_iso());
+    let page = render(&records, &drifts, &notes);
     if let Some(parent) = a.out.parent().filter(|p| !p.as_os_str().is_empty()) {
         std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
     }

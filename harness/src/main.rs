@@ -25,7 +25,7 @@ use atenia_engine::Error;
 Results go to stdout; log lines, progress bars (on a terminal) and errors to stderr.\n\
 JSON: --json prints a command's result as one JSON object on stdout instead of the text;\n\
 --json-out FILE writes it to FILE (the text still on stdout). validate's old `--json FILE`\n\
-still means --json-out FILE. Output paths (--json-out, --html, --out, --history, --trace)\n\
+still means --json-out FILE. Output paths (--json-out, --html, --out, --record, --trace)\n\
 are checked to be writable before the work starts (exit 2 when not).\n\
 --threads above 4 per CPU is refused (0 = one per CPU); --memory-budget needs a unit.\n\
 `atenia-harness COMMAND --help` shows each command's options and examples."

@@ -19,6 +19,35 @@ pub fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// How a chart draws each series.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Marks {
+    /// A line through the points (a series along a continuous axis).
+    Lines,
+    /// A line through the points and a dot on each (a series over time, few points).
+    LinesAndPoints,
+    /// Dots only: the x positions are unrelated categories, nothing to join.
+    /// Series that share a category are set a little apart so none hides another.
+    Points,
+}
+
+/// What a chart shows besides its series.
+#[derive(Clone, Copy, Debug)]
+pub struct Chart<'a> {
+    pub title: &'a str,
+    pub x_label: &'a str,
+    pub y_label: &'a str,
+    /// Labels of the integer x positions 0, 1, 2, ... (commits, dates,
+    /// categories; a `\n` splits a label over two lines). `None`: a numeric
+    /// x axis with round ticks.
+    pub x_ticks: Option<&'a [String]>,
+    /// Plot log10(y) (values ≤ 0 are clamped to the floor).
+    pub log_y: bool,
+    /// A dashed reference line (e.g. the band) and its label.
+    pub hline: Option<(f64, &'a str)>,
+    pub marks: Marks,
+}
+
 /// A line chart; `log_y` plots log10(y) (values ≤ 0 are clamped to the floor).
 /// `hline` draws a dashed reference line (e.g. the band).
 pub fn line_chart(
@@ -29,8 +58,82 @@ pub fn line_chart(
     log_y: bool,
     hline: Option<(f64, &str)>,
 ) -> String {
-    let (w, h, ml, mr, mt, mb) = (720.0, 300.0, 70.0, 160.0, 30.0, 40.0);
+    chart(
+        &Chart {
+            title,
+            x_label,
+            y_label,
+            x_ticks: None,
+            log_y,
+            hline,
+            marks: Marks::Lines,
+        },
+        series,
+    )
+}
+
+/// Round ticks covering `[lo, hi]`: a step of 1, 2 or 5 × 10^k giving
+/// about `n` intervals, and the bounds widened to multiples of it.
+pub fn round_ticks(lo: f64, hi: f64, n: usize) -> (f64, f64, f64) {
+    let (lo, hi) = if hi > lo {
+        (lo, hi)
+    } else {
+        // One value: a unit around it (or a tenth of its size).
+        let half = if lo == 0.0 { 1.0 } else { lo.abs() * 0.1 };
+        (lo - half, lo + half)
+    };
+    let step = round_step((hi - lo) / n.max(1) as f64);
+    let lo = (lo / step + 1e-9).floor() * step;
+    let hi = (hi / step - 1e-9).ceil() * step;
+    (lo, hi, step)
+}
+
+/// The smallest of 1, 2, 5 × 10^k that is at least `raw`.
+fn round_step(raw: f64) -> f64 {
+    if raw.is_nan() || raw <= 0.0 || !raw.is_finite() {
+        return 1.0;
+    }
+    let p = 10f64.powf(raw.log10().floor());
+    let m = raw / p;
+    if m <= 1.0 + 1e-9 {
+        p
+    } else if m <= 2.0 + 1e-9 {
+        2.0 * p
+    } else if m <= 5.0 + 1e-9 {
+        5.0 * p
+    } else {
+        10.0 * p
+    }
+}
+
+/// `v` with as many decimals as `step` needs (none for steps ≥ 1).
+fn tick_label(v: f64, step: f64) -> String {
+    let decimals = (-step.log10().floor()).max(0.0) as usize;
+    let v = if v.abs() < step * 1e-6 { 0.0 } else { v };
+    format!("{v:.decimals$}")
+}
+
+/// A chart of `series` on linear or log y, with a numeric or labelled x axis.
+pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
+    // The legend's column fits its longest name (about 5.6 px a character at 10 px).
+    let longest = series
+        .iter()
+        .map(|s| s.name.chars().count())
+        .max()
+        .unwrap_or(0);
+    let (w, h, ml, mt) = (720.0, 300.0, 70.0, 30.0);
+    let mr = (30.0 + 5.6 * longest as f64).clamp(160.0, 260.0);
+    // Two-line tick labels need room under the axis.
+    let mb = if c
+        .x_ticks
+        .is_some_and(|t| t.iter().any(|l| l.contains('\n')))
+    {
+        52.0
+    } else {
+        40.0
+    };
     let floor = 1e-12;
+    let log_y = c.log_y;
     let ty = |y: f64| if log_y { y.max(floor).log10() } else { y };
     let pts: Vec<(f64, f64)> = series
         .iter()
@@ -38,7 +141,7 @@ pub fn line_chart(
         .collect();
     let mut out = String::new();
     if pts.is_empty() {
-        return format!("<p><em>{}: no data</em></p>", escape(title));
+        return format!("<p><em>{}: no data</em></p>", escape(c.title));
     }
     let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
     let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
@@ -48,26 +151,35 @@ pub fn line_chart(
         y0 = y0.min(ty(y));
         y1 = y1.max(ty(y));
     }
-    if let Some((v, _)) = hline {
+    if let Some((v, _)) = c.hline {
         y0 = y0.min(ty(v));
         y1 = y1.max(ty(v));
     }
-    if log_y {
+    let ystep = if log_y {
         y0 = y0.floor();
         y1 = y1.ceil();
-    }
-    if x1 <= x0 {
+        if y1 <= y0 {
+            y1 = y0 + 1.0;
+        }
+        1.0
+    } else {
+        let (lo, hi, step) = round_ticks(y0, y1, 5);
+        (y0, y1) = (lo, hi);
+        step
+    };
+    if let Some(t) = c.x_ticks {
+        // Half a slot of room either side of the first and last label.
+        x0 = -0.5;
+        x1 = (t.len().max(1) as f64 - 1.0).max(x1) + 0.5;
+    } else if x1 <= x0 {
         x1 = x0 + 1.0;
-    }
-    if y1 <= y0 {
-        y1 = y0 + 1.0;
     }
     let px = |x: f64| ml + (x - x0) / (x1 - x0) * (w - ml - mr);
     let py = |y: f64| mt + (1.0 - (ty(y) - y0) / (y1 - y0)) * (h - mt - mb);
     let _ = write!(
         out,
         r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{t}</title><rect width="100%" height="100%" fill="white"/><text x="{cx}" y="18" text-anchor="middle" font-size="14" font-weight="bold">{t}</text>"#,
-        t = escape(title),
+        t = escape(c.title),
         cx = (w - mr + ml) / 2.0
     );
     // Axes and ticks.
@@ -77,18 +189,15 @@ pub fn line_chart(
         b = h - mb,
         r = w - mr
     );
-    let yticks: Vec<f64> = if log_y {
-        (y0 as i32..=y1 as i32).map(|e| e as f64).collect()
-    } else {
-        (0..=4).map(|i| y0 + (y1 - y0) * i as f64 / 4.0).collect()
-    };
-    for t in yticks {
+    let nticks = ((y1 - y0) / ystep).round() as i64;
+    for i in 0..=nticks {
+        let t = y0 + i as f64 * ystep;
         let yv = if log_y { 10f64.powf(t) } else { t };
         let y = py(yv);
         let label = if log_y {
-            format!("1e{}", t as i32)
+            format!("1e{}", t.round() as i32)
         } else {
-            format!("{t:.3}")
+            tick_label(t, ystep)
         };
         let _ = write!(
             out,
@@ -98,39 +207,57 @@ pub fn line_chart(
             ly = y + 3.0
         );
     }
-    // x ticks at round steps (1, 2 or 5 × 10^k), about six of them.
-    let step = nice_step((x1 - x0) / 6.0);
-    let mut xv = (x0 / step).ceil() * step;
-    while xv <= x1 + step * 1e-9 {
-        let label = if step >= 1.0 {
-            format!("{xv:.0}")
-        } else {
-            format!("{xv}")
-        };
+    let mut xtick = |xv: f64, label: &str| {
+        let x = px(xv);
         let _ = write!(
             out,
-            r##"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{t}" stroke="#333"/><text x="{x:.1}" y="{y}" text-anchor="middle" font-size="10">{label}</text>"##,
-            x = px(xv),
+            r##"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{t}" stroke="#333"/><text x="{x:.1}" y="{y}" text-anchor="middle" font-size="10">"##,
             b = h - mb,
             t = h - mb + 3.0,
             y = h - mb + 14.0
         );
-        xv += step;
+        for (i, line) in label.split('\n').enumerate() {
+            let _ = write!(
+                out,
+                r#"<tspan x="{x:.1}" dy="{}">{}</tspan>"#,
+                if i == 0 { 0 } else { 12 },
+                escape(line)
+            );
+        }
+        out.push_str("</text>");
+    };
+    if let Some(labels) = c.x_ticks {
+        // Every label when they fit (about 50 px each), else every k-th.
+        let every = labels.len().div_ceil(10).max(1);
+        for (i, l) in labels.iter().enumerate() {
+            if i % every == 0 {
+                xtick(i as f64, l);
+            }
+        }
+    } else {
+        // Round steps (1, 2 or 5 × 10^k, at least 1: the numeric axes count
+        // positions and layers), about six of them.
+        let step = round_step((x1 - x0) / 6.0).max(1.0);
+        let mut xv = (x0 / step).ceil() * step;
+        while xv <= x1 + step * 1e-9 {
+            xtick(xv, &tick_label(xv, step));
+            xv += step;
+        }
     }
     let _ = write!(
         out,
         r#"<text x="{x}" y="{y}" text-anchor="middle" font-size="11">{l}</text>"#,
         x = (w - mr + ml) / 2.0,
         y = h - 6.0,
-        l = escape(x_label)
+        l = escape(c.x_label)
     );
     let _ = write!(
         out,
         r#"<text x="14" y="{y}" text-anchor="middle" font-size="11" transform="rotate(-90 14 {y})">{l}</text>"#,
         y = (h - mb + mt) / 2.0,
-        l = escape(y_label)
+        l = escape(c.y_label)
     );
-    if let Some((v, label)) = hline {
+    if let Some((v, label)) = c.hline {
         let y = py(v);
         // The label sits inside the plot at its right end, above the line
         // (below it when the line is the plot's top edge), clear of the legend.
@@ -143,33 +270,57 @@ pub fn line_chart(
             l = escape(label)
         );
     }
+    let n = series.len() as f64;
     for (i, s) in series.iter().enumerate() {
         let color = PALETTE[i % PALETTE.len()];
-        let path: Vec<String> = s
-            .points
-            .iter()
-            .map(|&(x, y)| format!("{:.1},{:.1}", px(x), py(y)))
-            .collect();
-        if path.len() == 1 {
-            let _ = write!(
-                out,
-                r#"<circle cx="{}" cy="{}" r="3" fill="{color}"/>"#,
-                px(s.points[0].0),
-                py(s.points[0].1)
-            );
+        // Points mode: series side by side within a category, 8 px apart.
+        let dodge = if c.marks == Marks::Points {
+            (i as f64 - (n - 1.0) / 2.0) * 8.0
         } else {
+            0.0
+        };
+        let at = |&(x, y): &(f64, f64)| (px(x) + dodge, py(y));
+        if c.marks != Marks::Points && s.points.len() > 1 {
+            let path: Vec<String> = s
+                .points
+                .iter()
+                .map(|p| {
+                    let (x, y) = at(p);
+                    format!("{x:.1},{y:.1}")
+                })
+                .collect();
             let _ = write!(
                 out,
                 r#"<polyline fill="none" stroke="{color}" stroke-width="1.5" points="{}"/>"#,
                 path.join(" ")
             );
         }
+        if c.marks != Marks::Lines || s.points.len() == 1 {
+            for p in &s.points {
+                let (x, y) = at(p);
+                let _ = write!(
+                    out,
+                    r#"<circle cx="{x:.1}" cy="{y:.1}" r="3" fill="{color}"/>"#
+                );
+            }
+        }
         let ly = mt + 14.0 * i as f64 + 10.0;
+        let mark = if c.marks == Marks::Points {
+            format!(
+                r#"<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>"#,
+                x = w - mr + 13.0,
+                y = ly - 1.5
+            )
+        } else {
+            format!(
+                r#"<rect x="{x}" y="{y}" width="10" height="3" fill="{color}"/>"#,
+                x = w - mr + 8.0,
+                y = ly - 3.0
+            )
+        };
         let _ = write!(
             out,
-            r#"<rect x="{x}" y="{y}" width="10" height="3" fill="{color}"/><text x="{tx}" y="{ty}" font-size="10">{n}</text>"#,
-            x = w - mr + 8.0,
-            y = ly - 3.0,
+            r#"{mark}<text x="{tx}" y="{ty}" font-size="10">{n}</text>"#,
             tx = w - mr + 22.0,
             ty = ly + 1.0,
             n = escape(&s.name)
@@ -177,25 +328,6 @@ pub fn line_chart(
     }
     out.push_str("</svg>");
     out
-}
-
-/// The smallest of 1, 2, 5 × 10^k that is at least `raw` (at least 1 for integer axes).
-fn nice_step(raw: f64) -> f64 {
-    if raw.is_nan() || raw <= 0.0 || !raw.is_finite() {
-        return 1.0;
-    }
-    let p = 10f64.powf(raw.log10().floor());
-    let m = raw / p;
-    let step = if m <= 1.0 {
-        p
-    } else if m <= 2.0 {
-        2.0 * p
-    } else if m <= 5.0 {
-        5.0 * p
-    } else {
-        10.0 * p
-    };
-    step.max(1.0)
 }
 
 /// A bar chart of counts (log-scaled heights) with one label per bar.
@@ -239,4 +371,46 @@ pub fn bar_chart(title: &str, labels: &[String], counts: &[u64]) -> String {
     );
     out.push_str("</svg>");
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ticks_are_round() {
+        assert_eq!(round_ticks(454.0, 891.0, 5), (400.0, 900.0, 100.0));
+        assert_eq!(round_ticks(87.0, 249.0, 5), (50.0, 250.0, 50.0));
+        assert_eq!(round_ticks(0.0, 1.0, 5), (0.0, 1.0, 0.2));
+        let (lo, hi, step) = round_ticks(42.0, 42.0, 5);
+        assert!(lo < 42.0 && hi > 42.0 && step > 0.0);
+        assert_eq!(tick_label(0.6000000000000001, 0.2), "0.6");
+        assert_eq!(tick_label(250.0, 50.0), "250");
+    }
+
+    #[test]
+    fn points_mode_draws_no_lines() {
+        let s = [Series {
+            name: "m".into(),
+            points: vec![(0.0, 1e-5), (1.0, 2e-5), (2.0, 0.5)],
+        }];
+        let ticks = ["a".to_string(), "b".into(), "c\nd".into()];
+        let mut c = Chart {
+            title: "t",
+            x_label: "x",
+            y_label: "y",
+            x_ticks: Some(&ticks),
+            log_y: true,
+            hline: None,
+            marks: Marks::Points,
+        };
+        let svg = chart(&c, &s);
+        assert!(!svg.contains("<polyline"));
+        assert_eq!(svg.matches("<circle").count(), 4); // three points and the legend
+        assert!(svg.contains(">c</tspan>") && svg.contains(">d</tspan>"));
+        c.marks = Marks::LinesAndPoints;
+        let svg = chart(&c, &s);
+        assert_eq!(svg.matches("<polyline").count(), 1);
+        assert_eq!(svg.matches("<circle").count(), 3);
+    }
 }

@@ -75,7 +75,7 @@ fn a_closed_stdout_is_not_a_panic() {
             "1",
         ]
         .into_iter()
-        .chain(["--no-depth", "--no-history"])
+        .chain(["--no-depth"])
         .collect(),
     ];
     for args in cases {

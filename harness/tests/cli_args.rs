@@ -112,8 +112,8 @@ fn unwritable_outputs_are_refused_before_the_work() {
         &["--json-out", "cannot write /proc/x.json"],
     );
     refused(
-        &["bench", &m, "--history", "/proc/h.jsonl"],
-        &["--history", "cannot write /proc/h.jsonl"],
+        &["bench", &m, "--record", "/proc/h.jsonl"],
+        &["--record", "cannot write /proc/h.jsonl"],
     );
     refused(
         &[

@@ -70,7 +70,7 @@ fn validate_and_bench_refuse_when_even_streaming_cannot_fit() {
     assert_refused(&out, &t);
     let t = tmp("refuse-bench.jsonl");
     let out = harness(
-        &["bench", m, "--no-history", "--trace", t.to_str().unwrap()],
+        &["bench", m, "--trace", t.to_str().unwrap()],
         Some("refuse-sensor.json"),
     );
     assert_refused(&out, &t);
@@ -96,7 +96,6 @@ fn bench_streams_under_a_budget_and_reports_it() {
             "--runs",
             "1",
             "--no-depth",
-            "--no-history",
             "--json",
             "-t",
             "2",
