@@ -19,7 +19,7 @@ use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields, MakeWriter}
 use tracing_subscriber::registry::LookupSpan;
 
 use crate::error::Result;
-use crate::loader::Loaded;
+use crate::loader::{Loaded, TokenizerLoad};
 
 /// How log lines are written to stderr.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
@@ -270,12 +270,12 @@ impl Drop for Progress {
     }
 }
 
-/// Opens a model as [`crate::loader::load`] does, with a spinner while it
-/// loads and a debug line saying what was loaded and how long it took.
-pub fn load_model(path: &Path) -> Result<Loaded> {
+/// Opens a model as [`crate::loader::load_with`] does, with a spinner while
+/// it loads and a debug line saying what was loaded and how long it took.
+pub fn load_model(path: &Path, tokenizer: TokenizerLoad) -> Result<Loaded> {
     let t0 = Instant::now();
     let spinner = Progress::spinner(format!("loading {}", path.display()));
-    let loaded = crate::loader::load(path);
+    let loaded = crate::loader::load_with(path, tokenizer);
     drop(spinner);
     match &loaded {
         Ok(l) => tracing::debug!(

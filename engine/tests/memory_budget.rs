@@ -59,7 +59,8 @@ fn bit_identical(file: &str) {
     let rt = Runtime::new(2, None).unwrap();
     let loaded = load(&model(file)).unwrap();
     let ids = loaded
-        .tokenizer
+        .tokenizer()
+        .unwrap()
         .encode("The capital of France is", true)
         .unwrap();
     let free = run(&loaded, &rt, &ids, 4);
@@ -229,7 +230,8 @@ fn pressure_mid_run(file: &str) {
     let rt = Runtime::new(2, None).unwrap();
     let loaded = load(&model(file)).unwrap();
     let ids = loaded
-        .tokenizer
+        .tokenizer()
+        .unwrap()
         .encode("The capital of France is", true)
         .unwrap();
     let free = run(&loaded, &rt, &ids, STEPS);

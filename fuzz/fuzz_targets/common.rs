@@ -62,11 +62,12 @@ pub fn load_and_run(path: &Path) {
 }
 
 fn run_one(loaded: &Loaded) {
-    let ids = match loaded.tokenizer.encode("hi", true) {
+    let Ok(tok) = loaded.tokenizer() else { return };
+    let ids = match tok.encode("hi", true) {
         Ok(ids) if !ids.is_empty() => ids,
         _ => return,
     };
-    let _ = loaded.tokenizer.decode(&ids);
+    let _ = tok.decode(&ids);
     let ids = &ids[..ids.len().min(4)];
     let Ok(mut session) = Session::new(&loaded.model, runtime(), ids.len() + 1) else {
         return;

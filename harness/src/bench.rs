@@ -173,7 +173,7 @@ pub struct Detail {
 /// `n` prompt ids: [`PROMPT_TEXT`] tokenized (BOS first when the tokenizer
 /// adds one), its ids repeated and truncated to exactly `n`.
 pub fn prompt_ids(loaded: &Loaded, n: usize) -> Result<Vec<u32>> {
-    let tok = &loaded.tokenizer;
+    let tok = loaded.tokenizer()?;
     let with = tok.encode(PROMPT_TEXT, true)?;
     let without = tok.encode(PROMPT_TEXT, false)?;
     if without.is_empty() {

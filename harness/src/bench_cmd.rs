@@ -4,6 +4,7 @@ use std::path::PathBuf;
 
 use atenia_engine::kernels::Isa;
 // Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
+use atenia_engine::loader::TokenizerLoad;
 use atenia_engine::outln as println;
 use atenia_engine::run_guard::{GuardArgs, RunGuard};
 use atenia_engine::runtime::Runtime;
@@ -184,7 +185,10 @@ pub fn run(a: Args) -> Result<i32> {
     // Before the model loads: a bad peer file should not cost a bench.
     let peer = a.peer.as_deref().map(read_peer).transpose()?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
-    let loaded = load(&a.model)?;
+    // The bench tokenizes its prompt text: the tokenizer is built now, before
+    // the guard measures the fixed overhead, so the overhead counts it (and a
+    // model without one is refused before anything runs).
+    let loaded = load(&a.model, TokenizerLoad::Now)?;
     let depths = if a.no_depth {
         vec![]
     } else if a.depths.is_empty() {

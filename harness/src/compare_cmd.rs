@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use atenia_engine::loader::TokenizerLoad;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::Result;
 use atenia_harness::compare::compare;
@@ -14,11 +15,13 @@ use atenia_harness::reference_file::LogitsFile;
     after_help = "The reference holds `input_ids` (I64 [seq]), `logits` ([k, vocab], F32 or F64),\n\
 optional `positions` (I64 [k]: which positions the rows are; default all) and optional\n\
 `argmax` (I64 [seq]). Exit code 0 when the ADR-004 default band holds, 1 when it does not.\n\
+The reference's ids are run as they are: the model needs no tokenizer.\n\
 Examples:\n  atenia-harness compare SmolLM2-135M-Instruct.Q4_1.gguf --reference capital.safetensors\n  \
-atenia-harness compare model.gguf --reference ref.safetensors --decode --json"
+atenia-harness compare model.gguf --reference ref.safetensors --decode --json\n  \
+atenia-harness compare golden/hf/llama-tied-f32 --reference golden/hf/llama-tied-f32/reference.safetensors"
 )]
 pub struct Args {
-    /// Model file (GGUF)
+    /// Model: a GGUF file or a Hugging Face checkpoint directory
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
     /// Reference logits (safetensors)
@@ -37,7 +40,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<i32> {
     a.json.check()?;
     let rt = Runtime::new(a.threads, None)?;
-    let loaded = atenia_engine::ui::load_model(&a.model)?;
+    let loaded = atenia_engine::ui::load_model(&a.model, TokenizerLoad::Lazy)?;
     let reference = LogitsFile::read(&a.reference)?;
     let path = if a.decode {
         Path::Decode

@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use atenia_engine::decoder::{Logits, Session};
+use atenia_engine::loader::TokenizerLoad;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::{Error, Result};
 use atenia_harness::reference_file::write_logits;
@@ -10,12 +11,14 @@ use atenia_harness::reference_file::write_logits;
 #[derive(clap::Args)]
 #[command(
     after_help = "The file holds `input_ids` (I64 [seq]) and `logits` (F32 [seq, vocab]).\n\
+With --ids the model needs no tokenizer (a checkpoint directory without tokenizer.json,\n\
+a GGUF file without tokenizer.ggml.* keys); --prompt needs one.\n\
 Examples:\n  atenia-harness logits --model SmolLM2-135M-Instruct.Q4_1.gguf --prompt \"Hello\" --out hello.safetensors\n  \
 atenia-harness logits --model model.gguf --ids 1,2,3 --out ids.safetensors"
 )]
 pub struct Args {
-    /// Model file (GGUF)
-    #[arg(short, long, value_name = "FILE")]
+    /// Model: a GGUF file or a Hugging Face checkpoint directory
+    #[arg(short, long, value_name = "MODEL")]
     pub model: PathBuf,
     /// Text to tokenize (with the model's BOS rule)
     #[arg(
@@ -26,7 +29,7 @@ pub struct Args {
         required_unless_present = "ids"
     )]
     pub prompt: Option<String>,
-    /// Token ids, comma-separated
+    /// Token ids, comma-separated, run as they are (no tokenizer needed; no BOS added)
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     pub ids: Option<Vec<u32>>,
     /// Worker threads (0 = one per core; at most 4 per core)
@@ -43,13 +46,19 @@ pub struct Args {
 pub fn run(a: Args) -> Result<()> {
     atenia_engine::args::check_writable(&a.out, "--out")?;
     let rt = Runtime::new(a.threads, None)?;
-    let loaded = atenia_engine::ui::load_model(&a.model)?;
-    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
+    // Ids are run as they are: only --prompt needs the tokenizer.
+    let when = match a.prompt {
+        Some(_) => TokenizerLoad::Now,
+        None => TokenizerLoad::Lazy,
+    };
+    let loaded = atenia_engine::ui::load_model(&a.model, when)?;
+    // Tokenized before the budget measures the fixed overhead (which counts the tokenizer).
     let ids = match (&a.ids, &a.prompt) {
         (Some(ids), _) => ids.clone(),
-        (None, Some(p)) => loaded.tokenizer.encode(p, true)?,
+        (None, Some(p)) => loaded.tokenizer()?.encode(p, true)?,
         (None, None) => return Err(Error::argument("--prompt", "give --prompt or --ids")),
     };
+    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     if ids.is_empty() {
         return Err(Error::argument("--ids", "no tokens to run"));
     }

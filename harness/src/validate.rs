@@ -202,10 +202,15 @@ fn bf16_report(bf16: &[Vec<f64>], reference: &[Vec<f64>]) -> Bf16Report {
     }
 }
 
-/// The token ids of a prompt as validate runs it (through the chat template
-/// when the prompt asks and the model has one; `notes` says when it has not).
+/// The token ids of a prompt as validate runs it: an ids prompt's ids as they
+/// are (no tokenizer asked for), a text prompt tokenized, through the chat
+/// template when the prompt asks and the model has one (`notes` says when it
+/// has not).
 pub fn prompt_ids(loaded: &Loaded, p: &Prompt, notes: &mut Vec<String>) -> Result<Vec<u32>> {
-    let tok = &loaded.tokenizer;
+    if let Some(ids) = &p.ids {
+        return Ok(ids.clone());
+    }
+    let tok = loaded.tokenizer()?;
     if p.chat {
         if tok.chat_template.is_some() {
             let msg = atenia_engine::chat_template::ChatMessage::new("user", p.text.clone());
@@ -234,6 +239,19 @@ pub fn validate_prompt(
             format!("{:?} gives no tokens", p.name),
         ));
     }
+    // The tokenizer detokenizes the continuations and says where generation
+    // ends. A text prompt has one already; an ids prompt runs without.
+    let tok = match loaded.tokenizer() {
+        Ok(t) => Some(t),
+        Err(e) if p.ids.is_some() => {
+            notes.push(format!(
+                "no tokenizer ({e}): the continuations are not detokenized (texts left empty) \
+                 and generation does not stop at an end-of-generation token"
+            ));
+            None
+        }
+        Err(e) => return Err(e),
+    };
 
     // The engine's greedy path through the KV cache.
     let mut session = Session::new(model, rt, prompt.len() + opts.gen_tokens + 1)?;
@@ -242,7 +260,7 @@ pub fn validate_prompt(
     let mut greedy = vec![];
     for _ in 0..opts.gen_tokens {
         let next = argmax(&out);
-        if loaded.tokenizer.is_end_of_generation(next) {
+        if tok.is_some_and(|t| t.is_end_of_generation(next)) {
             break;
         }
         greedy.push(next);
@@ -323,13 +341,13 @@ pub fn validate_prompt(
         .iter()
         .zip(&decode)
         .all(|(a, b)| a.to_bits() == b.to_bits());
-    let tok = &loaded.tokenizer;
+    let detokenize = |ids: &[u32]| tok.map_or(Ok(String::new()), |t| t.decode(ids));
     Ok(PromptReport {
         name: p.name.clone(),
         text: p.text.clone(),
         chat: p.chat,
-        engine_text: tok.decode(&greedy)?,
-        reference_text: tok.decode(&reference_argmax_ids)?,
+        engine_text: detokenize(&greedy)?,
+        reference_text: detokenize(&reference_argmax_ids)?,
         prompt_ids: prompt,
         engine_greedy_ids: greedy,
         reference_argmax_ids,

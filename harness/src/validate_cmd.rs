@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 use atenia_engine::args::{check_writable, write_output};
 
 // Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
+use atenia_engine::loader::TokenizerLoad;
 use atenia_engine::outln as println;
 use atenia_engine::run_guard::{GuardArgs, RunGuard};
 use atenia_engine::runtime::Runtime;
@@ -21,16 +22,21 @@ use atenia_harness::validate::{prompt_ids, validate, Options, Report};
 and the float64 reference on a prompt set and checks the ADR-004 default band. It also\n\
 runs a bfloat16 emulation of the same model (PyTorch on the CPU in torch.bfloat16) on the\n\
 same sequences, to show how far bf16 lands from float64 (--no-bf16 skips it).\n\
+A prompt file is a JSON array of {\"name\", \"text\", \"chat\"} objects, or of {\"name\", \"ids\"}\n\
+objects whose token ids run as they are: a model without a tokenizer can be validated with\n\
+those (its report then has no detokenized text). The two kinds may be mixed.\n\
 Exit code 0 when the gate holds, 1 when it does not, 2 for bad input or a model the reference cannot run.\n\
 Examples:\n  atenia-harness validate SmolLM2-135M-Instruct.Q4_1.gguf\n  \
 atenia-harness validate model.gguf --prompts prompts.json --json-out report.json --html report.html\n  \
-atenia-harness validate model.gguf --json | jq .summary"
+atenia-harness validate model.gguf --json | jq .summary\n  \
+echo '[{\"name\": \"ids\", \"ids\": [1, 17, 42, 99]}]' > ids.json\n  \
+atenia-harness validate checkpoint-dir --prompts ids.json --no-bf16"
 )]
 pub struct Args {
     /// Model file (GGUF) or Hugging Face checkpoint directory
     #[arg(value_name = "MODEL")]
     pub model: PathBuf,
-    /// Prompt set: a JSON array of {"name", "text", "chat"} (default: the built-in set of 8)
+    /// Prompt set: a JSON array of {"name", "text", "chat"} or {"name", "ids"} (default: the built-in set of 8)
     #[arg(long, value_name = "FILE")]
     pub prompts: Option<PathBuf>,
     /// Greedy tokens generated after each prompt and checked along the way
@@ -156,7 +162,9 @@ pub fn run(a: Args) -> Result<i32> {
         check_writable(p, "--html")?;
     }
     let rt = Runtime::new(a.threads, None)?;
-    let loaded = load(&a.model)?;
+    // Built when a text prompt first needs it (an ids-only set may run a
+    // model without one).
+    let loaded = load(&a.model, TokenizerLoad::Lazy)?;
     let prompts = match &a.prompts {
         Some(p) => read_prompts(p)?,
         None => default_prompts(),
@@ -167,6 +175,15 @@ pub fn run(a: Args) -> Result<i32> {
     for p in &prompts {
         let n = prompt_ids(&loaded, p, &mut vec![])?.len();
         capacity = capacity.max(n + a.gen_tokens + 1);
+    }
+    // Text prompts built the tokenizer above. An ids-only set uses it, when
+    // the model has one, to detokenize the continuations: build it now too,
+    // so that the guard's fixed overhead counts it. A model without one runs
+    // the set all the same (each prompt's notes say so).
+    if prompts.iter().all(|p| p.ids.is_some()) {
+        if let Err(e) = loaded.tokenizer() {
+            tracing::info!("running token ids without a tokenizer: {e}");
+        }
     }
     let mut guard = RunGuard::start(
         &loaded.model,

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
 use atenia_engine::generate::{generate, StopReason};
+use atenia_engine::loader::TokenizerLoad;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::Sampler;
 use atenia_engine::{Error, Result};
@@ -119,8 +120,8 @@ pub fn run(a: Args) -> Result<()> {
         return Err(Error::argument("--max-tokens", "must be at least 1"));
     }
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
-    let loaded = atenia_engine::ui::load_model(&a.model)?;
-    let tok = &loaded.tokenizer;
+    let loaded = atenia_engine::ui::load_model(&a.model, TokenizerLoad::Now)?;
+    let tok = loaded.tokenizer()?;
     if tok.chat_template.is_none() {
         return Err(Error::ChatTemplate(format!(
             "{} has no chat template; use `atenia generate` for plain completion",

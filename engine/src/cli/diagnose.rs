@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use atenia_engine::gguf::GgufFile;
 use atenia_engine::loader::{load, Loaded};
 use atenia_engine::spec::FamilySpec;
-use atenia_engine::tokenizer::TokenizerKind;
+use atenia_engine::tokenizer::{Tokenizer, TokenizerKind};
 use atenia_engine::{hf, Error, Result};
 use serde_json::{json, Map, Value};
 
@@ -161,8 +161,7 @@ fn inspect_format(path: &Path, out: &mut Map<String, Value>) -> Result<()> {
     Ok(())
 }
 
-fn tokenizer_json(l: &Loaded) -> Value {
-    let t = &l.tokenizer;
+fn tokenizer_json(t: &Tokenizer) -> Value {
     let kind = match &t.kind {
         TokenizerKind::ByteLevelBpe { pre } => {
             json!({"model": "gpt2", "what": "byte-level BPE", "pre": pre})
@@ -189,7 +188,10 @@ fn tokenizer_json(l: &Loaded) -> Value {
     })
 }
 
-fn model_json(l: &Loaded, out: &mut Map<String, Value>) {
+/// The model's figures, and its tokenizer's when it has one. A model without
+/// a tokenizer cannot generate, so that is the error diagnose reports (the
+/// figures stay in the output).
+fn model_json(l: &Loaded, out: &mut Map<String, Value>) -> Result<()> {
     let c = &l.model.config;
     let sliding = c.layers.iter().filter(|x| x.attn.window.is_some()).count();
     let window = c.layers.iter().find_map(|x| x.attn.window);
@@ -258,7 +260,8 @@ fn model_json(l: &Loaded, out: &mut Map<String, Value>) {
             },
         }),
     );
-    out.insert("tokenizer".into(), tokenizer_json(l));
+    out.insert("tokenizer".into(), tokenizer_json(l.tokenizer()?));
+    Ok(())
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -268,7 +271,7 @@ pub fn run(a: Args) -> Result<()> {
     let mut error = inspect_format(&a.model, &mut out).err();
     if error.is_none() {
         match load(&a.model) {
-            Ok(l) => model_json(&l, &mut out),
+            Ok(l) => error = model_json(&l, &mut out).err(),
             Err(e) => error = Some(e),
         }
     }

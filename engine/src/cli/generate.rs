@@ -10,7 +10,7 @@ use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
 use atenia_engine::generate::generate;
 use atenia_engine::kernels::Isa;
-use atenia_engine::loader::Loaded;
+use atenia_engine::loader::{Loaded, TokenizerLoad};
 use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::{Sampler, SamplerConfig};
 
@@ -142,7 +142,7 @@ pub fn prompt_ids(
     chat: bool,
     system: Option<&str>,
 ) -> Result<Vec<u32>> {
-    let tok = &loaded.tokenizer;
+    let tok = loaded.tokenizer()?;
     if !chat {
         return tok.encode(prompt, true);
     }
@@ -169,7 +169,7 @@ pub fn run(a: Args) -> Result<()> {
     let sampler_config = a.sampling.config();
     let mut sampler = Sampler::new(sampler_config)?;
     let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
-    let loaded = atenia_engine::ui::load_model(&a.model)?;
+    let loaded = atenia_engine::ui::load_model(&a.model, TokenizerLoad::Now)?;
     let ids = prompt_ids(&loaded, &a.prompt, a.chat, a.system.as_deref())?;
     if ids.is_empty() {
         return Err(Error::argument("--prompt", "the prompt gives no tokens"));
@@ -198,7 +198,7 @@ pub fn run(a: Args) -> Result<()> {
     )?;
     let mut session = Session::new(&loaded.model, &rt, capacity)?;
     let mut n_tokens = 0u64;
-    let tok = &loaded.tokenizer;
+    let tok = loaded.tokenizer()?;
     let mut stream = tok.stream_decoder();
     let stdout = std::io::stdout();
     let text_mode = output == Output::Text;
