@@ -3,6 +3,19 @@
 
 use crate::error::{Error, Result};
 
+/// Bytes of one cached element (keys and values are stored as f32).
+pub const ELEMENT_BYTES: usize = std::mem::size_of::<f32>();
+
+/// Bytes a cache of `capacity` positions takes: layers × positions × row
+/// (`n_kv_heads · head_dim`) × 2 (keys and values) × [`ELEMENT_BYTES`].
+/// Saturates instead of overflowing, so a huge requested context still gets a number.
+pub fn bytes_for(n_layers: usize, capacity: usize, row: usize) -> u64 {
+    [capacity, row, 2, ELEMENT_BYTES]
+        .into_iter()
+        .try_fold(n_layers as u64, |acc, x| acc.checked_mul(x as u64))
+        .unwrap_or(u64::MAX)
+}
+
 pub struct KvCache {
     pub capacity: usize,
     pub row: usize,
@@ -23,7 +36,7 @@ impl KvCache {
                 resource: "memory".into(),
                 reason: format!(
                     "cannot allocate a KV cache of {capacity} positions ({} MiB per layer)",
-                    (n * 4) >> 20
+                    (n * ELEMENT_BYTES) >> 20
                 ),
             })?;
             v.resize(n, 0.0);
@@ -59,6 +72,6 @@ impl KvCache {
     }
 
     pub fn bytes(&self) -> usize {
-        self.keys.len() * 2 * self.capacity * self.row * 4
+        self.keys.len() * 2 * self.capacity * self.row * ELEMENT_BYTES
     }
 }

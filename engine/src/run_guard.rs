@@ -322,6 +322,16 @@ impl<'m> RunGuard<'m> {
         Ok(d)
     }
 
+    /// Records why a generation stopped (the trace's `stop` event; nothing
+    /// without `--trace`).
+    pub fn stop(
+        &mut self,
+        reason: crate::generate::StopReason,
+        generated_tokens: u64,
+    ) -> Result<()> {
+        self.tracer.stop(reason, generated_tokens)
+    }
+
     /// Drops the weight pages the process maps; the note says how much RSS fell.
     fn drop_pages(&mut self) -> String {
         let before = memory::rss();

@@ -1340,6 +1340,35 @@ impl StreamDecoder<'_> {
         self.apply_strip(out)
     }
 
+    /// Ends a generation's stream that may have stopped inside a multi-byte
+    /// character: returns the text still held back that forms whole
+    /// characters, and the bytes of the incomplete character at the very end,
+    /// held back instead of becoming U+FFFD as in [`StreamDecoder::finish`].
+    /// For decoders handled only through the `tokenizers` crate (neither
+    /// byte-level nor SentencePiece) the bytes are not known and come back empty;
+    /// their incomplete tail is dropped, not printed as U+FFFD.
+    pub fn finish_held(&mut self) -> (String, Vec<u8>) {
+        let mut out = String::new();
+        let held = match self.tok.scheme {
+            DecodeScheme::ByteLevel => {
+                drain_utf8(&mut self.pending, &mut out, false);
+                std::mem::take(&mut self.pending)
+            }
+            DecodeScheme::Spm { .. } => {
+                let tail = incomplete_tail_len(&self.pending);
+                let held = self.pending.split_off(self.pending.len() - tail);
+                self.flush_byte_run(&mut out);
+                held
+            }
+            DecodeScheme::Generic => {
+                self.window.clear();
+                self.window_text.clear();
+                Vec::new()
+            }
+        };
+        (self.apply_strip(out), held)
+    }
+
     /// A run of byte tokens becomes its UTF-8 text, or one U+FFFD per byte
     /// if the run as a whole is not valid UTF-8 (the `ByteFallback` rule).
     fn flush_byte_run(&mut self, out: &mut String) {
@@ -1384,6 +1413,21 @@ impl StreamDecoder<'_> {
         } else {
             Ok(String::new())
         }
+    }
+}
+
+/// Length of the incomplete UTF-8 sequence that ends `bytes` (a lead byte
+/// and fewer continuation bytes than it announces), 0 if there is none.
+fn incomplete_tail_len(bytes: &[u8]) -> usize {
+    let Some(lead) = (bytes.len().saturating_sub(3)..bytes.len())
+        .rev()
+        .find(|&i| bytes[i] & 0xC0 != 0x80)
+    else {
+        return 0;
+    };
+    match std::str::from_utf8(&bytes[lead..]) {
+        Err(e) if e.valid_up_to() == 0 && e.error_len().is_none() => bytes.len() - lead,
+        _ => 0,
     }
 }
 
@@ -1821,6 +1865,66 @@ mod tests {
             let reference = tok.inner().decode(&ids, false).unwrap();
             assert_eq!(tok.decode(&ids).unwrap(), reference);
         }
+    }
+
+    #[test]
+    fn finish_held_keeps_back_an_incomplete_last_character() {
+        // Byte-level: 😀 is F0 9F 98 80, one byte token each.
+        let mut tokens: Vec<String> = vec!["<|endoftext|>".into()];
+        tokens.extend(bytes_to_unicode().iter().map(|c| c.to_string()));
+        let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+        let meta = Kv::default()
+            .s("tokenizer.ggml.model", "gpt2")
+            .s("tokenizer.ggml.pre", "default")
+            .strs("tokenizer.ggml.tokens", &refs)
+            .strs("tokenizer.ggml.merges", &[])
+            .meta();
+        let tok = Tokenizer::from_gguf(&meta).unwrap();
+        let emoji = tok.encode("a😀", false).unwrap();
+        assert_eq!(emoji.len(), 5);
+        let run = |ids: &[u32]| {
+            let mut s = tok.stream_decoder();
+            let mut text: String = ids.iter().map(|&i| s.step(i).unwrap()).collect();
+            let (tail, held) = s.finish_held();
+            text.push_str(&tail);
+            (text, held)
+        };
+        for cut in 2..5 {
+            let (text, held) = run(&emoji[..cut]);
+            assert_eq!(text, "a", "cut after {cut} ids");
+            assert_eq!(held, &[0xF0, 0x9F, 0x98][..cut - 1]);
+            // `finish` (and `decode`) still turn the tail into U+FFFD.
+            assert!(tok.decode(&emoji[..cut]).unwrap().ends_with('\u{FFFD}'));
+        }
+        assert_eq!(run(&emoji), ("a😀".to_string(), vec![]));
+        // An invalid byte is not "incomplete": it stays U+FFFD.
+        let byte = |b: u8| 1 + b as u32;
+        let (text, held) = run(&[emoji[0], byte(0xFF)]);
+        assert!(
+            held.is_empty() && text.ends_with('\u{FFFD}'),
+            "{text:?} {held:?}"
+        );
+
+        // SentencePiece byte fallback: a run of byte tokens cut inside €.
+        let tok = Tokenizer::from_gguf(&spm_meta("llama", |k| k)).unwrap();
+        let hello = id(&tok, "▁hello");
+        let euro = [3 + 0xE2, 3 + 0x82, 3 + 0xAC];
+        let e_acute = [3 + 0xC3, 3 + 0xA9];
+        let mut s = tok.stream_decoder();
+        let mut text = String::new();
+        for &i in [&[hello], &e_acute[..], &euro[..2]].concat().iter() {
+            text.push_str(&s.step(i).unwrap());
+        }
+        let (tail, held) = s.finish_held();
+        text.push_str(&tail);
+        assert_eq!(
+            (text.as_str(), held.as_slice()),
+            ("hello\u{e9}", &[0xE2, 0x82][..])
+        );
+        assert_eq!(incomplete_tail_len(&[0xE2, 0x82, 0xAC]), 0);
+        assert_eq!(incomplete_tail_len(&[b'x', 0xF0]), 1);
+        assert_eq!(incomplete_tail_len(&[0x82, 0x82]), 0);
+        assert_eq!(incomplete_tail_len(&[]), 0);
     }
 
     #[test]

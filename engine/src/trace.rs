@@ -3,7 +3,10 @@
 //! each followed by the `decision` the guard made on it, and `action` events
 //! saying what the run did about a decision (`proceed`, `refuse`, `tighten`,
 //! `evict`, and `restore` when pressure ends after an eviction; see
-//! [`crate::run_guard`]). Every event carries the run id (time and pid:
+//! [`crate::run_guard`]). Each generation (one in `generate`, one per turn in
+//! `chat`) ends with a `stop` event: why it stopped (`stop_reason`, spelled as
+//! in `--output json`: `eos`, `max_tokens`, `context_full`, `interrupted`)
+//! and how many tokens it generated. Every event carries the run id (time and pid:
 //! unique per run, never read by replay) and a sequence number.
 //!
 //! `atenia-harness replay TRACE` feeds the readings to [`crate::guard::Guard`]
@@ -15,6 +18,7 @@ use std::path::Path;
 use serde_json::{json, Value};
 
 use crate::error::{Error, Result};
+use crate::generate::StopReason;
 use crate::guard::{Decision, Guard, GuardConfig, Reading};
 
 /// A run id from the wall clock and the pid (no randomness).
@@ -110,6 +114,14 @@ impl TraceWriter {
         self.event("action", json!({ "action": action, "note": note }))
     }
 
+    /// The end of one generation: why it stopped and after how many tokens.
+    pub fn stop(&mut self, reason: StopReason, generated_tokens: u64) -> Result<()> {
+        self.event(
+            "stop",
+            json!({ "stop_reason": reason, "generated_tokens": generated_tokens }),
+        )
+    }
+
     /// Takes a reading's decision through `guard` and records both.
     pub fn observe(&mut self, guard: &mut Guard, phase: Phase, r: &Reading) -> Result<Decision> {
         self.reading(phase, r)?;
@@ -149,6 +161,13 @@ impl Tracer {
     pub fn action(&mut self, action: &str, note: &str) -> Result<()> {
         match &mut self.writer {
             Some(w) => w.action(action, note),
+            None => Ok(()),
+        }
+    }
+
+    pub fn stop(&mut self, reason: StopReason, generated_tokens: u64) -> Result<()> {
+        match &mut self.writer {
+            Some(w) => w.stop(reason, generated_tokens),
             None => Ok(()),
         }
     }

@@ -97,6 +97,17 @@ pub fn replay(text: &str) -> Result<Outcome, Malformed> {
                 n += 1;
             }
             "action" => {}
+            // Why a generation stopped: only the spelling is checked (traces
+            // written before the event existed simply lack it).
+            "stop" => {
+                let reason = ev["stop_reason"].as_str().unwrap_or("");
+                if atenia_engine::generate::StopReason::from_name(reason).is_none() {
+                    return Err(Malformed(format!(
+                        "line {line}: unknown stop_reason {:?} (eos, max_tokens, context_full or interrupted)",
+                        ev["stop_reason"]
+                    )));
+                }
+            }
             other => {
                 return Err(Malformed(format!(
                     "line {line}: unknown event kind {other:?}"
@@ -113,4 +124,29 @@ pub fn replay(text: &str) -> Result<Outcome, Malformed> {
         return Err(Malformed("the trace is empty".into()));
     }
     Ok(Outcome::Identical(n))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CONFIG: &str = r#"{"kind":"config","config":{"enter_free_permille":100,"leave_free_permille":200,"min_dwell_ms":2000,"tighten_permille":500},"source":"test"}"#;
+
+    #[test]
+    fn stop_events_are_read_and_their_spelling_checked() {
+        for reason in ["eos", "max_tokens", "context_full", "interrupted"] {
+            let t = format!(
+                "{CONFIG}\n{{\"kind\":\"stop\",\"stop_reason\":\"{reason}\",\"generated_tokens\":3}}\n"
+            );
+            assert_eq!(replay(&t).unwrap(), Outcome::Identical(0), "{reason}");
+        }
+        // Old spellings (Debug names, the pre-unification JSON) are not accepted.
+        for bad in ["EndOfGeneration", "end_of_generation", "max tokens"] {
+            let t = format!("{CONFIG}\n{{\"kind\":\"stop\",\"stop_reason\":\"{bad}\"}}\n");
+            let e = replay(&t).unwrap_err().to_string();
+            assert!(e.contains("line 2: unknown stop_reason"), "{e}");
+        }
+        // A trace without stop events (written before they existed) still replays.
+        assert_eq!(replay(CONFIG).unwrap(), Outcome::Identical(0));
+    }
 }

@@ -10,11 +10,13 @@
 //! conversation.
 
 use std::io::{BufRead, IsTerminal, Write};
+
+use rustyline::error::ReadlineError;
 use std::path::PathBuf;
 
 use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
-use atenia_engine::generate::{generate, StopReason};
+use atenia_engine::generate::{context_full_note, generate, ContextPlan, StopReason};
 use atenia_engine::loader::TokenizerLoad;
 use atenia_engine::runtime::Runtime;
 use atenia_engine::sampler::Sampler;
@@ -22,7 +24,10 @@ use atenia_engine::{Error, Result};
 
 use atenia_engine::run_guard::{GuardArgs, RunGuard};
 
-use super::generate::{parse_isa, SamplingArgs, GUARD_EVERY};
+use super::generate::{hex, parse_isa, SamplingArgs, GUARD_EVERY};
+
+/// Exit status of Ctrl-C at an empty prompt (128 + SIGINT, as shells use).
+pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
@@ -30,10 +35,16 @@ use super::generate::{parse_isa, SamplingArgs, GUARD_EVERY};
     atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf --system \"You are terse.\" --temperature 0\n  \
     printf 'Hi!\\nWhat did I just say?\\n/exit\\n' | atenia chat -m model.gguf -n 64\n\n\
     In the conversation:\n  \
-    /reset   forget the conversation (the system message stays)\n  \
-    /exit    quit (so does end of input, Ctrl-D)\n  \
-    Ctrl-C   stop the reply being written; at the prompt, quit\n\n\
-    Replies go to stdout; prompts and per-turn timings go to stderr.")]
+    /reset   forget the conversation and start again at turn 1 (the system message stays)\n  \
+    /exit    quit (exit status 0; so does end of input, Ctrl-D)\n  \
+    Ctrl-C   stop the reply being written; at an empty prompt, quit with exit status 130\n           \
+    (as shells do); on a line being typed, clear it\n\n\
+    On a terminal the prompt line is editable (arrows, Home/End, Ctrl-A/E/K/U/W) and Up/Down\n\
+    recall this session's earlier lines. When stdin is not a terminal (a pipe, a file),\n\
+    plain lines are read, one message each.\n\n\
+    Replies go to stdout; prompts and per-turn timings go to stderr. Each turn's `stop:` is\n\
+    spelled as in `atenia generate`: eos, max_tokens, context_full, interrupted. When the\n\
+    conversation fills the context, the turn says `context full`: /reset or raise --ctx-size.")]
 pub struct Args {
     /// Model: a GGUF file or a Hugging Face checkpoint directory (it needs a chat template)
     #[arg(short, long, value_name = "FILE")]
@@ -109,6 +120,92 @@ mod sigint {
 
 use std::sync::atomic::Ordering;
 
+/// What reading one line of input gave.
+enum Line {
+    Text(String),
+    /// End of input (Ctrl-D at an empty prompt): quit with status 0.
+    Eof,
+    /// Ctrl-C at an empty prompt: quit with [`EXIT_INTERRUPTED`].
+    Interrupted,
+}
+
+/// Where the user's lines come from: an editor with history when stdin and
+/// stdout are a terminal, plain lines otherwise (pipes, files, tests).
+enum Input {
+    Editor(Box<rustyline::DefaultEditor>),
+    Plain {
+        lines: std::io::StdinLock<'static>,
+        prompt: bool,
+    },
+}
+
+/// Ctrl-C in the editor: quit at an empty prompt, clear a line being typed.
+struct CtrlC;
+
+impl rustyline::ConditionalEventHandler for CtrlC {
+    fn handle(
+        &self,
+        _: &rustyline::Event,
+        _: rustyline::RepeatCount,
+        _: bool,
+        ctx: &rustyline::EventContext<'_>,
+    ) -> Option<rustyline::Cmd> {
+        Some(if ctx.line().is_empty() {
+            rustyline::Cmd::Interrupt
+        } else {
+            rustyline::Cmd::Kill(rustyline::Movement::WholeBuffer)
+        })
+    }
+}
+
+impl Input {
+    fn new() -> Input {
+        let stdin = std::io::stdin();
+        if stdin.is_terminal() && std::io::stdout().is_terminal() {
+            if let Ok(mut ed) = rustyline::DefaultEditor::new() {
+                ed.bind_sequence(
+                    rustyline::KeyEvent::ctrl('C'),
+                    rustyline::EventHandler::Conditional(Box::new(CtrlC)),
+                );
+                return Input::Editor(Box::new(ed));
+            }
+        }
+        Input::Plain {
+            prompt: stdin.is_terminal(),
+            lines: stdin.lock(),
+        }
+    }
+
+    fn read(&mut self) -> Result<Line> {
+        match self {
+            Input::Editor(ed) => match ed.readline("> ") {
+                Ok(line) => {
+                    if !line.trim().is_empty() {
+                        let _ = ed.add_history_entry(line.as_str());
+                    }
+                    Ok(Line::Text(line))
+                }
+                Err(ReadlineError::Eof) => Ok(Line::Eof),
+                Err(ReadlineError::Interrupted) => Ok(Line::Interrupted),
+                Err(ReadlineError::Io(e)) => Err(Error::io("<stdin>", e)),
+                Err(e) => Err(Error::io("<stdin>", std::io::Error::other(e.to_string()))),
+            },
+            Input::Plain { lines, prompt } => {
+                if *prompt {
+                    eprint!("> ");
+                    let _ = std::io::stderr().flush();
+                }
+                let mut line = String::new();
+                match lines.read_line(&mut line) {
+                    Ok(0) => Ok(Line::Eof),
+                    Ok(_) => Ok(Line::Text(line.trim_end_matches(['\n', '\r']).to_string())),
+                    Err(e) => Err(Error::io("<stdin>", e)),
+                }
+            }
+        }
+    }
+}
+
 /// Length of the common prefix of two id sequences.
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
@@ -128,10 +225,23 @@ pub fn run(a: Args) -> Result<()> {
             a.model.display()
         )));
     }
-    let capacity = if a.ctx_size > 0 {
-        a.ctx_size
-    } else {
-        loaded.model.config.context_length.min(4096)
+    let config = &loaded.model.config;
+    let plan = ContextPlan::for_chat(config.context_length, a.ctx_size, 4096);
+    let capacity = plan.capacity;
+    if let Some(w) = plan.over_trained_warning() {
+        tracing::warn!("{w}");
+    }
+    // A context chosen with --ctx-size: its KV cache is stated before it is
+    // allocated (and before the guard weighs it).
+    if a.ctx_size > 0 {
+        tracing::info!("{}", plan.kv_cache_line(config));
+    }
+    let full_note = || {
+        context_full_note(
+            capacity,
+            plan.trained,
+            "/reset to start over, or raise --ctx-size",
+        )
     };
     // The memory guard: refuse, proceed or tighten at start (the KV cache of
     // the whole context counts), then a reading every GUARD_EVERY tokens.
@@ -161,22 +271,19 @@ pub fn run(a: Args) -> Result<()> {
             loaded.name, capacity
         );
     }
-    let stdin = std::io::stdin();
-    let mut lines = stdin.lock();
+    let mut input = Input::new();
     let stdout = std::io::stdout();
     let mut turn = 0usize;
     loop {
-        if interactive {
-            eprint!("> ");
-            let _ = std::io::stderr().flush();
-        }
-        let mut line = String::new();
-        match lines.read_line(&mut line) {
-            Ok(0) => break,
-            Ok(_) => {}
-            Err(e) => return Err(Error::io("<stdin>", e)),
-        }
-        let text = line.trim_end_matches(['\n', '\r']);
+        let line = match input.read()? {
+            Line::Text(t) => t,
+            Line::Eof => break,
+            Line::Interrupted => {
+                let _ = stdout.lock().flush();
+                std::process::exit(EXIT_INTERRUPTED);
+            }
+        };
+        let text = line.as_str();
         match text.trim() {
             "" => continue,
             "/exit" | "/quit" => break,
@@ -184,6 +291,7 @@ pub fn run(a: Args) -> Result<()> {
                 messages = opening.clone();
                 held.clear();
                 session.reset();
+                turn = 0;
                 eprintln!("[conversation cleared]");
                 continue;
             }
@@ -197,7 +305,6 @@ pub fn run(a: Args) -> Result<()> {
             }
             _ => {}
         }
-        turn += 1;
         messages.push(ChatMessage::new("user", text));
         let ids = match tok.apply_chat_template(&messages, true) {
             Ok(ids) if !ids.is_empty() => ids,
@@ -221,25 +328,28 @@ pub fn run(a: Args) -> Result<()> {
         }
         keep = session.position();
         let new = &ids[keep..];
-        let room = capacity.saturating_sub(keep + new.len());
-        if room == 0 {
+        if keep + new.len() >= capacity {
             messages.pop();
             let e = Error::argument(
                 "--ctx-size",
                 format!(
-                    "the conversation needs {} tokens but the context holds {capacity}; /reset to start over or raise --ctx-size",
-                    ids.len() + 1
+                    "{}; this message makes the conversation {} tokens long",
+                    full_note(),
+                    ids.len()
                 ),
             );
             super::report(&e);
             continue;
         }
+        turn += 1;
         let mut stream = tok.stream_decoder();
         let mut write_failed = false;
+        let mut reply = String::new();
         let mut on_token = |id: u32| -> Result<bool> {
             generated_total += 1;
             guard.progress(generated_total)?;
             let piece = stream.step(id)?;
+            reply.push_str(&piece);
             let mut out = stdout.lock();
             if out
                 .write_all(piece.as_bytes())
@@ -256,7 +366,7 @@ pub fn run(a: Args) -> Result<()> {
         let result = generate(
             &mut session,
             new,
-            a.max_tokens.min(room),
+            a.max_tokens,
             &mut sampler,
             &|id| tok.is_end_of_generation(id),
             &mut on_token,
@@ -273,32 +383,40 @@ pub fn run(a: Args) -> Result<()> {
                 continue;
             }
         };
+        guard.stop(reason, generated.len() as u64)?;
         held.extend_from_slice(new);
         held.extend_from_slice(&generated);
         held.truncate(session.position());
+        // A reply cut inside a multi-byte character: its bytes are held back.
+        let (tail, incomplete) = stream.finish_held();
+        reply.push_str(&tail);
         {
             let mut out = stdout.lock();
-            let _ = out.write_all(stream.finish().as_bytes());
+            let _ = out.write_all(tail.as_bytes());
             let _ = out.write_all(b"\n");
             let _ = out.flush();
         }
         if write_failed {
             break;
         }
-        let reply = tok.decode(&generated)?;
+        if !incomplete.is_empty() {
+            tracing::info!(
+                "[the reply stopped inside a multi-byte character: {} byte(s) held back: {}]",
+                incomplete.len(),
+                hex(&incomplete)
+            );
+        }
         messages.push(ChatMessage::new("assistant", reply));
-        let stop = match reason {
-            StopReason::EndOfGeneration => "end of turn",
-            StopReason::MaxTokens => "max tokens",
-            StopReason::ContextFull => "context full",
-            StopReason::Interrupted => "interrupted",
-        };
+        if reason == StopReason::ContextFull {
+            tracing::info!("[{}]", full_note());
+        }
         tracing::info!(
-            "[turn {turn}: {} new prompt tokens, {keep} reused from the cache{} | {} generated, {:.1} tok/s | stop: {stop} | {}/{capacity} tokens in context]",
+            "[turn {turn}: {} new prompt tokens, {keep} reused from the cache{} | {} generated, {:.1} tok/s | stop: {} | {}/{capacity} tokens in context]",
             new.len(),
             if diverged { " (re-prefilled from the divergence)" } else { "" },
             t.generated_tokens,
             t.decode_tokens_per_s(),
+            reason,
             session.position(),
         );
     }

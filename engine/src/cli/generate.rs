@@ -8,7 +8,7 @@ use clap::ValueEnum;
 use atenia_engine::args;
 use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::decoder::Session;
-use atenia_engine::generate::generate;
+use atenia_engine::generate::{context_full_note, generate, ContextPlan, StopReason};
 use atenia_engine::kernels::Isa;
 use atenia_engine::loader::{Loaded, TokenizerLoad};
 use atenia_engine::runtime::Runtime;
@@ -77,7 +77,15 @@ pub enum Output {
 #[command(after_help = "Examples:\n  \
     atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  \
     atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"Why is the sky blue?\" --chat\n  \
-    atenia generate -m model.gguf -p \"Once upon a time\" --temperature 0.7 --top-p 0.9 --seed 42 --output json")]
+    atenia generate -m model.gguf -p \"Once upon a time\" --temperature 0.7 --top-p 0.9 --seed 42 --output json\n\n\
+    Why generation stopped (`stop:` on stderr, `stop_reason` in JSON, the `stop` event of --trace):\n  \
+    eos           the model ended its text (end-of-generation token)\n  \
+    max_tokens    -n tokens were generated\n  \
+    context_full  every position of the context is used (see --ctx-size)\n  \
+    interrupted   stdout was closed\n\n\
+    A prompt longer than the context is refused (exit 2) before anything runs. When generation\n\
+    stops inside a multi-byte character, its bytes are held back, not printed as U+FFFD\n\
+    (JSON: `incomplete_bytes`).")]
 pub struct Args {
     /// Model: a GGUF file or a Hugging Face checkpoint directory
     #[arg(short, long, value_name = "MODEL")]
@@ -85,7 +93,7 @@ pub struct Args {
     /// The prompt text
     #[arg(short, long, value_name = "TEXT")]
     pub prompt: String,
-    /// Most tokens to generate
+    /// Most tokens to generate (fewer when the context fills first: stop reason context_full)
     #[arg(short = 'n', long, default_value_t = 128, value_name = "N")]
     pub max_tokens: usize,
     #[command(flatten)]
@@ -99,7 +107,8 @@ pub struct Args {
     /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0, value_name = "N")]
     pub threads: usize,
-    /// Context size in tokens (0 = prompt + max tokens, capped by the model's context)
+    /// Context size in tokens (0 = prompt + max tokens, capped by the model's trained context).
+    /// Above the trained context: a warning. The KV cache it takes is printed before it is allocated
     #[arg(short = 'c', long, default_value_t = 0, value_name = "N")]
     pub ctx_size: usize,
     /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
@@ -154,6 +163,15 @@ pub fn prompt_ids(
     tok.apply_chat_template(&messages, true)
 }
 
+/// Bytes as lowercase hex pairs separated by spaces (`f0 9f 98`).
+pub fn hex(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
 pub fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
     isa.map(|s| {
         Isa::from_name(s).ok_or_else(|| {
@@ -174,20 +192,25 @@ pub fn run(a: Args) -> Result<()> {
     if ids.is_empty() {
         return Err(Error::argument("--prompt", "the prompt gives no tokens"));
     }
-    let model_ctx = loaded.model.config.context_length;
-    let capacity = if a.ctx_size > 0 {
-        a.ctx_size
-    } else {
-        (ids.len() + a.max_tokens).min(model_ctx.max(ids.len()))
-    };
-    if ids.len() > capacity {
-        return Err(Error::argument(
-            "--ctx-size",
-            format!(
-                "the prompt has {} tokens but the context holds {capacity}",
-                ids.len()
-            ),
-        ));
+    let config = &loaded.model.config;
+    let plan =
+        ContextPlan::for_generate(config.context_length, ids.len(), a.max_tokens, a.ctx_size)?;
+    let capacity = plan.capacity;
+    if let Some(w) = plan.over_trained_warning() {
+        tracing::warn!("{w}");
+    }
+    let max_generated = plan.max_generated(ids.len());
+    if max_generated < a.max_tokens {
+        tracing::info!(
+            "[the prompt's {} tokens and -n {} need more than the {capacity} positions of the context: generation stops at context_full after at most {max_generated} tokens]",
+            ids.len(),
+            a.max_tokens
+        );
+    }
+    // A context chosen with --ctx-size: its KV cache is stated before it is
+    // allocated (and before the guard weighs it). JSON always has the size.
+    if a.ctx_size > 0 {
+        tracing::info!("{}", plan.kv_cache_line(config));
     }
     // The memory guard: a reading and a decision at start (refuse, proceed, or
     // proceed under a tightened budget), then one every GUARD_EVERY tokens.
@@ -202,11 +225,14 @@ pub fn run(a: Args) -> Result<()> {
     let mut stream = tok.stream_decoder();
     let stdout = std::io::stdout();
     let text_mode = output == Output::Text;
+    // The text so far (what --json and --json-out report), streamed or not.
+    let mut streamed = String::new();
     let mut on_token = |id: u32| -> Result<bool> {
         n_tokens += 1;
         guard.progress(n_tokens)?;
+        let piece = stream.step(id)?;
+        streamed.push_str(&piece);
         if text_mode {
-            let piece = stream.step(id)?;
             let mut out = stdout.lock();
             // A closed pipe (e.g. `| head`) ends generation quietly.
             if out
@@ -227,12 +253,34 @@ pub fn run(a: Args) -> Result<()> {
         &|id| tok.is_end_of_generation(id),
         &mut on_token,
     )?;
-    let text = tok.decode(&generated)?;
+    guard.stop(reason, generated.len() as u64)?;
+    // A generation cut inside a multi-byte character: those bytes are held
+    // back (reported, never printed as U+FFFD).
+    let (tail, incomplete) = stream.finish_held();
+    let incomplete_note = (!incomplete.is_empty()).then(|| {
+        format!(
+            "[generation stopped inside a multi-byte character: {} byte(s) held back: {}]",
+            incomplete.len(),
+            hex(&incomplete)
+        )
+    });
+    if reason == StopReason::ContextFull {
+        tracing::info!(
+            "[{}]",
+            context_full_note(
+                capacity,
+                plan.trained,
+                "shorten the prompt or raise --ctx-size"
+            )
+        );
+    }
+    streamed.push_str(&tail);
     let v = serde_json::json!({
         "model": loaded.path.display().to_string(),
         "prompt_ids": ids,
         "token_ids": generated,
-        "text": text,
+        "text": streamed,
+        "incomplete_bytes": incomplete,
         "stop_reason": reason,
         "seed": a.sampling.seed.value,
         "prompt_tokens": t.prompt_tokens,
@@ -240,24 +288,30 @@ pub fn run(a: Args) -> Result<()> {
         "ttft_ms": t.ttft_ms,
         "prefill_tokens_per_s": t.prefill_tokens_per_s(),
         "decode_tokens_per_s": t.decode_tokens_per_s(),
+        "ctx_size": capacity,
+        "trained_context": plan.trained,
+        "kv_cache_bytes": plan.kv_cache_bytes(config),
         "threads": rt.threads(),
         "isa": rt.isa.name(),
         "memory": loaded.model.memory.stats.to_json(loaded.model.memory.budget()),
     });
     match output {
         Output::Text => {
-            let tail = stream.finish();
             let mut out = stdout.lock();
             let _ = out.write_all(tail.as_bytes());
             let _ = out.write_all(b"\n");
             let _ = out.flush();
+            if let Some(n) = &incomplete_note {
+                tracing::info!("{n}");
+            }
             tracing::info!(
                 prompt_tokens = t.prompt_tokens,
                 generated_tokens = t.generated_tokens,
                 ttft_ms = t.ttft_ms,
                 prefill_tokens_per_s = t.prefill_tokens_per_s(),
                 decode_tokens_per_s = t.decode_tokens_per_s(),
-                "[{} prompt tokens: {:.1} tok/s prefill, ttft {:.1} ms | {} generated: {:.1} tok/s decode | stop: {:?} | {} threads, {}]",
+                stop_reason = reason.as_str(),
+                "[{} prompt tokens: {:.1} tok/s prefill, ttft {:.1} ms | {} generated: {:.1} tok/s decode | stop: {} | {} threads, {}]",
                 t.prompt_tokens,
                 t.prefill_tokens_per_s(),
                 t.ttft_ms,
