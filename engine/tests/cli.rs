@@ -4,6 +4,8 @@
 
 mod common;
 
+use common::{json_of, smollm2, text};
+
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
 
@@ -17,26 +19,6 @@ fn atenia() -> Command {
 
 fn run(args: &[&str]) -> Output {
     atenia().args(args).output().expect("run atenia")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_of(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            text(&o.stdout),
-            text(&o.stderr)
-        )
-    })
-}
-
-fn smollm2() -> String {
-    common::model_path("SmolLM2-135M-Instruct.Q4_1.gguf")
-        .display()
-        .to_string()
 }
 
 fn golden(rel: &str) -> String {

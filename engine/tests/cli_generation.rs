@@ -5,6 +5,8 @@
 
 mod common;
 
+use common::{json_of, smollm2, text};
+
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -15,26 +17,6 @@ fn atenia() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_atenia"));
     c.stdin(Stdio::null());
     c
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-fn json_of(o: &Output) -> Value {
-    serde_json::from_slice(&o.stdout).unwrap_or_else(|e| {
-        panic!(
-            "stdout is not JSON ({e}):\n{}\nstderr:\n{}",
-            text(&o.stdout),
-            text(&o.stderr)
-        )
-    })
-}
-
-fn smollm2() -> String {
-    common::model_path("SmolLM2-135M-Instruct.Q4_1.gguf")
-        .display()
-        .to_string()
 }
 
 /// SmolLM2-135M: 30 layers, 3 KV heads of 64 (kv dim 192), trained context 8192.

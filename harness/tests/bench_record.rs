@@ -5,6 +5,9 @@
 //! The bench runs on the tiny hostile-suite base model with a 4-token prompt,
 //! 2 generated tokens and one measured run: seconds, and no timing is asserted.
 
+mod common;
+
+use common::text;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
@@ -38,10 +41,6 @@ fn bench(cwd: &Path, extra: &[&str]) -> Output {
         .args(extra)
         .output()
         .expect("run atenia-harness")
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
 }
 
 fn ok(o: &Output) {

@@ -5,44 +5,29 @@
 
 mod common;
 
+use common::{run_bounded, text};
+
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
+use std::time::Duration;
 
 use serde_json::Value;
 
 const SMOL: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 
-/// Bad input must be answered well within this (before any model is read).
-const PROMPT: Duration = Duration::from_secs(5);
+/// Bad input is answered before any model is read: in well under a second on
+/// a quiet machine. The test allows far more, so that a fully loaded CI
+/// machine cannot fail it, and still far less than any work would take.
+const PROMPT: Duration = Duration::from_secs(20);
 
-/// Runs `atenia-harness`; a run past 120 s is killed and fails the test.
+/// Runs `atenia-harness`; a run past 120 s is killed and fails the test,
+/// so does a panic.
 fn harness(args: &[&str]) -> (Output, Duration) {
-    let t0 = Instant::now();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_atenia-harness"))
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    loop {
-        if child.try_wait().unwrap().is_some() {
-            break;
-        }
-        if t0.elapsed() > Duration::from_secs(120) {
-            let _ = child.kill();
-            panic!("atenia-harness {args:?} hung (killed after 120 s)");
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    let o = child.wait_with_output().unwrap();
-    assert_ne!(o.status.code(), Some(101), "{args:?} panicked");
-    (o, t0.elapsed())
-}
-
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
+    run_bounded(
+        env!("CARGO_BIN_EXE_atenia-harness"),
+        args,
+        Duration::from_secs(120),
+    )
 }
 
 fn refused(args: &[&str], needles: &[&str]) {

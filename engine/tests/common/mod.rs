@@ -5,6 +5,10 @@ use std::path::PathBuf;
 
 use safetensors::{Dtype, SafeTensors};
 
+mod process;
+#[allow(unused_imports)]
+pub use process::{json_of, run_bounded, text};
+
 pub fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
 }
@@ -77,6 +81,13 @@ pub fn argmax64(v: &[f64]) -> usize {
         }
     }
     best
+}
+
+/// The real SmolLM2-135M-Instruct Q4_1 file, as a command-line argument.
+pub fn smollm2() -> String {
+    model_path("SmolLM2-135M-Instruct.Q4_1.gguf")
+        .display()
+        .to_string()
 }
 
 /// Where the real models are: `$ATENIA_MODEL_DIR`, then `<workspace>/models`,

@@ -3,6 +3,11 @@
 
 use std::path::PathBuf;
 
+#[path = "../../../engine/tests/common/process.rs"]
+mod process;
+#[allow(unused_imports)]
+pub use process::{json_of, run_bounded, text};
+
 pub fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
 }
