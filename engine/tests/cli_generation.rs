@@ -335,7 +335,8 @@ fn ctrl_c_at_the_chat_prompt_exits_130() {
     let start = Instant::now();
     let status = child.wait().unwrap();
     assert_eq!(status.code(), Some(130), "{seen}");
-    assert!(start.elapsed() < Duration::from_secs(5));
+    // At once on a quiet machine; the margin is for a loaded CI machine.
+    assert!(start.elapsed() < Duration::from_secs(20));
     let mut rest = String::new();
     err.read_to_string(&mut rest).unwrap();
     assert!(!rest.contains("panicked"), "{rest}");
