@@ -107,24 +107,34 @@ pub fn short_model(file: &str) -> String {
     }
 }
 
-/// Which series a record belongs to: the model, and the thread count when
-/// the history holds that model at several.
+/// Which series a record belongs to: the model, then the kernel path when
+/// the history holds that model on several (a machine with AVX-512 and one
+/// with only AVX2 are not one series over time), then the thread count when
+/// it holds that model at several.
 fn series_keys(records: &[Record]) -> Vec<String> {
     let mut threads: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
+    let mut isas: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
     for r in records {
         let t = threads.entry(r.model.file.as_str()).or_default();
         if !t.contains(&r.threads) {
             t.push(r.threads);
         }
+        let i = isas.entry(r.model.file.as_str()).or_default();
+        if !i.contains(&r.isa.as_str()) {
+            i.push(&r.isa);
+        }
     }
     records
         .iter()
         .map(|r| {
-            if threads[r.model.file.as_str()].len() > 1 {
-                format!("{} ·{}t", short_model(&r.model.file), r.threads)
-            } else {
-                short_model(&r.model.file)
+            let mut k = short_model(&r.model.file);
+            if isas[r.model.file.as_str()].len() > 1 {
+                k += &format!(" ·{}", r.isa);
             }
+            if threads[r.model.file.as_str()].len() > 1 {
+                k += &format!(" ·{}t", r.threads);
+            }
+            k
         })
         .collect()
 }
@@ -550,6 +560,21 @@ mod tests {
         let s = series_by(&rs, &keys, &slots, |r| Some(r.prefill_tokens_per_s));
         assert_eq!(s.len(), 3);
         assert_eq!(s[0].points, vec![(0.0, 1.0), (1.0, 3.0)]);
+    }
+
+    #[test]
+    fn records_on_another_kernel_path_make_their_own_series() {
+        let mut rs = vec![
+            rec("a.gguf", 2, 1.0),
+            rec("a.gguf", 2, 2.0),
+            rec("b.gguf", 2, 3.0),
+        ];
+        rs[0].isa = "avx512".into();
+        rs[1].isa = "avx2".into();
+        rs[2].isa = "avx2".into();
+        assert_eq!(series_keys(&rs), vec!["a ·avx512", "a ·avx2", "b"]);
+        rs[1].threads = 1;
+        assert_eq!(series_keys(&rs), vec!["a ·avx512 ·2t", "a ·avx2 ·1t", "b"]);
     }
 
     #[test]
