@@ -286,7 +286,7 @@ impl<'m> Session<'m> {
     fn plan(model: &Model, rt: &Runtime, capacity: usize) -> Result<Option<Stream>> {
         let c = &model.config;
         let budget = model.memory.budget();
-        let kv = 2 * (c.n_layers * capacity * c.kv_dim() * 4) as u64;
+        let kv = crate::kv_cache::bytes_for(c.n_layers, capacity, c.kv_dim());
         let scratch = scratch_bytes(model, capacity, rt.threads());
         let tensors = plan_tensors(model);
         let input = PlanInput {

@@ -7,13 +7,18 @@ use crate::error::{Error, Result};
 pub const ELEMENT_BYTES: usize = std::mem::size_of::<f32>();
 
 /// Bytes a cache of `capacity` positions takes: layers × positions × row
-/// (`n_kv_heads · head_dim`) × 2 (keys and values) × [`ELEMENT_BYTES`].
-/// Saturates instead of overflowing, so a huge requested context still gets a number.
-pub fn bytes_for(n_layers: usize, capacity: usize, row: usize) -> u64 {
+/// (`n_kv_heads · head_dim`) × 2 (keys and values) × [`ELEMENT_BYTES`];
+/// `None` when that does not fit in a u64.
+pub fn checked_bytes(n_layers: usize, capacity: usize, row: usize) -> Option<u64> {
     [capacity, row, 2, ELEMENT_BYTES]
         .into_iter()
         .try_fold(n_layers as u64, |acc, x| acc.checked_mul(x as u64))
-        .unwrap_or(u64::MAX)
+}
+
+/// [`checked_bytes`], saturating instead of overflowing, so a huge requested
+/// context still gets a number (and a planner refuses it).
+pub fn bytes_for(n_layers: usize, capacity: usize, row: usize) -> u64 {
+    checked_bytes(n_layers, capacity, row).unwrap_or(u64::MAX)
 }
 
 pub struct KvCache {

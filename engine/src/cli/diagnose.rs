@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use atenia_engine::gguf::GgufFile;
+use atenia_engine::kv_cache::checked_bytes;
 use atenia_engine::loader::{load, Loaded};
 use atenia_engine::spec::FamilySpec;
 use atenia_engine::tokenizer::{Tokenizer, TokenizerKind};
@@ -44,13 +45,6 @@ pub struct Args {
     pub model: PathBuf,
     #[command(flatten)]
     pub json: atenia_engine::args::JsonArgs,
-}
-
-/// Bytes of the KV cache for `positions` positions: f32 keys and values of
-/// `kv_dim` per position in each of `layers` layers (see `kv_cache.rs`).
-fn kv_bytes(layers: usize, kv_dim: usize, positions: usize) -> Option<u64> {
-    let b = (layers as u128) * 2 * (kv_dim as u128) * (positions as u128) * 4;
-    u64::try_from(b).ok()
 }
 
 #[derive(Default)]
@@ -241,14 +235,14 @@ fn model_json(l: &Loaded, out: &mut Map<String, Value>) -> Result<()> {
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(|t| t["bytes"].as_u64()).sum())
         .unwrap_or(0);
-    let at_ctx = kv_bytes(c.n_layers, c.kv_dim(), c.context_length);
-    let at_4k = kv_bytes(c.n_layers, c.kv_dim(), 4096);
+    let at_ctx = checked_bytes(c.n_layers, c.context_length, c.kv_dim());
+    let at_4k = checked_bytes(c.n_layers, 4096, c.kv_dim());
     let total = |kv: Option<u64>| kv.and_then(|k| k.checked_add(weights));
     out.insert(
         "memory".into(),
         json!({
             "weights_mapped_bytes": weights,
-            "kv_cache_bytes_per_token": kv_bytes(c.n_layers, c.kv_dim(), 1),
+            "kv_cache_bytes_per_token": checked_bytes(c.n_layers, 1, c.kv_dim()),
             "kv_cache_bytes_at_context": at_ctx,
             "kv_cache_bytes_at_4096": at_4k,
             "total_bytes_at_context": total(at_ctx),
