@@ -1837,11 +1837,11 @@ mod tests {
         }
     }
 
-    #[test]
-    fn byte_level_stream_holds_incomplete_characters() {
+    /// A byte-level (GPT-2) tokenizer with no merges: id 0 is
+    /// `<|endoftext|>`, id `1 + b` is byte `b`.
+    fn byte_level_tokenizer() -> Tokenizer {
         let mut tokens: Vec<String> = vec!["<|endoftext|>".into()];
-        let table = bytes_to_unicode();
-        tokens.extend(table.iter().map(|c| c.to_string()));
+        tokens.extend(bytes_to_unicode().iter().map(|c| c.to_string()));
         let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
         let meta = Kv::default()
             .s("tokenizer.ggml.model", "gpt2")
@@ -1849,7 +1849,12 @@ mod tests {
             .strs("tokenizer.ggml.tokens", &refs)
             .strs("tokenizer.ggml.merges", &[])
             .meta();
-        let tok = Tokenizer::from_gguf(&meta).unwrap();
+        Tokenizer::from_gguf(&meta).unwrap()
+    }
+
+    #[test]
+    fn byte_level_stream_holds_incomplete_characters() {
+        let tok = byte_level_tokenizer();
         let ids = tok.encode("a€b", false).unwrap();
         assert_eq!(ids.len(), 5);
         let mut s = tok.stream_decoder();
@@ -1870,16 +1875,7 @@ mod tests {
     #[test]
     fn finish_held_keeps_back_an_incomplete_last_character() {
         // Byte-level: 😀 is F0 9F 98 80, one byte token each.
-        let mut tokens: Vec<String> = vec!["<|endoftext|>".into()];
-        tokens.extend(bytes_to_unicode().iter().map(|c| c.to_string()));
-        let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
-        let meta = Kv::default()
-            .s("tokenizer.ggml.model", "gpt2")
-            .s("tokenizer.ggml.pre", "default")
-            .strs("tokenizer.ggml.tokens", &refs)
-            .strs("tokenizer.ggml.merges", &[])
-            .meta();
-        let tok = Tokenizer::from_gguf(&meta).unwrap();
+        let tok = byte_level_tokenizer();
         let emoji = tok.encode("a😀", false).unwrap();
         assert_eq!(emoji.len(), 5);
         let run = |ids: &[u32]| {
