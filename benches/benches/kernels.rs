@@ -22,7 +22,7 @@ use atenia_engine::kernels::attention::{attention, AttnShape};
 use atenia_engine::kernels::matmul::{matmul, matvec};
 use atenia_engine::kernels::norm::{rms_norm, rms_norm_inplace};
 use atenia_engine::kernels::rope::{Rope, RopeStyle};
-use atenia_engine::runtime::Runtime;
+use atenia_engine::kernels::runtime::Runtime;
 
 /// Tokens of a prefill batch.
 const PREFILL_TOKENS: usize = 128;

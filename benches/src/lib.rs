@@ -3,7 +3,7 @@
 //! seeded random activations. Nothing here reads a model file, so the benches
 //! run on a fresh checkout.
 
-use atenia_engine::tensor::{Bytes, Matrix};
+use atenia_engine::formats::storage::{Bytes, Matrix};
 use atenia_engine::GgmlType;
 
 /// SplitMix64: a small seeded generator (the benches need no cryptography,

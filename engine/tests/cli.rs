@@ -596,7 +596,10 @@ fn verbose_and_json_logs_go_to_stderr() {
     let o = run(&[&["-v"][..], &args[..]].concat());
     let err = text(&o.stderr);
     assert!(o.status.success(), "{err}");
-    assert!(err.contains("debug atenia_engine::ui: loaded "), "{err}");
+    assert!(
+        err.contains("debug atenia_engine::cli::ui: loaded "),
+        "{err}"
+    );
     // The results on stdout are the same whatever the logging.
     assert_eq!(o.stdout, plain.stdout);
     let o = run(&[&["--log-format", "json", "-v"][..], &args[..]].concat());

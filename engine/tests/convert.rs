@@ -9,14 +9,14 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Instant;
 
-use atenia_engine::chat_template::ChatMessage;
 use atenia_engine::convert::{convert_gguf, write_tokenizer, Options, OutDtype, Report};
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::gguf::GgufFile;
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::formats::gguf::GgufFile;
+use atenia_engine::formats::safetensors::SafetensorsSet;
+use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
-use atenia_engine::runtime::Runtime;
-use atenia_engine::safetensors_file::SafetensorsSet;
-use atenia_engine::tokenizer::Tokenizer;
+use atenia_engine::text::chat_template::ChatMessage;
+use atenia_engine::text::tokenizer::Tokenizer;
 
 /// A scratch directory removed when dropped.
 struct Scratch(PathBuf);

@@ -6,7 +6,7 @@
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
-use atenia_engine::dequant::dequantize_row;
+use atenia_engine::formats::dequant::dequantize_row;
 use atenia_engine::GgmlType;
 use safetensors::{Dtype, SafeTensors};
 

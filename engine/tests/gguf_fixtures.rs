@@ -4,10 +4,10 @@
 
 mod common;
 
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::gguf::GgufFile;
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::formats::gguf::GgufFile;
+use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
-use atenia_engine::runtime::Runtime;
 
 fn check(file: &std::path::Path, rt: &Runtime) -> (f64, f64) {
     let reference = common::read_reference(&file.with_extension("reference.safetensors"));

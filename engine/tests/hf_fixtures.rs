@@ -8,9 +8,9 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use atenia_engine::decoder::{Logits, Session};
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
-use atenia_engine::runtime::Runtime;
 use atenia_engine::GgmlType;
 
 fn cases() -> Vec<PathBuf> {

@@ -9,9 +9,9 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::loader::{load, load_with, TokenizerLoad};
-use atenia_engine::runtime::Runtime;
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::{load, load_with, TokenizerLoad};
 
 fn fixture(rel: &str) -> PathBuf {
     common::golden().join(rel)

@@ -12,10 +12,10 @@ mod common;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::gguf::GgufFile;
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::formats::gguf::GgufFile;
+use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
-use atenia_engine::runtime::Runtime;
 use sha2::{Digest, Sha256};
 
 fn hash(logits: &[f32]) -> String {

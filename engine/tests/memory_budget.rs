@@ -6,9 +6,9 @@
 
 use std::path::PathBuf;
 
-use atenia_engine::decoder::{set_memory_budget, Logits, Session};
-use atenia_engine::loader::load;
-use atenia_engine::runtime::Runtime;
+use atenia_engine::exec::decoder::{set_memory_budget, Logits, Session};
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::load;
 
 const BUDGET: u64 = 16 << 20;
 
@@ -30,7 +30,7 @@ fn model(name: &str) -> PathBuf {
 
 /// Prefill logits (every position) and then greedy decode logits, token by token.
 fn run(
-    loaded: &atenia_engine::loader::Loaded,
+    loaded: &atenia_engine::model::open::Loaded,
     rt: &Runtime,
     ids: &[u32],
     steps: usize,
@@ -223,8 +223,10 @@ fn golden(name: &str) -> PathBuf {
 /// action re-plans the session's placement before the next pass; the logits
 /// of every step stay the same bits as the unbounded run.
 fn pressure_mid_run(file: &str) {
-    use atenia_engine::guard::Decision;
-    use atenia_engine::run_guard::{read_sensor_script, scripted_sensor, GuardOptions, RunGuard};
+    use atenia_engine::guard::policy::Decision;
+    use atenia_engine::guard::wiring::{
+        read_sensor_script, scripted_sensor, GuardOptions, RunGuard,
+    };
 
     const STEPS: usize = 10;
     let rt = Runtime::new(2, None).unwrap();

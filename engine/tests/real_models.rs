@@ -3,10 +3,10 @@
 
 mod common;
 
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::gguf::GgufFile;
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::formats::gguf::GgufFile;
+use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
-use atenia_engine::runtime::Runtime;
 
 fn run(model_file: &str, fixture_dir: &str) {
     let path = common::model_path(model_file);

@@ -9,16 +9,16 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::gguf::GgufFile;
-use atenia_engine::kernels::activation::Activation;
-use atenia_engine::kernels::rope::RopeStyle;
-use atenia_engine::model::Model;
-use atenia_engine::runtime::Runtime;
-use atenia_engine::spec::{
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::family::spec::{
     FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, TensorNames, BUILTIN_SPEC_FILES,
     SCHEMA_VERSION,
 };
+use atenia_engine::formats::gguf::GgufFile;
+use atenia_engine::kernels::activation::Activation;
+use atenia_engine::kernels::rope::RopeStyle;
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::Model;
 use serde_json::json;
 
 // ---------------------------------------------------------------------------

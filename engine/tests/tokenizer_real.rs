@@ -9,9 +9,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use atenia_engine::chat_template::{self, ChatMessage};
-use atenia_engine::gguf::GgufFile;
-use atenia_engine::tokenizer::Tokenizer;
+use atenia_engine::formats::gguf::GgufFile;
+use atenia_engine::text::chat_template::{self, ChatMessage};
+use atenia_engine::text::tokenizer::Tokenizer;
 
 fn golden() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")

@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::loader::{load, Loaded};
-use atenia_engine::runtime::Runtime;
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::model::open::{load, Loaded};
+use atenia_engine::kernels::runtime::Runtime;
 
 pub const BASE_CONFIG: &[u8] = include_bytes!("../../golden/hostile/hf/base/config.json");
 pub const BASE_WEIGHTS: &[u8] = include_bytes!("../../golden/hostile/hf/base/model.safetensors");

@@ -8,7 +8,7 @@ use libfuzzer_sys::fuzz_target;
 mod common;
 
 fuzz_target!(|data: &[u8]| {
-    if atenia_engine::gguf::parse_bytes(data).is_err() {
+    if atenia_engine::formats::gguf::parse_bytes(data).is_err() {
         return;
     }
     let path = common::scratch().join("model.gguf");

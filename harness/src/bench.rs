@@ -15,11 +15,11 @@ use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::generate::{generate, Timings};
-use atenia_engine::loader::Loaded;
-use atenia_engine::runtime::Runtime;
-use atenia_engine::sampler::{Sampler, SamplerConfig};
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::exec::generate::{generate, Timings};
+use atenia_engine::exec::sampler::{Sampler, SamplerConfig};
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::Loaded;
 use atenia_engine::{Error, Result};
 
 /// The schema string of a bench record.
@@ -524,7 +524,7 @@ pub fn utc_now_iso() -> String {
 
 /// Seconds since 1970-01-01 UTC as `YYYY-MM-DDTHH:MM:SSZ`.
 pub fn iso_utc(secs: u64) -> String {
-    atenia_engine::chat_template::strftime_utc("%Y-%m-%dT%H:%M:%SZ", secs as i64)
+    atenia_engine::text::chat_template::strftime_utc("%Y-%m-%dT%H:%M:%SZ", secs as i64)
 }
 
 /// Appends `r` as one line to the history file (created with its directory if needed).

@@ -4,11 +4,12 @@ use std::path::PathBuf;
 
 use atenia_engine::kernels::Isa;
 // Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
-use atenia_engine::loader::TokenizerLoad;
+use atenia_engine::cli::args::GuardArgs;
+use atenia_engine::cli::ui::{load_model as load, Progress};
+use atenia_engine::guard::wiring::RunGuard;
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::TokenizerLoad;
 use atenia_engine::outln as println;
-use atenia_engine::run_guard::{GuardArgs, RunGuard};
-use atenia_engine::runtime::Runtime;
-use atenia_engine::ui::{load_model as load, Progress};
 use atenia_engine::{Error, Result};
 use atenia_harness::bench::{self, Options, Record, Stat};
 
@@ -57,7 +58,7 @@ pub struct Args {
     #[arg(long, value_name = "ISA")]
     pub isa: Option<String>,
     #[command(flatten)]
-    pub json: atenia_engine::args::JsonArgs,
+    pub json: atenia_engine::cli::args::JsonArgs,
     /// Append the record to the history (JSON lines): reports/bench-history.jsonl, or FILE
     #[arg(
         long,
@@ -180,7 +181,7 @@ pub fn print_table(r: &Record) {
 pub fn run(a: Args) -> Result<i32> {
     a.json.check()?;
     if let Some(history) = &a.record {
-        atenia_engine::args::check_writable(history, "--record")?;
+        atenia_engine::cli::args::check_writable(history, "--record")?;
     }
     // Before the model loads: a bad peer file should not cost a bench.
     let peer = a.peer.as_deref().map(read_peer).transpose()?;

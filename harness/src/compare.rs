@@ -5,8 +5,8 @@ use serde::Serialize;
 use crate::engine_run::{self, Path};
 use crate::metrics::{compare_position, Band, PositionMetrics};
 use crate::reference_file::LogitsFile;
+use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
-use atenia_engine::runtime::Runtime;
 use atenia_engine::{Error, Result};
 
 #[derive(Debug, Serialize)]

@@ -2,8 +2,8 @@
 
 use std::path::PathBuf;
 
-use atenia_engine::loader::TokenizerLoad;
-use atenia_engine::runtime::Runtime;
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::TokenizerLoad;
 use atenia_engine::Result;
 use atenia_harness::compare::compare;
 use atenia_harness::engine_run::Path;
@@ -31,7 +31,7 @@ pub struct Args {
     #[arg(long)]
     pub decode: bool,
     #[command(flatten)]
-    pub json: atenia_engine::args::JsonArgs,
+    pub json: atenia_engine::cli::args::JsonArgs,
     /// Worker threads (0 = one per core; at most 4 per core)
     #[arg(short, long, default_value_t = 0)]
     pub threads: usize,
@@ -40,7 +40,7 @@ pub struct Args {
 pub fn run(a: Args) -> Result<i32> {
     a.json.check()?;
     let rt = Runtime::new(a.threads, None)?;
-    let loaded = atenia_engine::ui::load_model(&a.model, TokenizerLoad::Lazy)?;
+    let loaded = atenia_engine::cli::ui::load_model(&a.model, TokenizerLoad::Lazy)?;
     let reference = LogitsFile::read(&a.reference)?;
     let path = if a.decode {
         Path::Decode

@@ -54,7 +54,7 @@ fn default_reports(dir: &Path) -> Vec<PathBuf> {
 }
 
 pub fn run(a: Args) -> Result<i32> {
-    atenia_engine::args::check_writable(&a.out, "--out")?;
+    atenia_engine::cli::args::check_writable(&a.out, "--out")?;
     let (records, skipped) = read_history(&a.history)?;
     let mut notes = Vec::new();
     if skipped > 0 {

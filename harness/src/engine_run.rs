@@ -2,9 +2,9 @@
 //! whole sequence, or the first token then token-by-token decode through the
 //! KV cache.
 
-use atenia_engine::decoder::{LayerObserver, Logits, Session};
+use atenia_engine::exec::decoder::{LayerObserver, Logits, Session};
+use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
-use atenia_engine::runtime::Runtime;
 use atenia_engine::Result;
 
 /// How the engine consumes the sequence.

@@ -2,9 +2,9 @@
 
 use std::path::PathBuf;
 
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::loader::TokenizerLoad;
-use atenia_engine::runtime::Runtime;
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::TokenizerLoad;
 use atenia_engine::{Error, Result};
 use atenia_harness::reference_file::write_logits;
 
@@ -39,26 +39,26 @@ pub struct Args {
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
     /// Memory budget (e.g. 16MiB): weights that do not fit are streamed; the logits are the same bits
-    #[arg(long, value_name = "SIZE", value_parser = atenia_engine::run_guard::parse_budget)]
+    #[arg(long, value_name = "SIZE", value_parser = atenia_engine::cli::args::parse_budget)]
     pub memory_budget: Option<u64>,
 }
 
 pub fn run(a: Args) -> Result<()> {
-    atenia_engine::args::check_writable(&a.out, "--out")?;
+    atenia_engine::cli::args::check_writable(&a.out, "--out")?;
     let rt = Runtime::new(a.threads, None)?;
     // Ids are run as they are: only --prompt needs the tokenizer.
     let when = match a.prompt {
         Some(_) => TokenizerLoad::Now,
         None => TokenizerLoad::Lazy,
     };
-    let loaded = atenia_engine::ui::load_model(&a.model, when)?;
+    let loaded = atenia_engine::cli::ui::load_model(&a.model, when)?;
     // Tokenized before the budget measures the fixed overhead (which counts the tokenizer).
     let ids = match (&a.ids, &a.prompt) {
         (Some(ids), _) => ids.clone(),
         (None, Some(p)) => loaded.tokenizer()?.encode(p, true)?,
         (None, None) => return Err(Error::argument("--prompt", "give --prompt or --ids")),
     };
-    atenia_engine::decoder::set_memory_budget(&loaded.model, a.memory_budget);
+    atenia_engine::exec::decoder::set_memory_budget(&loaded.model, a.memory_budget);
     if ids.is_empty() {
         return Err(Error::argument("--ids", "no tokens to run"));
     }

@@ -32,7 +32,7 @@ are checked to be writable before the work starts (exit 2 when not).\n\
 )]
 struct Cli {
     #[command(flatten)]
-    log: atenia_engine::ui::LogArgs,
+    log: atenia_engine::cli::ui::LogArgs,
     #[command(subcommand)]
     command: Command,
 }
@@ -63,7 +63,7 @@ fn main() {
         );
     }));
     let cli = Cli::parse();
-    atenia_engine::ui::init(&cli.log);
+    atenia_engine::cli::ui::init(&cli.log);
     let result = std::panic::catch_unwind(move || match cli.command {
         Command::Logits(a) => logits::run(a).map(|()| 0),
         Command::Compare(a) => compare_cmd::run(a),

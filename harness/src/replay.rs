@@ -1,10 +1,10 @@
-//! Replays a decision trace (see `atenia_engine::trace`): the recorded
+//! Replays a decision trace (see `atenia_engine::guard::trace`): the recorded
 //! readings go through the guard again, with the configuration of the trace's
 //! first event, and every decision must equal the recorded one.
 
 use serde_json::Value;
 
-use atenia_engine::guard::{Guard, GuardConfig, Reading};
+use atenia_engine::guard::policy::{Guard, GuardConfig, Reading};
 
 /// What a replay found.
 #[derive(Debug, PartialEq)]
@@ -101,7 +101,7 @@ pub fn replay(text: &str) -> Result<Outcome, Malformed> {
             // written before the event existed simply lack it).
             "stop" => {
                 let reason = ev["stop_reason"].as_str().unwrap_or("");
-                if atenia_engine::generate::StopReason::from_name(reason).is_none() {
+                if atenia_engine::exec::generate::StopReason::from_name(reason).is_none() {
                     return Err(Malformed(format!(
                         "line {line}: unknown stop_reason {:?} (eos, max_tokens, context_full or interrupted)",
                         ev["stop_reason"]

@@ -10,10 +10,10 @@ use serde::Serialize;
 use crate::engine_run::{self, Path};
 use crate::metrics::{compare_position, Band, PositionMetrics};
 use crate::prompts::Prompt;
-use atenia_engine::decoder::{Logits, Session};
-use atenia_engine::loader::Loaded;
-use atenia_engine::runtime::Runtime;
-use atenia_engine::sampler::argmax;
+use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::exec::sampler::argmax;
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::Loaded;
 use atenia_engine::Result;
 
 pub const SCHEMA: &str = "atenia.validate/1";
@@ -213,7 +213,7 @@ pub fn prompt_ids(loaded: &Loaded, p: &Prompt, notes: &mut Vec<String>) -> Resul
     let tok = loaded.tokenizer()?;
     if p.chat {
         if tok.chat_template.is_some() {
-            let msg = atenia_engine::chat_template::ChatMessage::new("user", p.text.clone());
+            let msg = atenia_engine::text::chat_template::ChatMessage::new("user", p.text.clone());
             return tok.apply_chat_template(&[msg], true);
         }
         notes.push("the model has no chat template: the text was used as it is".into());

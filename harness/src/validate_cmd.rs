@@ -2,14 +2,15 @@
 
 use std::path::{Path, PathBuf};
 
-use atenia_engine::args::{check_writable, write_output};
+use atenia_engine::cli::args::{check_writable, write_output};
 
 // Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
-use atenia_engine::loader::TokenizerLoad;
+use atenia_engine::cli::args::GuardArgs;
+use atenia_engine::cli::ui::{load_model as load, Progress};
+use atenia_engine::guard::wiring::RunGuard;
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::TokenizerLoad;
 use atenia_engine::outln as println;
-use atenia_engine::run_guard::{GuardArgs, RunGuard};
-use atenia_engine::runtime::Runtime;
-use atenia_engine::ui::{load_model as load, Progress};
 use atenia_engine::Result;
 use atenia_harness::metrics::DEFAULT_BAND;
 use atenia_harness::prompts::{default_prompts, read_prompts};

@@ -5,8 +5,8 @@
 
 mod common;
 
-use atenia_engine::loader::load;
-use atenia_engine::runtime::Runtime;
+use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::load;
 use atenia_harness::compare::compare;
 use atenia_harness::engine_run::Path;
 use atenia_harness::metrics::DEFAULT_BAND;

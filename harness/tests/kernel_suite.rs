@@ -11,14 +11,14 @@
 use std::cell::RefCell;
 use std::sync::OnceLock;
 
-use atenia_engine::ggml_type::GgmlType;
+use atenia_engine::formats::ggml_type::GgmlType;
+use atenia_engine::formats::storage::{Bytes, Matrix};
 use atenia_engine::kernels::activation::{self, Activation};
 use atenia_engine::kernels::attention::{attention, AttnShape};
 use atenia_engine::kernels::matmul::{matmul, matvec};
 use atenia_engine::kernels::rope::{Rope, RopeStyle};
+use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::kernels::{dot, norm, Isa};
-use atenia_engine::runtime::Runtime;
-use atenia_engine::tensor::{Bytes, Matrix};
 use atenia_harness::kernel_suite::{self as ks, Report, Rng, U32, U64};
 use atenia_references::mpfr::{self, Float};
 use proptest::prelude::*;
@@ -899,7 +899,7 @@ fn dequantization_is_the_exact_value_rounded_once() {
             }
             let n = nblocks * ty.block_elems();
             let mut got = vec![0f32; n];
-            atenia_engine::dequant::dequantize_row(ty, &bytes, &mut got).unwrap();
+            atenia_engine::formats::dequant::dequantize_row(ty, &bytes, &mut got).unwrap();
             let exact = mpfr::dequantize(ty, &bytes);
             for (i, (e, &g)) in exact.iter().zip(&got).enumerate() {
                 let want = mpfr::round_f32(e);

@@ -2,7 +2,7 @@
 //!
 //! Every `golden/traces/*.jsonl` is replayed.
 //! `golden/traces/pressure-scripted.jsonl` and `refuse-scripted.jsonl` are
-//! written by `atenia_engine::trace::record_script` from the synthetic
+//! written by `atenia_engine::guard::trace::record_script` from the synthetic
 //! readings below (regenerate with `ATENIA_BLESS_TRACES=1 cargo test -p
 //! atenia-harness --test replay`); `smollm2-generate.jsonl` and
 //! `smollm2-refuse-ctx.jsonl` were recorded by `atenia generate --trace`
@@ -10,8 +10,8 @@
 
 use std::path::PathBuf;
 
-use atenia_engine::guard::{Decision, GuardConfig, Reading};
-use atenia_engine::trace::{record_script, TraceWriter};
+use atenia_engine::guard::policy::{Decision, GuardConfig, Reading};
+use atenia_engine::guard::trace::{record_script, TraceWriter};
 use atenia_harness::replay::{replay, Outcome};
 
 const MIB: u64 = 1 << 20;

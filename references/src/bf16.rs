@@ -45,10 +45,10 @@
 //! in f32 and rounds only the unnormalized probabilities); so figures land near,
 //! not exactly on, PyTorch's.
 
+use atenia_engine::formats::storage::Matrix;
 use atenia_engine::kernels::activation::Activation;
 use atenia_engine::kernels::rope::{Rope, RopeStyle};
 use atenia_engine::model::{LayerConfig, LayerWeights, Model, ModelConfig};
-use atenia_engine::tensor::Matrix;
 
 /// Rounds an f32 to the nearest bfloat16 (ties to even), returned as the f32
 /// of the same value. NaN stays NaN; values beyond bf16's range become ±inf.

@@ -12,10 +12,10 @@
 //! then widened exactly to f64) and used for every position, so memory stays at
 //! one row per thread plus the activations.
 
+use atenia_engine::formats::storage::Matrix;
 use atenia_engine::kernels::activation::Activation;
 use atenia_engine::kernels::rope::{Rope, RopeStyle};
 use atenia_engine::model::{LayerConfig, LayerWeights, Model, ModelConfig};
-use atenia_engine::tensor::Matrix;
 
 /// The observer of [`forward_f64`]: `(layer, rows)` where `rows` is `seq × hidden`.
 pub type Observer<'a> = dyn FnMut(usize, &[f64]) + 'a;

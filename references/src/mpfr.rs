@@ -17,7 +17,7 @@
 //!
 //! Helpers at the end turn an error into ULPs of the exact result.
 
-use atenia_engine::ggml_type::GgmlType;
+use atenia_engine::formats::ggml_type::GgmlType;
 use rug::float::{Constant, Round};
 use rug::ops::Pow;
 pub use rug::Float;

@@ -4,7 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use atenia_engine::gguf::GgufFile;
+use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::model::Model;
 use atenia_references::forward_f64;
 use safetensors::{Dtype, SafeTensors};
@@ -253,8 +253,8 @@ fn gemma3_270m_matches_its_float64_reference_to_1e_9() {
 /// the engine's (a check that the two line up, not a gate on the engine).
 #[test]
 fn observer_lines_up_with_the_engines() {
-    use atenia_engine::decoder::{Logits, Session};
-    use atenia_engine::runtime::Runtime;
+    use atenia_engine::exec::decoder::{Logits, Session};
+    use atenia_engine::kernels::runtime::Runtime;
     let rt = Runtime::new(2, None).unwrap();
     for f in [
         "llama/llama-F32.gguf",

@@ -4,7 +4,7 @@
 
 use std::path::PathBuf;
 
-use atenia_engine::ggml_type::GgmlType;
+use atenia_engine::formats::ggml_type::GgmlType;
 use atenia_references::mpfr::{self, Float};
 use safetensors::{Dtype, SafeTensors};
 

@@ -14,7 +14,7 @@ use rayon::prelude::*;
 
 use super::dot::dots_strided as dots;
 use super::Isa;
-use crate::runtime::Runtime;
+use crate::kernels::runtime::Runtime;
 
 /// The shape and quirks of one layer's attention.
 #[derive(Clone, Copy, Debug)]

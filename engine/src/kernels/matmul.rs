@@ -24,8 +24,8 @@ use rayon::prelude::*;
 use super::dot::{accumulate, accumulate4, reduce, Acc, LANES};
 use super::qdot;
 use super::Isa;
-use crate::runtime::Runtime;
-use crate::tensor::Matrix;
+use crate::formats::storage::Matrix;
+use crate::kernels::runtime::Runtime;
 
 /// Rows dequantized into the scratch at a time by prefill: 8 rows of 640
 /// (Gemma 3) are 20 KiB, which stays in L1 beside a tile's inputs (measured,
@@ -385,10 +385,10 @@ fn matmul_dequant(rt: &Runtime, w: &Matrix, x: &[f32], n: usize, y: &mut [f32]) 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::ggml_type::GgmlType;
+    use crate::formats::ggml_type::GgmlType;
+    use crate::formats::storage::Bytes;
     use crate::kernels::dot::dot;
     use crate::kernels::Isa;
-    use crate::tensor::Bytes;
 
     fn f32_matrix(rows: usize, cols: usize, seed: u32) -> (Matrix, Vec<f32>) {
         let mut s = seed | 1;
@@ -549,7 +549,7 @@ mod tests {
                 eprintln!("{name} not found, skipped");
                 continue;
             };
-            let g = crate::gguf::GgufFile::open(&path).unwrap();
+            let g = crate::formats::gguf::GgufFile::open(&path).unwrap();
             let mut seen = std::collections::HashSet::new();
             for t in &g.tensors {
                 if t.dims.len() != 2 || !seen.insert((t.dtype, t.dims.clone())) {
@@ -589,8 +589,8 @@ mod bench {
     //! `cargo test --release -p atenia-engine --lib bench_ -- --ignored --nocapture`
     //! (`ISA=avx2` picks the path of `bench_matvec` and `bench_matmul`).
     use super::*;
-    use crate::ggml_type::GgmlType;
-    use crate::tensor::Bytes;
+    use crate::formats::ggml_type::GgmlType;
+    use crate::formats::storage::Bytes;
     use std::time::Instant;
 
     fn random_matrix(ty: GgmlType, rows: usize, cols: usize) -> Matrix {

@@ -10,6 +10,7 @@ pub mod matmul;
 pub mod norm;
 pub mod qdot;
 pub mod rope;
+pub mod runtime;
 
 use std::fmt;
 

@@ -4,7 +4,7 @@
 //! # Bits
 //!
 //! Every kernel here reproduces, bit for bit, "dequantize the row with
-//! [`crate::dequant`], then take the dot product in the order of
+//! [`crate::formats::dequant`], then take the dot product in the order of
 //! [`super::dot`]":
 //!
 //! * The weights are decoded in registers, 16 consecutive elements
@@ -51,8 +51,8 @@
 
 use super::dot::{accumulate, accumulate_tail, reduce, Acc, LANES};
 use super::Isa;
-use crate::dequant;
-use crate::ggml_type::GgmlType;
+use crate::formats::dequant;
+use crate::formats::ggml_type::GgmlType;
 
 /// Whether `isa` has the fused kernels of this module (every [`GgmlType`]).
 /// When it does not (the scalar path), [`dot_rows`] and [`dequant_row`]
@@ -292,7 +292,7 @@ fn float_tail<const R: usize>(
 #[allow(clippy::needless_range_loop)]
 mod x86 {
     use super::{Acc, GgmlType, LANES};
-    use crate::dequant;
+    use crate::formats::dequant;
     use crate::kernels::dot::RUN;
     use std::arch::x86_64::*;
 

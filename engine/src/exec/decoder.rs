@@ -1,0 +1,699 @@
+//! The decoder: executes a [`ModelConfig`] over its [`Weights`], one layer at
+//! a time, with a KV cache. It knows nothing of families or file formats.
+//!
+//! The residual stream is kept in f64; matrix products take and give f32.
+
+use std::time::Instant;
+
+use crate::error::{Error, Result};
+use crate::exec::kv_cache::KvCache;
+use crate::formats::storage::Matrix;
+use crate::kernels::activation::{gated, softcap};
+use crate::kernels::attention::attention;
+use crate::kernels::matmul::{matmul, matvec_many};
+use crate::kernels::runtime::{Runtime, POOL_STACK_BYTES};
+use crate::memory;
+use crate::memory::placement::{self, Placement, PlanInput, TensorReq};
+use crate::memory::stats::MemoryStats;
+use crate::model::{Model, Weights};
+
+/// Which positions' logits a forward call computes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logits {
+    /// Only the last position (generation).
+    Last,
+    /// Every position of the call (validation, `logits`).
+    All,
+}
+
+/// Receives the residual stream after each layer (`layer`, `n × hidden`, f64);
+/// layer `n_layers` is the final norm's output.
+pub type LayerObserver<'a> = dyn FnMut(usize, &[f64]) + Send + 'a;
+
+/// Buffers reused across calls; they grow to the largest batch seen and are
+/// never reallocated for single-token decode.
+#[derive(Default)]
+struct Scratch {
+    x: Vec<f64>,
+    h: Vec<f32>,
+    q: Vec<f32>,
+    k: Vec<f32>,
+    v: Vec<f32>,
+    att: Vec<f32>,
+    o: Vec<f32>,
+    gate: Vec<f32>,
+    up: Vec<f32>,
+    cs: Vec<Vec<f64>>,
+    row: Vec<f32>,
+    /// Output of one streamed piece for a batch (scattered into the full output).
+    piece: Vec<f32>,
+}
+
+fn grow<T: Clone + Default>(v: &mut Vec<T>, n: usize) {
+    if v.len() != n {
+        v.resize(n, T::default());
+    }
+}
+
+/// A running sequence: the model, a KV cache and the current position.
+pub struct Session<'m> {
+    pub model: &'m Model,
+    rt: &'m Runtime,
+    cache: KvCache,
+    pos: usize,
+    s: Scratch,
+    /// Where each weight matrix lives, when some are streamed.
+    stream: Option<Stream>,
+    /// The model's plan epoch this placement was made at.
+    epoch: u64,
+}
+
+/// Matrices a pass reads, by index: 0 the embedding, `1 + 7·layer + j` for
+/// q, k, v, o, gate, up, down, and the output projection last.
+const PER_LAYER: usize = 7;
+
+fn matrix_at(w: &Weights, idx: usize) -> &Matrix {
+    let last = 1 + PER_LAYER * w.layers.len();
+    if idx == 0 {
+        return &w.embed;
+    }
+    if idx == last {
+        return &w.output;
+    }
+    let l = &w.layers[(idx - 1) / PER_LAYER];
+    [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down][(idx - 1) % PER_LAYER]
+}
+
+/// The session's placement of every matrix and, for each, the next streamed
+/// matrix in access order (what read-ahead fetches while it computes).
+struct Stream {
+    place: Vec<Placement>,
+    next_streamed: Vec<Option<usize>>,
+}
+
+/// The tensors of one forward pass in access order, for the planner.
+pub fn plan_tensors(model: &Model) -> Vec<TensorReq> {
+    let w = &model.weights;
+    let n = 2 + PER_LAYER * w.layers.len();
+    let mut v: Vec<TensorReq> = (0..n)
+        .map(|i| {
+            let m = matrix_at(w, i);
+            TensorReq {
+                name: m.name.clone(),
+                layer: (i > 0 && i < n - 1).then(|| (i - 1) / PER_LAYER),
+                bytes: m.bytes().len() as u64,
+                row_bytes: m.row_bytes() as u64,
+                owned: !m.is_file_map(),
+                // The output projection tied to the embedding: the same bytes.
+                same_as: (w.tied && i == n - 1).then_some(0),
+            }
+        })
+        .collect();
+    let mut owned = 4 * w.final_norm.len() as u64;
+    for l in &w.layers {
+        for x in [&l.attn_norm, &l.ffn_norm] {
+            owned += 4 * x.len() as u64;
+        }
+        for x in [
+            &l.q_bias,
+            &l.k_bias,
+            &l.v_bias,
+            &l.q_norm,
+            &l.k_norm,
+            &l.post_attn_norm,
+            &l.post_ffn_norm,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            owned += 4 * x.len() as u64;
+        }
+    }
+    v.push(TensorReq {
+        name: "norms and biases".into(),
+        layer: None,
+        bytes: owned,
+        row_bytes: owned,
+        owned: true,
+        same_as: None,
+    });
+    v
+}
+
+/// Bytes of the session's scratch for batches up to `capacity` positions,
+/// the last position's logits, the sampler's working copy of them, and the
+/// kernels' per-thread buffers.
+pub fn scratch_bytes(model: &Model, capacity: usize, threads: usize) -> u64 {
+    let c = &model.config;
+    let per_token =
+        8 * c.hidden + 4 * (2 * c.hidden + 2 * c.q_dim() + 2 * c.kv_dim() + 2 * c.ffn_hidden);
+    let max_cols = c.hidden.max(c.ffn_hidden).max(c.q_dim());
+    let rope: usize = c.ropes_for(capacity).iter().map(|r| 8 * r.rotary_dim).sum();
+    (capacity * (per_token + rope)
+        + 4 * c.hidden
+        + 4 * c.vocab
+        + 16 * c.vocab
+        + threads * (16 * max_cols * 4 + 16 * capacity * c.n_heads.max(1))) as u64
+}
+
+/// Sets the memory budget of `model`'s sessions (`None`: no budget). With a
+/// budget it also releases every weight page loading touched, records the
+/// peak RSS of loading, resets the peak (where the OS allows) and records the
+/// RSS left: the fixed overhead outside the budget (binary, tokenizer,
+/// runtime, parsed metadata).
+pub fn set_memory_budget(model: &Model, budget: Option<u64>) {
+    let mem = &model.memory;
+    mem.set_budget(budget);
+    if budget.is_none() {
+        return;
+    }
+    let w = &model.weights;
+    w.embed.data().release_storage();
+    w.output.data().release_storage();
+    release_weights(model);
+    let st = &mem.stats;
+    MemoryStats::set(&st.start_budget, budget.unwrap_or(0));
+    MemoryStats::set(&st.load_peak_rss, memory::os::peak_rss().unwrap_or(0));
+    MemoryStats::set(&st.peak_reset, memory::os::reset_peak_rss() as u64);
+    let allowance = RuntimeAllowance::measure();
+    MemoryStats::set(&st.allowance_code, allowance.code);
+    MemoryStats::set(&st.allowance_stacks, allowance.stacks);
+    MemoryStats::set(&st.allowance_allocator, allowance.allocator);
+    MemoryStats::set(
+        &st.overhead_bytes,
+        memory::os::rss().unwrap_or(0) + allowance.total(),
+    );
+}
+
+/// Drops every weight matrix's pages from this process's page tables (they
+/// stay in the page cache; the next use maps them again): what a guard's
+/// eviction does. Owned copies (norms, biases) are untouched.
+pub fn release_weights(model: &Model) {
+    let w = &model.weights;
+    for i in 0..2 + PER_LAYER * w.layers.len() {
+        let m = matrix_at(w, i);
+        m.release_rows(0, m.rows);
+    }
+}
+
+/// The part of the fixed overhead that is not yet resident when the budget
+/// is set, bounded from what this process is at that moment (nothing here is
+/// tuned to a model or a machine):
+/// - `code`: executable file maps (binary, shared libraries) not resident
+///   yet, read from /proc/self/smaps: code a run can page in, at most;
+/// - `stacks`: one [`POOL_STACK_BYTES`] stack per thread other than the main
+///   one (the pool's workers; the main thread's stack has already been as
+///   deep as loading took it, and the decode loop is shallower);
+/// - `allocator`: per thread, the free memory glibc keeps at the top of a
+///   thread's arena before trimming it (`M_TRIM_THRESHOLD`, 128 KiB by
+///   default) and one page of arena header.
+///
+/// The kernels' per-thread buffers, the KV cache, the scratch and the
+/// weights are the budget's (see [`scratch_bytes`] and the planner), not
+/// the allowance's.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct RuntimeAllowance {
+    pub code: u64,
+    pub stacks: u64,
+    pub allocator: u64,
+}
+
+/// glibc's default `M_TRIM_THRESHOLD`.
+const MALLOC_TRIM_THRESHOLD: u64 = 128 << 10;
+
+impl RuntimeAllowance {
+    /// The allowance of this process now (zero where the OS cannot say).
+    pub fn measure() -> RuntimeAllowance {
+        let threads = memory::os::threads().unwrap_or(1).max(1);
+        RuntimeAllowance {
+            code: memory::os::code_not_resident().unwrap_or(0),
+            stacks: (threads - 1) * POOL_STACK_BYTES as u64,
+            allocator: threads
+                * (MALLOC_TRIM_THRESHOLD + crate::formats::pages::page_size() as u64),
+        }
+    }
+
+    pub fn total(&self) -> u64 {
+        self.code + self.stacks + self.allocator
+    }
+}
+
+impl<'m> Session<'m> {
+    /// A session holding up to `capacity` positions.
+    pub fn new(model: &'m Model, rt: &'m Runtime, capacity: usize) -> Result<Session<'m>> {
+        let c = &model.config;
+        if capacity == 0 {
+            return Err(Error::argument("context size", "must be at least 1"));
+        }
+        let epoch = model.memory.epoch();
+        let stream = Self::plan(model, rt, capacity)?;
+        let cache = KvCache::new(c.n_layers, capacity, c.kv_dim())?;
+        Ok(Session {
+            model,
+            rt,
+            cache,
+            pos: 0,
+            s: Scratch::default(),
+            stream,
+            epoch,
+        })
+    }
+
+    /// Plans the placement again when a guard asked for it (tightened the
+    /// budget or evicted) since this session last planned; true if it did.
+    pub fn replan_if_asked(&mut self) -> Result<bool> {
+        let epoch = self.model.memory.epoch();
+        if epoch == self.epoch {
+            return Ok(false);
+        }
+        self.stream = Self::plan(self.model, self.rt, self.cache.capacity)?;
+        self.epoch = epoch;
+        MemoryStats::add(&self.model.memory.stats.replans, 1);
+        Ok(true)
+    }
+
+    /// Whether matrix `idx` of the pass (0 the embedding, `1 + 7·layer + j`
+    /// for q, k, v, o, gate, up, down, the output last) is streamed under
+    /// this session's current placement.
+    pub fn is_streamed(&self, idx: usize) -> bool {
+        self.stream
+            .as_ref()
+            .is_some_and(|s| matches!(s.place.get(idx), Some(Placement::Streamed { .. })))
+    }
+
+    /// Plans the placement under the model's budget; `None` when every
+    /// matrix stays mapped. The KV cache (all `capacity` positions) and the
+    /// scratch count as fixed bytes.
+    fn plan(model: &Model, rt: &Runtime, capacity: usize) -> Result<Option<Stream>> {
+        let c = &model.config;
+        let budget = model.memory.budget();
+        let kv = crate::exec::kv_cache::bytes_for(c.n_layers, capacity, c.kv_dim());
+        let scratch = scratch_bytes(model, capacity, rt.threads());
+        let tensors = plan_tensors(model);
+        let input = PlanInput {
+            tensors,
+            budget,
+            free: if budget.is_some() {
+                memory::os::free_memory()
+            } else {
+                None
+            },
+            fixed: kv + scratch,
+            stream_all: model.memory.stream_all(),
+        };
+        let p = placement::plan(&input)?;
+        let st = &model.memory.stats;
+        MemoryStats::set(&st.plan_fixed, p.fixed);
+        MemoryStats::set(&st.plan_kv_cache, kv);
+        MemoryStats::set(&st.plan_scratch, scratch);
+        MemoryStats::set(&st.plan_resident, p.resident);
+        MemoryStats::set(&st.plan_mapped, p.mapped);
+        MemoryStats::set(&st.plan_streamed, p.streamed);
+        MemoryStats::set(&st.plan_stream_buffer, p.stream_buffer);
+        MemoryStats::set(&st.plan_limit, p.limit.unwrap_or(0));
+        let n = 2 + PER_LAYER * c.n_layers;
+        let place: Vec<Placement> = p.placements[..n].to_vec();
+        let streamed = place
+            .iter()
+            .filter(|x| matches!(x, Placement::Streamed { .. }))
+            .count();
+        MemoryStats::set(&st.tensors_streamed, streamed as u64);
+        MemoryStats::set(
+            &st.tensors_mapped,
+            place.iter().filter(|&&x| x == Placement::Mapped).count() as u64,
+        );
+        if streamed == 0 {
+            return Ok(None);
+        }
+        // The next streamed matrix after each (wrapping to the next pass;
+        // the embedding is read by rows and never prefetched whole).
+        let mut next_streamed = vec![None; n];
+        for (i, slot) in next_streamed.iter_mut().enumerate() {
+            *slot = (1..n)
+                .map(|d| (i + d) % n)
+                .find(|&j| j != 0 && matches!(place[j], Placement::Streamed { .. }));
+        }
+        Ok(Some(Stream {
+            place,
+            next_streamed,
+        }))
+    }
+
+    /// Positions already in the cache.
+    pub fn position(&self) -> usize {
+        self.pos
+    }
+
+    pub fn capacity(&self) -> usize {
+        self.cache.capacity
+    }
+
+    /// Forgets the sequence (the cache is reused).
+    pub fn reset(&mut self) {
+        self.pos = 0;
+    }
+
+    /// Rewinds to `pos` positions (for re-using a shared prefix).
+    pub fn truncate(&mut self, pos: usize) {
+        self.pos = self.pos.min(pos);
+    }
+
+    pub fn kv_cache_bytes(&self) -> usize {
+        self.cache.bytes()
+    }
+
+    /// Runs `tokens` at the next positions and writes their logits to `out`
+    /// (`vocab` per position for [`Logits::All`], `vocab` for [`Logits::Last`]).
+    pub fn forward(&mut self, tokens: &[u32], which: Logits, out: &mut Vec<f32>) -> Result<()> {
+        self.forward_observed(tokens, which, out, None)
+    }
+
+    pub fn forward_observed(
+        &mut self,
+        tokens: &[u32],
+        which: Logits,
+        out: &mut Vec<f32>,
+        observer: Option<&mut LayerObserver<'_>>,
+    ) -> Result<()> {
+        // The whole pass runs on a pool thread: each kernel's parallel section
+        // then starts from inside the pool instead of handing work over from
+        // the caller's thread (about 10 µs a call, ~200 calls a token).
+        self.replan_if_asked()?;
+        let rt = self.rt;
+        rt.install(|| self.forward_in_pool(tokens, which, out, observer))
+    }
+
+    fn forward_in_pool(
+        &mut self,
+        tokens: &[u32],
+        which: Logits,
+        out: &mut Vec<f32>,
+        mut observer: Option<&mut LayerObserver<'_>>,
+    ) -> Result<()> {
+        let model = self.model;
+        let c = &model.config;
+        let w = &model.weights;
+        let rt = self.rt;
+        let n = tokens.len();
+        if n == 0 {
+            return Err(Error::argument("tokens", "nothing to run"));
+        }
+        if self.pos + n > self.cache.capacity {
+            return Err(Error::argument(
+                "context size",
+                format!(
+                    "{} positions needed but the context holds {}; raise --ctx-size",
+                    self.pos + n,
+                    self.cache.capacity
+                ),
+            ));
+        }
+        if let Some(&bad) = tokens.iter().find(|&&t| t as usize >= c.vocab) {
+            return Err(Error::argument(
+                "token id",
+                format!("{bad} is outside the vocabulary of {}", c.vocab),
+            ));
+        }
+        let (hid, qd, kvd, ffn) = (c.hidden, c.q_dim(), c.kv_dim(), c.ffn_hidden);
+        let started = Instant::now();
+        let stats = &model.memory.stats;
+        let st = self.stream.as_ref().map(|x| (x, stats));
+        let s = &mut self.s;
+        grow(&mut s.x, n * hid);
+        grow(&mut s.h, n * hid);
+        grow(&mut s.q, n * qd);
+        grow(&mut s.k, n * kvd);
+        grow(&mut s.v, n * kvd);
+        grow(&mut s.att, n * qd);
+        grow(&mut s.o, n * hid);
+        grow(&mut s.gate, n * ffn);
+        grow(&mut s.up, n * ffn);
+        grow(&mut s.row, hid);
+        let ropes = c.ropes_for(self.cache.capacity);
+        s.cs.resize(ropes.len(), Vec::new());
+        for (r, cs) in ropes.iter().zip(s.cs.iter_mut()) {
+            grow(cs, n * r.rotary_dim);
+            for t in 0..n {
+                r.cos_sin(
+                    self.pos + t,
+                    &mut cs[t * r.rotary_dim..(t + 1) * r.rotary_dim],
+                );
+            }
+        }
+
+        // Embeddings.
+        for (t, &tok) in tokens.iter().enumerate() {
+            w.embed.dequantize_row_into(tok as usize, &mut s.row)?;
+            let scale = c.embed_scale.unwrap_or(1.0);
+            for (x, &e) in s.x[t * hid..(t + 1) * hid].iter_mut().zip(&s.row) {
+                *x = e as f64 * scale;
+            }
+        }
+        if let Some((stream, _)) = st {
+            if matches!(stream.place[0], Placement::Streamed { .. }) {
+                for &tok in tokens {
+                    w.embed.release_rows(tok as usize, tok as usize + 1);
+                }
+            }
+        }
+
+        let eps = c.norm_eps;
+        let off = c.norm_weight_offset;
+        for (li, (lc, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
+            // Attention block.
+            norm_rows(&s.x, &lw.attn_norm, eps, off, &mut s.h);
+            if n == 1 && st.is_none() {
+                // Decode from RAM: Q, K and V in one parallel region.
+                let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
+                let jobs = [
+                    (m(1), &mut s.q[..]),
+                    (m(2), &mut s.k[..]),
+                    (m(3), &mut s.v[..]),
+                ];
+                matvec_many(rt, jobs, &s.h);
+            } else {
+                for (k, y) in [(1, &mut s.q), (2, &mut s.k), (3, &mut s.v)] {
+                    mm(rt, st, w, k + PER_LAYER * li, &s.h, n, y, &mut s.piece);
+                }
+            }
+            add_bias(&mut s.q, lw.q_bias.as_deref());
+            add_bias(&mut s.k, lw.k_bias.as_deref());
+            add_bias(&mut s.v, lw.v_bias.as_deref());
+            let hd = lc.attn.head_dim;
+            if let Some(qn) = &lw.q_norm {
+                for head in s.q.chunks_exact_mut(hd) {
+                    crate::kernels::norm::rms_norm_inplace(head, qn, eps, off);
+                }
+            }
+            if let Some(kn) = &lw.k_norm {
+                for head in s.k.chunks_exact_mut(hd) {
+                    crate::kernels::norm::rms_norm_inplace(head, kn, eps, off);
+                }
+            }
+            let rope = &ropes[lc.rope];
+            let cs = &s.cs[lc.rope];
+            let rd = rope.rotary_dim;
+            for t in 0..n {
+                rope.apply(
+                    &mut s.q[t * qd..(t + 1) * qd],
+                    hd,
+                    &cs[t * rd..(t + 1) * rd],
+                );
+                rope.apply(
+                    &mut s.k[t * kvd..(t + 1) * kvd],
+                    hd,
+                    &cs[t * rd..(t + 1) * rd],
+                );
+            }
+            self.cache.write(li, self.pos, &s.k, &s.v);
+            let (keys, values) = self.cache.layer(li, self.pos + n);
+            attention(rt, &lc.attn, &s.q, n, self.pos, keys, values, &mut s.att);
+            mm(
+                rt,
+                st,
+                w,
+                4 + PER_LAYER * li,
+                &s.att,
+                n,
+                &mut s.o,
+                &mut s.piece,
+            );
+            if let Some(pn) = &lw.post_attn_norm {
+                norm_rows_f32(&mut s.o, pn, eps, off, hid);
+            }
+            for (x, &o) in s.x.iter_mut().zip(&s.o) {
+                *x += o as f64;
+            }
+
+            // MLP block.
+            norm_rows(&s.x, &lw.ffn_norm, eps, off, &mut s.h);
+            if n == 1 && st.is_none() {
+                // Decode from RAM: gate and up in one parallel region.
+                let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
+                let jobs = [(m(5), &mut s.gate[..]), (m(6), &mut s.up[..])];
+                matvec_many(rt, jobs, &s.h);
+            } else {
+                for (k, y) in [(5, &mut s.gate), (6, &mut s.up)] {
+                    mm(rt, st, w, k + PER_LAYER * li, &s.h, n, y, &mut s.piece);
+                }
+            }
+            gated(c.activation, &mut s.gate, &s.up);
+            mm(
+                rt,
+                st,
+                w,
+                7 + PER_LAYER * li,
+                &s.gate,
+                n,
+                &mut s.o,
+                &mut s.piece,
+            );
+            if let Some(pn) = &lw.post_ffn_norm {
+                norm_rows_f32(&mut s.o, pn, eps, off, hid);
+            }
+            for (x, &o) in s.x.iter_mut().zip(&s.o) {
+                *x += o as f64;
+            }
+            if let Some(obs) = observer.as_deref_mut() {
+                obs(li, &s.x);
+            }
+        }
+        self.pos += n;
+
+        // Final norm and logits.
+        let first = match which {
+            Logits::All => 0,
+            Logits::Last => n - 1,
+        };
+        let rows = n - first;
+        norm_rows(
+            &s.x[first * hid..],
+            &w.final_norm,
+            eps,
+            off,
+            &mut s.h[..rows * hid],
+        );
+        if let Some(obs) = observer {
+            let normed: Vec<f64> = s.h[..rows * hid].iter().map(|&v| v as f64).collect();
+            obs(c.n_layers, &normed);
+        }
+        out.resize(rows * c.vocab, 0.0);
+        mm(
+            rt,
+            st,
+            w,
+            1 + PER_LAYER * c.n_layers,
+            &s.h[..rows * hid],
+            rows,
+            out,
+            &mut s.piece,
+        );
+        if let Some(cap) = c.final_softcap {
+            for l in out.iter_mut() {
+                *l = softcap(*l as f64, cap) as f32;
+            }
+        }
+        MemoryStats::add(&stats.forward_ns, started.elapsed().as_nanos() as u64);
+        MemoryStats::add(&stats.passes, 1);
+        Ok(())
+    }
+}
+
+/// `y = x · Wᵀ` for matrix `idx` of the pass, as its placement says: a
+/// mapped matrix directly; a streamed one piece by piece, each piece mapped
+/// (timed: the wait on I/O), computed, then released, while read-ahead
+/// fetches the next piece. The kernel and the bytes are the same either way,
+/// and every output element is one row's dot product, so the result is the
+/// same bits.
+#[allow(clippy::too_many_arguments)]
+fn mm(
+    rt: &Runtime,
+    st: Option<(&Stream, &MemoryStats)>,
+    w: &Weights,
+    idx: usize,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    tmp: &mut Vec<f32>,
+) {
+    let m = matrix_at(w, idx);
+    let (stream, stats) = match st {
+        Some((s, stats)) => (s, stats),
+        None => return matmul(rt, m, x, n, y),
+    };
+    let rpp = match stream.place[idx] {
+        Placement::Streamed { rows_per_piece } => rows_per_piece as usize,
+        _ => return matmul(rt, m, x, n, y),
+    };
+    let rows = m.rows;
+    let mut r0 = 0;
+    while r0 < rows {
+        let r1 = (r0 + rpp).min(rows);
+        // Read-ahead: the next piece of this matrix, or the first of the next streamed one.
+        if r1 < rows {
+            m.prefetch_rows(r1, (r1 + rpp).min(rows));
+        } else if let Some(j) = stream.next_streamed[idx] {
+            let nm = matrix_at(w, j);
+            if let Placement::Streamed { rows_per_piece } = stream.place[j] {
+                nm.prefetch_rows(0, (rows_per_piece as usize).min(nm.rows));
+            }
+        }
+        let bytes = m.rows_bytes(r0, r1);
+        let t0 = Instant::now();
+        if let Some((ready, total)) = crate::formats::pages::cached_pages(bytes) {
+            MemoryStats::add(&stats.readahead_ready_pages, ready);
+            MemoryStats::add(&stats.readahead_pages, total);
+        }
+        std::hint::black_box(crate::formats::pages::touch(bytes));
+        MemoryStats::add(&stats.io_wait_ns, t0.elapsed().as_nanos() as u64);
+        if r0 == 0 && r1 == rows {
+            matmul(rt, m, x, n, y);
+        } else {
+            let piece = m.rows_view(r0, r1);
+            let pr = r1 - r0;
+            if n == 1 {
+                matmul(rt, &piece, x, 1, &mut y[r0..r1]);
+            } else {
+                grow(tmp, n * pr);
+                matmul(rt, &piece, x, n, tmp);
+                for t in 0..n {
+                    y[t * rows + r0..t * rows + r1].copy_from_slice(&tmp[t * pr..(t + 1) * pr]);
+                }
+            }
+        }
+        let t1 = Instant::now();
+        m.release_rows(r0, r1);
+        MemoryStats::add(&stats.io_wait_ns, t1.elapsed().as_nanos() as u64);
+        MemoryStats::add(&stats.streamed_bytes, bytes.len() as u64);
+        MemoryStats::add(&stats.pieces, 1);
+        r0 = r1;
+    }
+}
+
+/// RMSNorm of each f64 residual row into f32.
+fn norm_rows(x: &[f64], w: &[f32], eps: f64, offset: f64, out: &mut [f32]) {
+    let hid = w.len();
+    for (xr, or) in x.chunks_exact(hid).zip(out.chunks_exact_mut(hid)) {
+        let ss: f64 = xr.iter().map(|v| v * v).sum();
+        let r = 1.0 / (ss / hid as f64 + eps).sqrt();
+        for ((o, &xi), &wi) in or.iter_mut().zip(xr).zip(w) {
+            *o = (xi * r * (offset + wi as f64)) as f32;
+        }
+    }
+}
+
+fn norm_rows_f32(x: &mut [f32], w: &[f32], eps: f64, offset: f64, hid: usize) {
+    for row in x.chunks_exact_mut(hid) {
+        crate::kernels::norm::rms_norm_inplace(row, w, eps, offset);
+    }
+}
+
+fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
+    if let Some(b) = bias {
+        for row in x.chunks_exact_mut(b.len()) {
+            for (v, &bb) in row.iter_mut().zip(b) {
+                *v = (*v as f64 + bb as f64) as f32;
+            }
+        }
+    }
+}

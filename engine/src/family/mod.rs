@@ -1,0 +1,6 @@
+//! Family adapter specs: the YAML tables in `engine/specs/` that say how a
+//! family names its tensors and which numeric variants it uses (norm style,
+//! biases, soft-caps, sliding windows, rope). Uses [`crate::formats`] and the
+//! kernel enums of [`crate::kernels`].
+
+pub mod spec;
