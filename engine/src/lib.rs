@@ -11,8 +11,8 @@
 //! | [`kernels`] | the numeric kernels, the thread pool and ISA dispatch |
 //! | [`family`] | family adapter specs (the YAML tables) and tensor roles |
 //! | [`text`] | tokenizer, chat template, streaming detokenization |
-//! | [`model`] | model types, binding weights, GGUF and HF config building, opening a path |
 //! | [`memory`] | what the OS says, memory statistics and control, the placement planner |
+//! | [`model`] | model types, binding weights, GGUF and HF config building, opening a path |
 //! | [`exec`] | the decoder session, KV cache, sampler, generation |
 //! | [`guard`] | the memory guard: policy, wiring, traces |
 //! | [`convert`] | GGUF → Hugging Face directory conversion |

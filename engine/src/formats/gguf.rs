@@ -697,6 +697,33 @@ pub fn parse_bytes(buf: &[u8]) -> Result<(Metadata, Vec<TensorInfo>)> {
     Ok((p.metadata, p.tensors))
 }
 
+/// The tensors of an opened GGUF file (GGUF dims, innermost first, are reversed).
+pub struct GgufSource<'a> {
+    pub file: &'a GgufFile,
+    pub storage: Arc<dyn crate::formats::storage::Storage>,
+}
+
+impl crate::formats::storage::TensorSource for GgufSource<'_> {
+    fn tensor(&self, name: &str) -> Result<Option<crate::formats::storage::TensorRef>> {
+        let Some(info) = self.file.tensor(name) else {
+            return Ok(None);
+        };
+        Ok(Some(crate::formats::storage::TensorRef {
+            dtype: info.dtype,
+            shape: info.dims.iter().rev().copied().collect(),
+            data: crate::formats::storage::Bytes::new(
+                self.storage.clone(),
+                info.offset,
+                info.size,
+            )?,
+        }))
+    }
+
+    fn names(&self) -> Vec<String> {
+        self.file.tensors.iter().map(|t| t.name.clone()).collect()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,6 +5,7 @@
 pub mod dequant;
 pub mod ggml_type;
 pub mod gguf;
+pub mod limits;
 pub mod pages;
 pub mod safetensors;
 pub mod storage;

@@ -18,8 +18,7 @@ use safetensors::SafeTensors;
 
 use crate::error::{Error, Result};
 use crate::formats::ggml_type::GgmlType;
-use crate::formats::storage::{Bytes, Storage};
-use crate::model::{TensorRef, TensorSource};
+use crate::formats::storage::{Bytes, Storage, TensorRef, TensorSource};
 
 /// One tensor of a safetensors file.
 #[derive(Clone, Debug)]

@@ -234,3 +234,27 @@ impl Matrix {
         Matrix::new(name, self.dtype, r1 - r0, self.cols, data)
     }
 }
+
+/// A tensor of a model file: its stored type, its shape (outermost
+/// dimension first: a matrix is `[rows, cols]`) and its bytes.
+#[derive(Clone, Debug)]
+pub struct TensorRef {
+    pub dtype: GgmlType,
+    pub shape: Vec<usize>,
+    pub data: Bytes,
+}
+
+impl TensorRef {
+    pub fn elements(&self) -> usize {
+        self.shape.iter().product()
+    }
+}
+
+/// Named tensors of a model file: what the weight binding reads.
+pub trait TensorSource {
+    /// The tensor called `name`; `Ok(None)` when absent, an error when present
+    /// in a type the engine cannot read.
+    fn tensor(&self, name: &str) -> Result<Option<TensorRef>>;
+    /// Every tensor name.
+    fn names(&self) -> Vec<String>;
+}

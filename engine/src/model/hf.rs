@@ -21,13 +21,12 @@ use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
 use crate::family::spec::{FamilySpec, HfFormat, HfLayerTypes, HfSliding};
+use crate::formats::limits::{MAX_DIM, MAX_LAYERS, MAX_VOCAB};
 use crate::formats::safetensors::SafetensorsSet;
 use crate::kernels::activation::Activation;
 use crate::kernels::attention::AttnShape;
 use crate::kernels::rope::{Rope, RopeStyle};
-use crate::model::{
-    bounded, Binder, LayerConfig, LongContext, Model, Plan, Tie, MAX_DIM, MAX_LAYERS, MAX_VOCAB,
-};
+use crate::model::{bounded, Binder, LayerConfig, LongContext, Model, Plan, Tie};
 
 /// Reads config.json of a checkpoint directory as a JSON object.
 pub fn read_config(dir: &Path) -> Result<Map<String, Value>> {
@@ -898,6 +897,15 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
         layers,
         tie,
     })
+}
+
+impl Model {
+    /// Loads a Hugging Face checkpoint directory (config.json and
+    /// model.safetensors or sharded safetensors with their index) with the
+    /// built-in spec for its `architectures`.
+    pub fn from_hf_dir(dir: &Path) -> Result<Model> {
+        load_dir(dir)
+    }
 }
 
 #[cfg(test)]

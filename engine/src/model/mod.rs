@@ -10,23 +10,20 @@ pub mod open;
 
 use std::cell::RefCell;
 use std::collections::BTreeSet;
-use std::path::Path;
+
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::family::spec::{FamilySpec, SlidingPattern, TensorNames};
 use crate::formats::ggml_type::GgmlType;
 use crate::formats::gguf::GgufFile;
-use crate::formats::storage::{Bytes, Matrix, Storage};
+use crate::formats::gguf::GgufSource;
+use crate::formats::storage::{Matrix, Storage, TensorRef, TensorSource};
 use crate::kernels::activation::Activation;
 use crate::kernels::attention::AttnShape;
 use crate::kernels::rope::Rope;
 
-/// Upper bounds on hyperparameters, so that a lying file cannot make the
-/// engine allocate absurd buffers before the weights contradict it.
-pub(crate) const MAX_LAYERS: usize = 1 << 12;
-pub(crate) const MAX_DIM: usize = 1 << 20;
-pub(crate) const MAX_VOCAB: usize = 1 << 24;
+use crate::formats::limits::{MAX_DIM, MAX_LAYERS, MAX_VOCAB};
 
 /// One layer's execution plan.
 #[derive(Clone, Debug)]
@@ -123,53 +120,6 @@ pub struct Model {
     pub spec: FamilySpec,
     /// The memory budget and telemetry its sessions share (see [`crate::memory::placement`]).
     pub memory: Arc<crate::memory::control::MemoryControl>,
-}
-
-/// A tensor of a model file: its stored type, its shape (outermost
-/// dimension first: a matrix is `[rows, cols]`) and its bytes.
-#[derive(Clone, Debug)]
-pub struct TensorRef {
-    pub dtype: GgmlType,
-    pub shape: Vec<usize>,
-    pub data: Bytes,
-}
-
-impl TensorRef {
-    pub fn elements(&self) -> usize {
-        self.shape.iter().product()
-    }
-}
-
-/// Named tensors of a model file: what the weight binding reads.
-pub trait TensorSource {
-    /// The tensor called `name`; `Ok(None)` when absent, an error when present
-    /// in a type the engine cannot read.
-    fn tensor(&self, name: &str) -> Result<Option<TensorRef>>;
-    /// Every tensor name.
-    fn names(&self) -> Vec<String>;
-}
-
-/// The tensors of an opened GGUF file (GGUF dims, innermost first, are reversed).
-pub struct GgufSource<'a> {
-    pub file: &'a GgufFile,
-    pub storage: Arc<dyn Storage>,
-}
-
-impl TensorSource for GgufSource<'_> {
-    fn tensor(&self, name: &str) -> Result<Option<TensorRef>> {
-        let Some(info) = self.file.tensor(name) else {
-            return Ok(None);
-        };
-        Ok(Some(TensorRef {
-            dtype: info.dtype,
-            shape: info.dims.iter().rev().copied().collect(),
-            data: Bytes::new(self.storage.clone(), info.offset, info.size)?,
-        }))
-    }
-
-    fn names(&self) -> Vec<String> {
-        self.file.tensors.iter().map(|t| t.name.clone()).collect()
-    }
 }
 
 /// Reads weights by name out of a [`TensorSource`], remembering which it used.
@@ -532,13 +482,6 @@ impl Model {
             }
         }
         Ok(model)
-    }
-
-    /// Loads a Hugging Face checkpoint directory (config.json and
-    /// model.safetensors or sharded safetensors with their index) with the
-    /// built-in spec for its `architectures`.
-    pub fn from_hf_dir(dir: &Path) -> Result<Model> {
-        crate::model::hf::load_dir(dir)
     }
 
     /// Binds the weights a plan needs from a tensor source.

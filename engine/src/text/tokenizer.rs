@@ -1011,12 +1011,12 @@ impl Tokenizer {
         // The per-id table below is sized by the largest id: refuse an id no
         // embedding the engine accepts could have a row for, before a lying
         // file makes that table billions of entries long.
-        if vocab_size > crate::model::MAX_VOCAB {
+        if vocab_size > crate::formats::limits::MAX_VOCAB {
             return Err(tok_err(format!(
                 "{}: token id {} exceeds the largest vocabulary the engine accepts ({} ids)",
                 path.display(),
                 vocab_size - 1,
-                crate::model::MAX_VOCAB
+                crate::formats::limits::MAX_VOCAB
             )));
         }
         let scheme = decode_scheme_of(inner.get_decoder());
