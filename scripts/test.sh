@@ -5,3 +5,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
 cargo test --workspace --locked
+# The library builds without the command-line crates (clap, indicatif,
+# tracing-subscriber, rustyline): they belong to the binaries' `cli` feature.
+cargo check -p atenia-engine --lib --no-default-features --locked

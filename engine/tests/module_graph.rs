@@ -370,3 +370,53 @@ fn folders_are_used_bottom_up() {
         wrong.join("\n")
     );
 }
+
+/// Crates only the binaries may use: the library knows no terminal.
+const TERMINAL_CRATES: &[(&str, &str)] = &[
+    ("clap", "clap::"),
+    ("indicatif", "indicatif::"),
+    ("tracing-subscriber", "tracing_subscriber::"),
+    ("rustyline", "rustyline::"),
+];
+
+#[test]
+fn the_library_knows_no_terminal() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let manifest = std::fs::read_to_string(root.join("Cargo.toml")).unwrap();
+    let cli_feature = manifest
+        .lines()
+        .find(|l| l.starts_with("cli = "))
+        .expect("engine/Cargo.toml declares a `cli` feature");
+    for (krate, _) in TERMINAL_CRATES {
+        let dep = manifest
+            .lines()
+            .find(|l| l.starts_with(&format!("{krate} ")) || l.starts_with(&format!("{krate}.")))
+            .unwrap_or_else(|| panic!("{krate} is not a dependency any more: drop it here"));
+        assert!(dep.contains("optional = true"), "{krate} must be optional: {dep}");
+        assert!(
+            cli_feature.contains(&format!("\"dep:{krate}\"")),
+            "the cli feature must enable {krate}"
+        );
+    }
+    let lib = std::fs::read_to_string(root.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("#[cfg(feature = \"cli\")]\npub mod cli;"));
+
+    // Outside src/cli and src/bin no code names those crates.
+    let src = root.join("src");
+    let mut files = vec![];
+    rust_files(&src, &mut files);
+    let mut found = vec![];
+    for f in files {
+        if f.starts_with(src.join("cli")) || f.starts_with(src.join("bin")) {
+            continue;
+        }
+        let code = code_only(&std::fs::read_to_string(&f).unwrap());
+        for (_, path) in TERMINAL_CRATES {
+            let attrs = ["#[arg(", "#[command(", "derive(Parser", "ValueEnum"];
+            if code.contains(path) || attrs.iter().any(|a| code.contains(a)) {
+                found.push(format!("{}: {path}", f.strip_prefix(&root).unwrap().display()));
+            }
+        }
+    }
+    assert!(found.is_empty(), "terminal crates in the library:\n{}", found.join("\n"));
+}

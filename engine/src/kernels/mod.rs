@@ -2,6 +2,9 @@
 //! scalar path and, where it pays, AVX2+FMA and AVX-512 paths that produce
 //! the same bits: they share one reduction order (see [`dot`]), so a result
 //! never depends on which path, or how many threads, computed it.
+//!
+//! Also here: the thread pool ([`runtime`]). Uses [`crate::formats`] (tensor
+//! types and storage) and nothing above it.
 
 pub mod activation;
 pub mod attention;
