@@ -392,7 +392,10 @@ fn the_library_knows_no_terminal() {
             .lines()
             .find(|l| l.starts_with(&format!("{krate} ")) || l.starts_with(&format!("{krate}.")))
             .unwrap_or_else(|| panic!("{krate} is not a dependency any more: drop it here"));
-        assert!(dep.contains("optional = true"), "{krate} must be optional: {dep}");
+        assert!(
+            dep.contains("optional = true"),
+            "{krate} must be optional: {dep}"
+        );
         assert!(
             cli_feature.contains(&format!("\"dep:{krate}\"")),
             "the cli feature must enable {krate}"
@@ -414,9 +417,16 @@ fn the_library_knows_no_terminal() {
         for (_, path) in TERMINAL_CRATES {
             let attrs = ["#[arg(", "#[command(", "derive(Parser", "ValueEnum"];
             if code.contains(path) || attrs.iter().any(|a| code.contains(a)) {
-                found.push(format!("{}: {path}", f.strip_prefix(&root).unwrap().display()));
+                found.push(format!(
+                    "{}: {path}",
+                    f.strip_prefix(&root).unwrap().display()
+                ));
             }
         }
     }
-    assert!(found.is_empty(), "terminal crates in the library:\n{}", found.join("\n"));
+    assert!(
+        found.is_empty(),
+        "terminal crates in the library:\n{}",
+        found.join("\n")
+    );
 }

@@ -24,11 +24,11 @@ pub struct Reading {
     pub mem_available_bytes: Option<u64>,
     /// MemTotal (/proc/meminfo): the base of the free fraction without a cgroup limit.
     pub mem_total_bytes: Option<u64>,
-    /// cgroup v2 memory.max (`max` → None).
+    /// The cgroup's limit: v2 memory.max, v1 memory.limit_in_bytes (none → None).
     pub cgroup_limit_bytes: Option<u64>,
-    /// cgroup v2 memory.current.
+    /// The cgroup's usage: v2 memory.current, v1 memory.usage_in_bytes.
     pub cgroup_current_bytes: Option<u64>,
-    /// File (page-cache) bytes of the cgroup (memory.stat `file`): reclaimable, counted as free.
+    /// Page-cache bytes of the cgroup (memory.stat `file`, v1 `total_cache`): reclaimable, counted as free.
     pub cgroup_file_bytes: Option<u64>,
     /// The memory budget in force when the reading was taken.
     pub budget_bytes: Option<u64>,
@@ -68,14 +68,15 @@ impl Reading {
 
     /// Reads the sensors now (Linux; elsewhere every field is `None`).
     pub fn sense(t_ms: u64, budget_bytes: Option<u64>) -> Reading {
-        use crate::memory;
+        use crate::memory::os::{mem_available, CgroupMemory};
+        let cg = CgroupMemory::read().unwrap_or_default();
         Reading {
             t_ms,
-            mem_available_bytes: memory::os::mem_available(),
+            mem_available_bytes: mem_available(),
             mem_total_bytes: mem_total(),
-            cgroup_limit_bytes: memory::os::cgroup_value("memory.max"),
-            cgroup_current_bytes: memory::os::cgroup_value("memory.current"),
-            cgroup_file_bytes: memory::os::cgroup_stat("file"),
+            cgroup_limit_bytes: cg.limit,
+            cgroup_current_bytes: cg.current,
+            cgroup_file_bytes: cg.file,
             budget_bytes,
         }
     }

@@ -79,47 +79,165 @@ pub fn mem_available() -> Option<u64> {
         .map(|k| k * 1024)
 }
 
-/// A cgroup v2 file of this process's cgroup holding a number (`max` → None).
-pub fn cgroup_value(file: &str) -> Option<u64> {
-    let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = cg.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
-    let path = format!("/sys/fs/cgroup{}/{file}", if rel == "/" { "" } else { rel });
-    let v = std::fs::read_to_string(path).ok()?;
-    v.trim().parse().ok()
+/// What this process's memory cgroup says: its limit, its usage and the
+/// page-cache part of that usage (reclaimable, so counted as free).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct CgroupMemory {
+    /// 1 or 2.
+    pub version: u8,
+    /// memory.max (v2) or memory.limit_in_bytes (v1); `None` when unlimited.
+    pub limit: Option<u64>,
+    /// memory.current (v2) or memory.usage_in_bytes (v1).
+    pub current: Option<u64>,
+    /// memory.stat `file` (v2) or `total_cache` / `cache` (v1).
+    pub file: Option<u64>,
 }
 
-/// A field of this cgroup's memory.stat, bytes.
-pub fn cgroup_stat(field: &str) -> Option<u64> {
-    let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
-    let rel = cg.lines().find_map(|l| l.strip_prefix("0::"))?.trim();
-    let path = format!(
-        "/sys/fs/cgroup{}/memory.stat",
-        if rel == "/" { "" } else { rel }
-    );
-    let s = std::fs::read_to_string(path).ok()?;
-    s.lines().find_map(|l| {
-        l.strip_prefix(field)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
+/// A v1 limit at or above this is the kernel's "no limit" (PAGE_COUNTER_MAX
+/// times the page size, rounded down to a page; 2^63 − 4096 on x86-64).
+const V1_UNLIMITED: u64 = 1 << 62;
+
+impl CgroupMemory {
+    /// The memory cgroup of this process (v2 unified hierarchy first, then
+    /// the v1 `memory` controller); `None` where there is none.
+    pub fn read() -> Option<CgroupMemory> {
+        let cg = std::fs::read_to_string("/proc/self/cgroup").ok()?;
+        CgroupMemory::parse(&cg, |p| std::fs::read_to_string(p).ok())
+    }
+
+    /// [`CgroupMemory::read`] over `/proc/self/cgroup`'s text and a file reader.
+    pub fn parse(proc_cgroup: &str, read: impl Fn(&str) -> Option<String>) -> Option<Self> {
+        let dir = |root: &str, rel: &str| -> String {
+            let rel = rel.trim();
+            format!("{root}{}", if rel == "/" { "" } else { rel })
+        };
+        let number = |path: String| -> Option<u64> { read(&path)?.trim().parse().ok() };
+        let stat = |path: String, fields: &[&str]| -> Option<u64> {
+            let text = read(&path)?;
+            fields.iter().find_map(|f| {
+                text.lines()
+                    .find_map(|l| l.strip_prefix(f)?.strip_prefix(' ')?.trim().parse().ok())
+            })
+        };
+        // A v1 `memory` controller line: "N:memory[,…]:/path".
+        let v1 = proc_cgroup.lines().find_map(|l| {
+            let mut parts = l.splitn(3, ':');
+            let (_, controllers, rel) = (parts.next()?, parts.next()?, parts.next()?);
+            controllers.split(',').any(|c| c == "memory").then_some(rel)
+        });
+        if let Some(rel) = v1 {
+            // Inside a container the path may not be visible under the
+            // mount; the mount's root is then this cgroup.
+            let mut d = dir("/sys/fs/cgroup/memory", rel);
+            if read(&format!("{d}/memory.limit_in_bytes")).is_none() {
+                d = "/sys/fs/cgroup/memory".to_string();
+            }
+            return Some(CgroupMemory {
+                version: 1,
+                limit: number(format!("{d}/memory.limit_in_bytes")).filter(|&l| l < V1_UNLIMITED),
+                current: number(format!("{d}/memory.usage_in_bytes")),
+                file: stat(format!("{d}/memory.stat"), &["total_cache", "cache"]),
+            });
+        }
+        let rel = proc_cgroup.lines().find_map(|l| l.strip_prefix("0::"))?;
+        let d = dir("/sys/fs/cgroup", rel);
+        Some(CgroupMemory {
+            version: 2,
+            // "max" does not parse: no limit.
+            limit: number(format!("{d}/memory.max")),
+            current: number(format!("{d}/memory.current")),
+            file: stat(format!("{d}/memory.stat"), &["file"]),
+        })
+    }
+
+    /// What the cgroup still allows: limit − (usage − page cache).
+    pub fn free(&self) -> Option<u64> {
+        let (max, cur) = (self.limit?, self.current?);
+        Some(max.saturating_sub(cur.saturating_sub(self.file.unwrap_or(0))))
+    }
 }
 
 /// Memory this process may still take: MemAvailable, lowered to what the
-/// cgroup still allows (memory.max − memory.current) when it is tighter.
+/// cgroup (v1 or v2) still allows when it is tighter.
 pub fn free_memory() -> Option<u64> {
     let avail = mem_available();
-    // memory.current counts the page cache, which the kernel reclaims
-    // before refusing memory: count its file pages as free.
-    let cg = match (cgroup_value("memory.max"), cgroup_value("memory.current")) {
-        (Some(max), Some(cur)) => {
-            Some(max.saturating_sub(cur.saturating_sub(cgroup_stat("file").unwrap_or(0))))
-        }
-        _ => None,
-    };
+    // The cgroup's usage counts the page cache, which the kernel reclaims
+    // before refusing memory: its file pages count as free.
+    let cg = CgroupMemory::read().and_then(|c| c.free());
     match (avail, cg) {
         (Some(a), Some(c)) => Some(a.min(c)),
         (a, c) => a.or(c),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn reader(files: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = files
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |p| m.get(p).cloned()
+    }
+
+    #[test]
+    fn a_v2_cgroup_reads_max_current_and_file() {
+        let r = reader(&[
+            ("/sys/fs/cgroup/small/memory.max", "6442450944\n"),
+            ("/sys/fs/cgroup/small/memory.current", "1000000000\n"),
+            (
+                "/sys/fs/cgroup/small/memory.stat",
+                "anon 5\nfile 400000000\nfile_mapped 3\n",
+            ),
+        ]);
+        let c = CgroupMemory::parse("0::/small\n", r).unwrap();
+        assert_eq!(c.version, 2);
+        assert_eq!(c.limit, Some(6442450944));
+        assert_eq!(c.file, Some(400000000));
+        assert_eq!(c.free(), Some(6442450944 - 600000000));
+        let unlimited = reader(&[("/sys/fs/cgroup/memory.max", "max\n")]);
+        let c = CgroupMemory::parse("0::/\n", unlimited).unwrap();
+        assert_eq!((c.limit, c.free()), (None, None));
+    }
+
+    #[test]
+    fn a_v1_memory_controller_reads_limit_in_bytes() {
+        let proc = "12:pids:/user\n4:cpu,cpuacct:/x\n7:memory:/box\n";
+        let r = reader(&[
+            (
+                "/sys/fs/cgroup/memory/box/memory.limit_in_bytes",
+                "2147483648\n",
+            ),
+            (
+                "/sys/fs/cgroup/memory/box/memory.usage_in_bytes",
+                "1073741824\n",
+            ),
+            (
+                "/sys/fs/cgroup/memory/box/memory.stat",
+                "cache 10\nrss 4\ntotal_cache 536870912\n",
+            ),
+        ]);
+        let c = CgroupMemory::parse(proc, r).unwrap();
+        assert_eq!(c.version, 1);
+        assert_eq!(c.free(), Some(2147483648 - 536870912));
+        // No limit is a huge number; a path hidden by the container's
+        // namespace falls back to the mount's root.
+        let r = reader(&[
+            (
+                "/sys/fs/cgroup/memory/memory.limit_in_bytes",
+                "9223372036854771712\n",
+            ),
+            ("/sys/fs/cgroup/memory/memory.usage_in_bytes", "5\n"),
+        ]);
+        let c = CgroupMemory::parse("3:memory:/docker/abc\n", r).unwrap();
+        assert_eq!((c.version, c.limit, c.current), (1, None, Some(5)));
+    }
+
+    #[test]
+    fn no_memory_cgroup_is_none() {
+        assert_eq!(CgroupMemory::parse("5:cpu:/a\n", reader(&[])), None);
     }
 }
