@@ -5,53 +5,21 @@
 
 use atenia_engine::formats::storage::{Bytes, Matrix};
 use atenia_engine::GgmlType;
+use atenia_testkit::Rng;
 
-/// SplitMix64: a small seeded generator (the benches need no cryptography,
-/// only the same inputs on every run).
-pub struct Rng(u64);
-
-impl Rng {
-    pub fn new(seed: u64) -> Rng {
-        Rng(seed)
-    }
-
-    pub fn next_u64(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-
-    /// Uniform in [-1, 1).
-    pub fn next_f32(&mut self) -> f32 {
-        ((self.next_u64() >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
-    }
-
-    pub fn fill_bytes(&mut self, out: &mut [u8]) {
-        let mut chunks = out.chunks_exact_mut(8);
-        for c in &mut chunks {
-            c.copy_from_slice(&self.next_u64().to_le_bytes());
-        }
-        let rest = chunks.into_remainder();
-        let last = self.next_u64().to_le_bytes();
-        rest.copy_from_slice(&last[..rest.len()]);
-    }
-
-    /// An f16 bit pattern of a normal number of magnitude in [2^-8, 2^-3)
-    /// (about 0.004 to 0.125: the range of real block scales), random sign
-    /// when `signed`.
-    pub fn f16_scale(&mut self, signed: bool) -> u16 {
-        let r = self.next_u64();
-        let exp = 7 + (r % 5) as u16; // biased exponent 7..=11 → 2^-8 .. 2^-4 × (1 + m)
-        let mant = ((r >> 8) & 0x3FF) as u16;
-        let sign = if signed && (r >> 20) & 1 == 1 {
-            0x8000
-        } else {
-            0
-        };
-        sign | (exp << 10) | mant
-    }
+/// An f16 bit pattern of a normal number of magnitude in [2^-8, 2^-3)
+/// (about 0.004 to 0.125: the range of real block scales), random sign
+/// when `signed`.
+fn f16_scale(rng: &mut Rng, signed: bool) -> u16 {
+    let r = rng.next_u64();
+    let exp = 7 + (r % 5) as u16; // biased exponent 7..=11 → 2^-8 .. 2^-4 × (1 + m)
+    let mant = ((r >> 8) & 0x3FF) as u16;
+    let sign = if signed && (r >> 20) & 1 == 1 {
+        0x8000
+    } else {
+        0
+    };
+    sign | (exp << 10) | mant
 }
 
 /// A `rows × cols` matrix of type `t` made of random blocks with finite
@@ -65,17 +33,17 @@ pub fn synthetic_matrix(name: &str, t: GgmlType, rows: usize, cols: usize, seed:
     match t {
         GgmlType::F32 => {
             for c in data.chunks_exact_mut(4) {
-                c.copy_from_slice(&rng.next_f32().to_le_bytes());
+                c.copy_from_slice(&rng.signed_f32().to_le_bytes());
             }
         }
         GgmlType::BF16 => {
             for c in data.chunks_exact_mut(2) {
-                c.copy_from_slice(&((rng.next_f32().to_bits() >> 16) as u16).to_le_bytes());
+                c.copy_from_slice(&((rng.signed_f32().to_bits() >> 16) as u16).to_le_bytes());
             }
         }
         GgmlType::F16 => {
             for c in data.chunks_exact_mut(2) {
-                c.copy_from_slice(&rng.f16_scale(true).to_le_bytes());
+                c.copy_from_slice(&f16_scale(&mut rng, true).to_le_bytes());
             }
         }
         _ => {
@@ -86,7 +54,7 @@ pub fn synthetic_matrix(name: &str, t: GgmlType, rows: usize, cols: usize, seed:
                     // The second field of Q4_1/Q5_1 is a signed minimum; of
                     // Q2_K/Q4_K/Q5_K, the (positive) scale of the minima.
                     let signed = i == 1 && matches!(t, GgmlType::Q4_1 | GgmlType::Q5_1);
-                    block[o..o + 2].copy_from_slice(&rng.f16_scale(signed).to_le_bytes());
+                    block[o..o + 2].copy_from_slice(&f16_scale(&mut rng, signed).to_le_bytes());
                 }
             }
         }
@@ -97,7 +65,7 @@ pub fn synthetic_matrix(name: &str, t: GgmlType, rows: usize, cols: usize, seed:
 /// `n` seeded values uniform in [-1, 1).
 pub fn random_f32(n: usize, seed: u64) -> Vec<f32> {
     let mut rng = Rng::new(seed);
-    (0..n).map(|_| rng.next_f32()).collect()
+    (0..n).map(|_| rng.signed_f32()).collect()
 }
 
 /// One weight matrix of a real model: its role, stored type and shape (rows × cols).

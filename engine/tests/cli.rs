@@ -2,9 +2,7 @@
 //! JSON, error rendering and exit codes, `generate` on the real SmolLM2 and
 //! the `chat` REPL.
 
-mod common;
-
-use common::{json_of, smollm2, text};
+use atenia_testkit::{self as tk, json_of, smollm2, text};
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};
@@ -22,7 +20,7 @@ fn run(args: &[&str]) -> Output {
 }
 
 fn golden(rel: &str) -> String {
-    common::golden().join(rel).display().to_string()
+    tk::golden().join(rel).display().to_string()
 }
 
 /// Every subcommand the top-level help lists.
@@ -114,7 +112,7 @@ fn doctor_json() {
 
 #[test]
 fn doctor_finds_models_in_atenia_model_dir() {
-    let dir = common::model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let dir = tk::model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
     let dir = dir.parent().unwrap();
     let o = atenia()
         .args(["doctor", "--json"])

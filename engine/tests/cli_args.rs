@@ -3,9 +3,7 @@
 //! no hang and no panic; and the JSON convention (`--json` on stdout,
 //! `--json-out FILE` to a file) across the commands.
 
-mod common;
-
-use common::{run_bounded, text};
+use atenia_testkit::{self as tk, run_bounded, text};
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -39,7 +37,7 @@ fn refused(args: &[&str], needles: &[&str]) -> String {
 }
 
 fn base() -> String {
-    common::golden()
+    tk::golden()
         .join("hostile/gguf/base.gguf")
         .display()
         .to_string()

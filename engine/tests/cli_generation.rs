@@ -3,9 +3,7 @@
 //! generation that fills the context or stops inside a multi-byte character,
 //! and the one spelling of stop reasons (stderr, JSON, trace).
 
-mod common;
-
-use common::{json_of, smollm2, text};
+use atenia_testkit::{json_of, smollm2, text};
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::process::{Command, Output, Stdio};

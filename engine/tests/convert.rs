@@ -3,7 +3,7 @@
 //! of the q·k sums where `llama` Q/K rows were un-permuted; bf16: close), with
 //! a tokenizer that gives the same token ids.
 
-mod common;
+use atenia_testkit as tk;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -68,7 +68,7 @@ fn spread(a: &[f32]) -> f64 {
 }
 
 fn argmaxes(l: &[f32], vocab: usize) -> Vec<usize> {
-    l.chunks(vocab).map(common::argmax).collect()
+    l.chunks(vocab).map(tk::argmax).collect()
 }
 
 fn gguf_model(g: &GgufFile) -> Model {
@@ -107,8 +107,8 @@ fn fixture_families_convert_to_checkpoints_with_the_same_logits() {
         "file", "f32 max|d|", "bf16 max|d|", "bf16/std", "vs ref"
     );
     for (file, class, permuted) in cases {
-        let src = common::golden().join("gguf").join(file);
-        let reference = common::read_reference(&src.with_extension("reference.safetensors"));
+        let src = tk::golden().join("gguf").join(file);
+        let reference = tk::read_reference(&src.with_extension("reference.safetensors"));
         let ids = &reference.input_ids;
         let g = GgufFile::open(&src).unwrap();
         let model = gguf_model(&g);
@@ -200,7 +200,7 @@ fn fixture_families_convert_to_checkpoints_with_the_same_logits() {
 #[test]
 fn inverse_transforms_are_applied_to_the_right_tensors() {
     let dir = Scratch::new("transforms");
-    let src = common::golden().join("gguf/gemma3/gemma3-Q4_K_M-mixed.gguf");
+    let src = tk::golden().join("gguf/gemma3/gemma3-Q4_K_M-mixed.gguf");
     let r = convert(&src, &dir.0.join("g3"), OutDtype::F32);
     assert_eq!(r.norm_shift, -1.0);
     // Every norm of the checkpoint (4 per layer, q/k norms, the final norm).
@@ -239,7 +239,7 @@ fn inverse_transforms_are_applied_to_the_right_tensors() {
     assert!(r.unpermuted.is_empty());
 
     // Llama: HF row h·d + j·d/2 + r is GGUF row h·d + 2r + j (F32 file: exact rows).
-    let src = common::golden().join("gguf/llama/llama-F32.gguf");
+    let src = tk::golden().join("gguf/llama/llama-F32.gguf");
     let r = convert(&src, &dir.0.join("llama"), OutDtype::F32);
     assert_eq!(r.unpermuted.len(), 4);
     assert!(r.shifted.is_empty());
@@ -283,7 +283,7 @@ fn inverse_transforms_are_applied_to_the_right_tensors() {
 }
 
 fn index(model: &str) -> serde_json::Value {
-    let p = common::golden().join("real").join(model).join("index.json");
+    let p = tk::golden().join("real").join(model).join("index.json");
     serde_json::from_str(&std::fs::read_to_string(p).unwrap()).unwrap()
 }
 
@@ -328,7 +328,7 @@ fn check_tokenizer(dir: &Path, model: &str) {
 
 #[test]
 fn smollm2_converts_to_the_same_logits_and_tokens() {
-    let src = common::model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
+    let src = tk::model_path("SmolLM2-135M-Instruct.Q4_1.gguf");
     let dir = Scratch::new("smollm2");
     let g = GgufFile::open(&src).unwrap();
     let model = gguf_model(&g);
@@ -389,7 +389,7 @@ fn smollm2_converts_to_the_same_logits_and_tokens() {
 fn gemma3_270m_tokenizer_converts() {
     // The weights are 1 GB in f32; the tokenizer alone is checked here (see
     // the ignored test below for the whole model).
-    let src = common::model_path("gemma-3-270m-q4_k_m.gguf");
+    let src = tk::model_path("gemma-3-270m-q4_k_m.gguf");
     let g = GgufFile::open(&src).unwrap();
     let tok = Tokenizer::from_gguf(&g.metadata).unwrap();
     let dir = Scratch::new("gemma3-tok");
@@ -408,7 +408,7 @@ fn gemma3_270m_tokenizer_converts() {
 #[test]
 #[ignore]
 fn gemma3_270m_converts_bit_identically() {
-    let src = common::model_path("gemma-3-270m-q4_k_m.gguf");
+    let src = tk::model_path("gemma-3-270m-q4_k_m.gguf");
     let dir = Scratch::new("gemma3");
     let g = GgufFile::open(&src).unwrap();
     let model = gguf_model(&g);
@@ -438,7 +438,7 @@ fn atenia(args: &[&str]) -> (i32, String, String) {
 #[test]
 fn the_convert_command() {
     let dir = Scratch::new("cli");
-    let src = common::golden().join("gguf/qwen2/qwen2-Q4_K_M-mixed.gguf");
+    let src = tk::golden().join("gguf/qwen2/qwen2-Q4_K_M-mixed.gguf");
     let src = src.to_str().unwrap();
     let out = dir.0.join("q2");
     let o = out.to_str().unwrap();

@@ -11,7 +11,7 @@ use atenia_engine::GgmlType;
 use safetensors::{Dtype, SafeTensors};
 
 fn vector_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden/dequant")
+    atenia_testkit::golden().join("dequant")
 }
 
 /// Decodes every block of one vector file and compares bit for bit; returns

@@ -2,7 +2,7 @@
 //! give logits within 1e-4 of its float64 reference with the argmax equal at
 //! every position, in one prefill pass and token by token through the KV cache.
 
-mod common;
+use atenia_testkit as tk;
 
 use atenia_engine::exec::decoder::{Logits, Session};
 use atenia_engine::formats::gguf::GgufFile;
@@ -10,7 +10,7 @@ use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
 
 fn check(file: &std::path::Path, rt: &Runtime) -> (f64, f64) {
-    let reference = common::read_reference(&file.with_extension("reference.safetensors"));
+    let reference = tk::read_reference(&file.with_extension("reference.safetensors"));
     let g = GgufFile::open(file).unwrap();
     let model = Model::from_gguf(&g, g.storage()).unwrap();
     let vocab = model.config.vocab;
@@ -40,8 +40,8 @@ fn check(file: &std::path::Path, rt: &Runtime) -> (f64, f64) {
                 .fold(0.0, f64::max);
             worst[which] = worst[which].max(d);
             assert_eq!(
-                common::argmax(got),
-                common::argmax64(want),
+                tk::argmax(got),
+                tk::argmax64(want),
                 "{}: argmax differs at position {p}",
                 file.display()
             );
@@ -53,7 +53,7 @@ fn check(file: &std::path::Path, rt: &Runtime) -> (f64, f64) {
 #[test]
 fn every_gguf_fixture_matches_its_float64_reference() {
     let rt = Runtime::new(2, None).unwrap();
-    let mut files: Vec<_> = std::fs::read_dir(common::golden().join("gguf"))
+    let mut files: Vec<_> = std::fs::read_dir(tk::golden().join("gguf"))
         .unwrap()
         .flat_map(|d| std::fs::read_dir(d.unwrap().path()).into_iter().flatten())
         .map(|e| e.unwrap().path())

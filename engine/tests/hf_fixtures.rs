@@ -4,7 +4,7 @@
 //! token by token through the KV cache. Also: sharded checkpoints with
 //! unaligned data offsets, and loud refusals of what is not supported.
 
-mod common;
+use atenia_testkit as tk;
 
 use std::path::{Path, PathBuf};
 
@@ -14,7 +14,7 @@ use atenia_engine::model::Model;
 use atenia_engine::GgmlType;
 
 fn cases() -> Vec<PathBuf> {
-    let mut dirs: Vec<_> = std::fs::read_dir(common::golden().join("hf"))
+    let mut dirs: Vec<_> = std::fs::read_dir(tk::golden().join("hf"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("config.json").is_file())
@@ -40,7 +40,7 @@ fn run(model: &Model, rt: &Runtime, ids: &[u32]) -> (Vec<f32>, Vec<f32>) {
 }
 
 fn check(dir: &Path, rt: &Runtime) -> (f64, f64) {
-    let reference = common::read_reference(&dir.join("reference.safetensors"));
+    let reference = tk::read_reference(&dir.join("reference.safetensors"));
     let model = Model::from_hf_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display()));
     let vocab = model.config.vocab;
     let (prefill, decode) = run(&model, rt, &reference.input_ids);
@@ -56,8 +56,8 @@ fn check(dir: &Path, rt: &Runtime) -> (f64, f64) {
                 .fold(0.0, f64::max);
             worst[which] = worst[which].max(d);
             assert_eq!(
-                common::argmax(got),
-                common::argmax64(want),
+                tk::argmax(got),
+                tk::argmax64(want),
                 "{}: {} argmax differs at position {p}",
                 dir.display(),
                 ["prefill", "decode"][which]
@@ -96,7 +96,7 @@ fn sixteen_bit_weights_stay_sixteen_bit() {
         ("mistral-swa-f16", GgmlType::F16),
         ("llama-tied-f32", GgmlType::F32),
     ] {
-        let model = Model::from_hf_dir(&common::golden().join("hf").join(case)).unwrap();
+        let model = Model::from_hf_dir(&tk::golden().join("hf").join(case)).unwrap();
         let types = model.matrix_types();
         assert_eq!(types.len(), 1, "{case}: {types:?}");
         assert_eq!(types[0].0, dtype, "{case}");
@@ -193,7 +193,7 @@ fn pad_to(tensors: &[&Raw], rem: usize) -> usize {
 fn sharded_checkpoints_with_unaligned_offsets_give_identical_logits() {
     let rt = Runtime::new(2, None).unwrap();
     for case in ["llama3-scaled-bf16", "phi3-longrope-f32", "mistral-swa-f16"] {
-        let src = common::golden().join("hf").join(case);
+        let src = tk::golden().join("hf").join(case);
         let tmp = TempDir::new(case);
         std::fs::copy(src.join("config.json"), tmp.0.join("config.json")).unwrap();
         let tensors = read_all(&src.join("model.safetensors"));
@@ -219,7 +219,7 @@ fn sharded_checkpoints_with_unaligned_offsets_give_identical_logits() {
         )
         .unwrap();
 
-        let ids = common::read_reference(&src.join("reference.safetensors")).input_ids;
+        let ids = tk::read_reference(&src.join("reference.safetensors")).input_ids;
         let one = Model::from_hf_dir(&src).unwrap();
         let sharded = Model::from_hf_dir(&tmp.0).unwrap();
         let (p1, d1) = run(&one, &rt, &ids);
@@ -236,7 +236,7 @@ fn patched(
     tag: &str,
     f: impl FnOnce(&mut serde_json::Map<String, serde_json::Value>),
 ) -> TempDir {
-    let src = common::golden().join("hf").join(case);
+    let src = tk::golden().join("hf").join(case);
     let tmp = TempDir::new(tag);
     let mut config: serde_json::Map<String, serde_json::Value> =
         serde_json::from_str(&std::fs::read_to_string(src.join("config.json")).unwrap()).unwrap();
@@ -352,7 +352,7 @@ fn unread_tensors_fail_loud() {
     assert_eq!(e.code(), "E-WEIGHTS", "{e}");
     assert!(e.to_string().contains("lm_head.weight"), "{e}");
 
-    let src = common::golden().join("hf").join("llama-tied-f32");
+    let src = tk::golden().join("hf").join("llama-tied-f32");
     let tmp = TempDir::new("extra");
     std::fs::copy(src.join("config.json"), tmp.0.join("config.json")).unwrap();
     let mut tensors = read_all(&src.join("model.safetensors"));
@@ -374,7 +374,7 @@ fn unread_tensors_fail_loud() {
 
 #[test]
 fn lying_safetensors_headers_are_refused() {
-    let src = common::golden().join("hf").join("llama-tied-f32");
+    let src = tk::golden().join("hf").join("llama-tied-f32");
     let tensors = read_all(&src.join("model.safetensors"));
     let good: Vec<&Raw> = tensors.iter().collect();
     let tmp = TempDir::new("lies");

@@ -5,7 +5,7 @@
 //! limit (an allocation sized by a lying number is a failure). The valid bases
 //! (`ok`) must run under the same limits.
 
-mod common;
+use atenia_testkit as tk;
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
@@ -29,7 +29,7 @@ struct Case {
 }
 
 fn corpus() -> PathBuf {
-    common::golden().join("hostile")
+    tk::golden().join("hostile")
 }
 
 fn manifest() -> Vec<Case> {
@@ -209,7 +209,7 @@ fn the_limits_let_valid_models_run() {
     for model in [
         corpus().join("gguf/base.gguf"),
         corpus().join("hf/base"),
-        common::golden().join("gguf/llama/llama-F32.gguf"),
+        tk::golden().join("gguf/llama/llama-F32.gguf"),
     ] {
         let o = run_limited(&model);
         assert_eq!(o.status, Some(0), "{}: {}", model.display(), o.stderr);

@@ -4,7 +4,7 @@
 //! commands of `atenia` still refuse such a model with E-TOKENIZER, exit 2.
 //! (The ids-only harness commands: harness/tests/no_tokenizer.rs.)
 
-mod common;
+use atenia_testkit as tk;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -14,7 +14,7 @@ use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::{load, load_with, TokenizerLoad};
 
 fn fixture(rel: &str) -> PathBuf {
-    common::golden().join(rel)
+    tk::golden().join(rel)
 }
 
 #[test]
@@ -47,14 +47,14 @@ fn checkpoint_without_tokenizer_json_loads_and_runs_ids() {
     let dir = fixture("hf/llama-tied-f32");
     assert!(!dir.join("tokenizer.json").exists());
     let loaded = load(&dir).unwrap();
-    let reference = common::read_reference(&dir.join("reference.safetensors"));
+    let reference = tk::read_reference(&dir.join("reference.safetensors"));
     let rt = Runtime::new(2, None).unwrap();
     let ids = &reference.input_ids;
     let mut session = Session::new(&loaded.model, &rt, ids.len()).unwrap();
     let mut out = Vec::new();
     session.forward(ids, Logits::Last, &mut out).unwrap();
     let last = reference.logits.last().unwrap();
-    assert_eq!(common::argmax(&out), common::argmax64(last));
+    assert_eq!(tk::argmax(&out), tk::argmax64(last));
 
     for _ in 0..2 {
         // A failed build is not kept: the same error every time.

@@ -7,7 +7,7 @@
 //! `cargo test --profile test -p atenia-engine --test logit_hashes -- --ignored bless`
 //! and says why in its commit.
 
-mod common;
+use atenia_testkit as tk;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -34,11 +34,11 @@ fn hashes(model: &Model, rt: &Runtime, ids: &[u32], extra: usize) -> [String; 2]
     let mut s = Session::new(model, rt, ids.len() + extra).unwrap();
     s.forward(ids, Logits::All, &mut prefill).unwrap();
     let mut out = Vec::new();
-    let mut last = common::argmax(&prefill[(ids.len() - 1) * vocab..]) as u32;
+    let mut last = tk::argmax(&prefill[(ids.len() - 1) * vocab..]) as u32;
     for _ in 0..extra {
         s.forward(&[last], Logits::Last, &mut out).unwrap();
         prefill.extend_from_slice(&out);
-        last = common::argmax(&out) as u32;
+        last = tk::argmax(&out) as u32;
     }
 
     let mut decode = Vec::new();
@@ -62,12 +62,12 @@ fn sorted_dir(dir: &Path) -> Vec<PathBuf> {
 fn compute() -> BTreeMap<String, [String; 2]> {
     let rt = Runtime::new(2, None).unwrap();
     let mut all = BTreeMap::new();
-    let golden = common::golden();
+    let golden = tk::golden();
     for dir in sorted_dir(&golden.join("hf")) {
         if !dir.join("config.json").is_file() {
             continue;
         }
-        let r = common::read_reference(&dir.join("reference.safetensors"));
+        let r = tk::read_reference(&dir.join("reference.safetensors"));
         let model = Model::from_hf_dir(&dir).unwrap();
         let name = format!("hf/{}", dir.file_name().unwrap().to_string_lossy());
         all.insert(name, hashes(&model, &rt, &r.input_ids, 4));
@@ -80,7 +80,7 @@ fn compute() -> BTreeMap<String, [String; 2]> {
             if file.extension().is_none_or(|e| e != "gguf") {
                 continue;
             }
-            let r = common::read_reference(&file.with_extension("reference.safetensors"));
+            let r = tk::read_reference(&file.with_extension("reference.safetensors"));
             let g = GgufFile::open(&file).unwrap();
             let model = Model::from_gguf(&g, g.storage()).unwrap();
             let name = format!("gguf/{}", file.file_name().unwrap().to_string_lossy());
@@ -94,13 +94,13 @@ fn compute() -> BTreeMap<String, [String; 2]> {
         ),
         ("gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q4_k_m"),
     ] {
-        let g = GgufFile::open(common::model_path(file)).unwrap();
+        let g = GgufFile::open(tk::model_path(file)).unwrap();
         let model = Model::from_gguf(&g, g.storage()).unwrap();
         for case in sorted_dir(&golden.join("real").join(fixtures)) {
             if case.extension().is_none_or(|e| e != "safetensors") {
                 continue;
             }
-            let r = common::read_reference(&case);
+            let r = tk::read_reference(&case);
             let name = format!(
                 "real/{fixtures}/{}",
                 case.file_stem().unwrap().to_string_lossy()
@@ -112,7 +112,7 @@ fn compute() -> BTreeMap<String, [String; 2]> {
 }
 
 fn committed_path() -> PathBuf {
-    common::golden().join("logit-hashes.json")
+    tk::golden().join("logit-hashes.json")
 }
 
 #[test]

@@ -9,24 +9,9 @@ use std::path::PathBuf;
 use atenia_engine::exec::decoder::{set_memory_budget, Logits, Session};
 use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::load;
+use atenia_testkit::model_path;
 
 const BUDGET: u64 = 16 << 20;
-
-fn model(name: &str) -> PathBuf {
-    let mut dirs = vec![];
-    if let Ok(d) = std::env::var("ATENIA_MODEL_DIR") {
-        dirs.push(PathBuf::from(d));
-    }
-    if let Ok(h) = std::env::var("HOME") {
-        dirs.push(PathBuf::from(h).join(".cache/atenia/models"));
-    }
-    dirs.iter()
-        .map(|d| d.join(name))
-        .find(|p| p.exists())
-        .unwrap_or_else(|| {
-            panic!("{name} not found in ~/.cache/atenia/models: run scripts/fetch-models.sh")
-        })
-}
 
 /// Prefill logits (every position) and then greedy decode logits, token by token.
 fn run(
@@ -57,7 +42,7 @@ fn run(
 
 fn bit_identical(file: &str) {
     let rt = Runtime::new(2, None).unwrap();
-    let loaded = load(&model(file)).unwrap();
+    let loaded = load(&model_path(file)).unwrap();
     let ids = loaded
         .tokenizer()
         .unwrap()
@@ -106,7 +91,7 @@ fn generate_json(
 ) -> serde_json::Value {
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"))
         .args(["generate", "-m"])
-        .arg(model(file))
+        .arg(model_path(file))
         .args([
             "-p",
             prompt,
@@ -171,7 +156,7 @@ fn too_small_a_budget_names_the_smallest_that_works() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"));
     let out = cmd
         .args(["generate", "-m"])
-        .arg(model("SmolLM2-135M-Instruct.Q4_1.gguf"))
+        .arg(model_path("SmolLM2-135M-Instruct.Q4_1.gguf"))
         .args(["-p", "Hi", "-n", "2", "--memory-budget", "64KiB", "--trace"])
         .arg(&trace)
         .output()
@@ -193,7 +178,7 @@ fn too_small_a_budget_names_the_smallest_that_works() {
     let needed = d["decision"]["needed_bytes"].as_u64().unwrap();
     let out = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"))
         .args(["generate", "-m"])
-        .arg(model("SmolLM2-135M-Instruct.Q4_1.gguf"))
+        .arg(model_path("SmolLM2-135M-Instruct.Q4_1.gguf"))
         .args([
             "-p",
             "Hi",
@@ -212,9 +197,7 @@ fn too_small_a_budget_names_the_smallest_that_works() {
 }
 
 fn golden(name: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../golden/traces")
-        .join(name)
+    atenia_testkit::golden().join("traces").join(name)
 }
 
 /// Simulated pressure mid-run (golden/traces/pressure-sensor.json through
@@ -230,7 +213,7 @@ fn pressure_mid_run(file: &str) {
 
     const STEPS: usize = 10;
     let rt = Runtime::new(2, None).unwrap();
-    let loaded = load(&model(file)).unwrap();
+    let loaded = load(&model_path(file)).unwrap();
     let ids = loaded
         .tokenizer()
         .unwrap()
@@ -341,7 +324,7 @@ fn refuses(args: &[&str], stdin: &str) {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"));
     cmd.args(args)
         .arg("-m")
-        .arg(model("SmolLM2-135M-Instruct.Q4_1.gguf"))
+        .arg(model_path("SmolLM2-135M-Instruct.Q4_1.gguf"))
         .arg("--sensor-script")
         .arg(golden("refuse-sensor.json"))
         .stdin(std::process::Stdio::piped())
@@ -372,7 +355,7 @@ fn chat_traces_its_guard() {
     let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_atenia"));
     cmd.arg("chat")
         .arg("-m")
-        .arg(model("SmolLM2-135M-Instruct.Q4_1.gguf"))
+        .arg(model_path("SmolLM2-135M-Instruct.Q4_1.gguf"))
         .args(["-n", "12", "-c", "256", "--temperature", "0", "-t", "2"])
         .arg("--trace")
         .arg(&trace)

@@ -1,7 +1,7 @@
 //! The real models against their float64 references (fixtures computed by
 //! transformers from the files' own dequantized weights, in float64).
 
-mod common;
+use atenia_testkit as tk;
 
 use atenia_engine::exec::decoder::{Logits, Session};
 use atenia_engine::formats::gguf::GgufFile;
@@ -9,16 +9,16 @@ use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
 
 fn run(model_file: &str, fixture_dir: &str) {
-    let path = common::model_path(model_file);
+    let path = tk::model_path(model_file);
     let g = GgufFile::open(&path).unwrap();
     let model = Model::from_gguf(&g, g.storage()).unwrap();
     let rt = Runtime::new(2, None).unwrap();
     let vocab = model.config.vocab;
-    let dir = common::golden().join("real").join(fixture_dir);
+    let dir = tk::golden().join("real").join(fixture_dir);
     let index: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.join("index.json")).unwrap()).unwrap();
     for (case, info) in index.as_object().unwrap() {
-        let r = common::read_reference(&dir.join(format!("{case}.safetensors")));
+        let r = tk::read_reference(&dir.join(format!("{case}.safetensors")));
         let ids = &r.input_ids;
         let mut s = Session::new(&model, &rt, ids.len() + 20).unwrap();
         let mut logits = Vec::new();
@@ -27,7 +27,7 @@ fn run(model_file: &str, fixture_dir: &str) {
         let am = r.argmax.as_ref().unwrap();
         for (p, &want) in am.iter().enumerate() {
             assert_eq!(
-                common::argmax(&logits[p * vocab..(p + 1) * vocab]),
+                tk::argmax(&logits[p * vocab..(p + 1) * vocab]),
                 want,
                 "{case} position {p}"
             );
@@ -49,12 +49,12 @@ fn run(model_file: &str, fixture_dir: &str) {
             .map(|v| v.as_u64().unwrap() as u32)
             .collect();
         let mut got = vec![];
-        let mut last = common::argmax(&logits[(ids.len() - 1) * vocab..]) as u32;
+        let mut last = tk::argmax(&logits[(ids.len() - 1) * vocab..]) as u32;
         let mut out = Vec::new();
         for _ in 0..want.len() {
             got.push(last);
             s.forward(&[last], Logits::Last, &mut out).unwrap();
-            last = common::argmax(&out) as u32;
+            last = tk::argmax(&out) as u32;
         }
         assert_eq!(got, want, "{model_file} {case}: greedy continuation");
     }
@@ -82,7 +82,7 @@ fn logits_on(model: &Model, rt: &Runtime, ids: &[u32]) -> Vec<f32> {
     s.forward(ids, Logits::Last, &mut out).unwrap();
     let mut all = out.clone();
     for _ in 0..2 {
-        let next = common::argmax(&out) as u32;
+        let next = tk::argmax(&out) as u32;
         s.forward(&[next], Logits::Last, &mut out).unwrap();
         all.extend_from_slice(&out);
     }
@@ -95,11 +95,11 @@ fn logits_on(model: &Model, rt: &Runtime, ids: &[u32]) -> Vec<f32> {
 /// (The scalar path runs with 2 threads only: it is the slow one.)
 fn every_isa_same_bits(model_file: &str, fixture_dir: &str) {
     use atenia_engine::kernels::Isa;
-    let path = common::model_path(model_file);
+    let path = tk::model_path(model_file);
     let g = GgufFile::open(&path).unwrap();
     let model = Model::from_gguf(&g, g.storage()).unwrap();
-    let dir = common::golden().join("real").join(fixture_dir);
-    let ids = common::read_reference(&dir.join("capital.safetensors")).input_ids;
+    let dir = tk::golden().join("real").join(fixture_dir);
+    let ids = tk::read_reference(&dir.join("capital.safetensors")).input_ids;
     let isas = Isa::available();
     let want = logits_on(&model, &Runtime::new(2, None).unwrap(), &ids);
     for &isa in &isas {

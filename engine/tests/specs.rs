@@ -3,7 +3,7 @@
 //! unknown fields with their line; validation tells errors from warnings; and
 //! a new Llama-like family needs only a YAML file (`atenia load`).
 
-mod common;
+use atenia_testkit as tk;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -684,7 +684,7 @@ fn assert_same_top(v: &serde_json::Value, logits: &[f32]) {
 const IDS: &[u32] = &[1, 327, 273, 459, 472, 268, 316, 293, 456, 506, 305, 461];
 
 fn llama_q8() -> PathBuf {
-    common::golden().join("gguf/llama/llama-Q8_0.gguf")
+    tk::golden().join("gguf/llama/llama-Q8_0.gguf")
 }
 
 fn specs_dir() -> PathBuf {
@@ -752,7 +752,7 @@ fn every_builtin_spec_file_loads_its_fixtures_through_the_cli() {
         ("gemma3", "gemma3/gemma3-Q4_K_M-mixed.gguf"),
         ("phi3", "phi3/phi3-Q4_K_M-mixed.gguf"),
     ] {
-        let file = common::golden().join("gguf").join(gguf);
+        let file = tk::golden().join("gguf").join(gguf);
         let v = cli_load(&specs_dir().join(format!("{family}.yaml")), &file, IDS);
         assert_eq!(v["family"], family);
         assert_eq!(
@@ -767,7 +767,7 @@ fn every_builtin_spec_file_loads_its_fixtures_through_the_cli() {
         ("gemma3", "gemma3-text-bf16"),
         ("phi3", "phi3-longrope-f32"),
     ] {
-        let dir = common::golden().join("hf").join(dir);
+        let dir = tk::golden().join("hf").join(dir);
         let ids = [1, 5, 9, 100, 200, 300];
         let v = cli_load(&specs_dir().join(format!("{family}.yaml")), &dir, &ids);
         assert_eq!(v["family"], family);
@@ -839,7 +839,7 @@ fn load_errors_are_clear() {
         "load",
         dir.0.join("bad.yaml").to_str().unwrap(),
         "-m",
-        common::golden().join("hf/qwen2-bias-f32").to_str().unwrap(),
+        tk::golden().join("hf/qwen2-bias-f32").to_str().unwrap(),
         "--ids",
         "1",
     ]);
@@ -851,15 +851,15 @@ fn load_errors_are_clear() {
 fn inspect_shows_the_matching_builtin_spec() {
     for (path, family) in [
         (
-            common::golden().join("gguf/phi3/phi3-Q4_K_M-mixed.gguf"),
+            tk::golden().join("gguf/phi3/phi3-Q4_K_M-mixed.gguf"),
             "phi3",
         ),
         (
-            common::golden().join("gguf/mistral/mistral-Q4_K_M-mixed.gguf"),
+            tk::golden().join("gguf/mistral/mistral-Q4_K_M-mixed.gguf"),
             "llama",
         ),
-        (common::golden().join("hf/gemma2-softcap-f32"), "gemma2"),
-        (common::golden().join("hf/qwen3-qknorm-bf16"), "qwen3"),
+        (tk::golden().join("hf/gemma2-softcap-f32"), "gemma2"),
+        (tk::golden().join("hf/qwen3-qknorm-bf16"), "qwen3"),
     ] {
         let (rc, out, err) = atenia(&["inspect", path.to_str().unwrap()]);
         assert_eq!(rc, 0, "{err}");
@@ -883,7 +883,7 @@ fn inspect_shows_the_matching_builtin_spec() {
         assert!(v["tensors"]["by_role"]["embed"].is_object(), "{v}");
     }
     // Tensor counts by type, for a GGUF file.
-    let f = common::golden().join("gguf/llama/llama-Q4_K_M-mixed.gguf");
+    let f = tk::golden().join("gguf/llama/llama-Q4_K_M-mixed.gguf");
     let (_, out, _) = atenia(&["inspect", f.to_str().unwrap(), "--json"]);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
     let g = GgufFile::open(&f).unwrap();
@@ -999,7 +999,7 @@ fn inspect_drafts_a_spec_for_an_unknown_checkpoint_architecture() {
         ),
         ("phi3-longrope-f32", "OkapiForCausalLM", "okapi"),
     ] {
-        let src = common::golden().join("hf").join(fixture);
+        let src = tk::golden().join("hf").join(fixture);
         let ckpt = renamed_checkpoint(&src, &dir.0, arch, model_type);
         let (rc, out, err) = atenia(&["inspect", ckpt.to_str().unwrap()]);
         assert_eq!(rc, 0, "{err}");

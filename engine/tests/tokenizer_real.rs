@@ -6,39 +6,13 @@
 //!   (`golden/tokenizer/probes.json`: the trained tokenizer's ids, which
 //!   llama.cpp reproduces).
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Instant;
 
 use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::text::chat_template::{self, ChatMessage};
 use atenia_engine::text::tokenizer::Tokenizer;
-
-fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
-}
-
-/// Finds a real model file: `$ATENIA_MODEL_DIR`, then `<workspace>/models/`,
-/// then `$HOME/.cache/atenia/models/`.
-fn model_path(name: &str) -> PathBuf {
-    let mut dirs = Vec::new();
-    if let Some(d) = std::env::var_os("ATENIA_MODEL_DIR") {
-        dirs.push(PathBuf::from(d));
-    }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"));
-    if let Some(home) = std::env::var_os("HOME") {
-        dirs.push(PathBuf::from(home).join(".cache/atenia/models"));
-    }
-    for d in &dirs {
-        let p = d.join(name);
-        if p.is_file() {
-            return p;
-        }
-    }
-    panic!(
-        "model file {name} not found in {dirs:?}; run scripts/fetch-models.sh \
-         (or set ATENIA_MODEL_DIR to the directory holding it)"
-    );
-}
+use atenia_testkit::{golden, model_path};
 
 fn json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

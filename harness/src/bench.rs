@@ -243,6 +243,31 @@ pub fn run(
     o: &Options,
     progress: &mut Progress<'_>,
 ) -> Result<Record> {
+    let ctx = loaded.model.config.context_length;
+    let need = check_options(o, ctx)?;
+    let load_avg_1m = load_avg();
+    let busy_cores_before = busy_cores(std::time::Duration::from_millis(500));
+    let started = Instant::now();
+    let times = measure_runs(loaded, rt, o, need, progress)?;
+    let depths = fit_depths(&o.depths, ctx, o.gen_tokens);
+    let at_depth = measure_depths(loaded, rt, o, &depths, progress)?;
+    Ok(record(
+        loaded,
+        rt,
+        o,
+        Measured {
+            load_avg_1m,
+            busy_cores_before,
+            started,
+            times,
+            at_depth,
+        },
+    ))
+}
+
+/// Refuses a bench that measures nothing or does not fit the model's
+/// context (`ctx`); else the context one run needs.
+fn check_options(o: &Options, ctx: usize) -> Result<usize> {
     if o.prompt_tokens == 0 {
         return Err(Error::argument("--prompt-tokens", "must be at least 1"));
     }
@@ -252,8 +277,6 @@ pub fn run(
     if o.runs == 0 {
         return Err(Error::argument("--runs", "must be at least 1"));
     }
-    let model = &loaded.model;
-    let ctx = model.config.context_length;
     let need = o.prompt_tokens + o.gen_tokens + 1;
     if need > ctx {
         return Err(Error::argument(
@@ -264,9 +287,19 @@ pub fn run(
             ),
         ));
     }
-    let load_avg_1m = load_avg();
-    let busy_cores_before = busy_cores(std::time::Duration::from_millis(500));
-    let started = Instant::now();
+    Ok(need)
+}
+
+/// One warm-up run and `o.runs` measured runs of prefill + decode from an
+/// empty context (a session of `need` positions): the measured runs' timings.
+fn measure_runs(
+    loaded: &Loaded,
+    rt: &Runtime,
+    o: &Options,
+    need: usize,
+    progress: &mut Progress<'_>,
+) -> Result<Vec<Timings>> {
+    let model = &loaded.model;
     let ids = prompt_ids(loaded, o.prompt_tokens)?;
     let mut session = Session::new(model, rt, need)?;
     let mut times: Vec<Timings> = Vec::with_capacity(o.runs);
@@ -300,51 +333,82 @@ pub fn run(
             times.push(t);
         }
     }
-    drop(session);
+    Ok(times)
+}
 
-    let depths = fit_depths(&o.depths, ctx, o.gen_tokens);
+/// Decode at each of `depths` (as [`fit_depths`] gives them), shallowest
+/// first; none when `depths` is empty.
+fn measure_depths(
+    loaded: &Loaded,
+    rt: &Runtime,
+    o: &Options,
+    depths: &[(usize, Option<usize>)],
+    progress: &mut Progress<'_>,
+) -> Result<Vec<DepthStat>> {
+    let model = &loaded.model;
     let mut at_depth = Vec::new();
-    if let Some(&(deepest, _)) = depths.last() {
-        // Decode at depth D: the context holds D tokens; each run feeds one
-        // token at position D (timed as its "prefill") and then times
-        // `gen_tokens` decode steps at positions D+1..=D+gen_tokens.
-        progress(&format!("prefill {deepest} (untimed)"), 0, 0);
-        let ctx_ids = prompt_ids(loaded, deepest + 1)?;
-        let mut session = Session::new(model, rt, deepest + o.gen_tokens + 1)?;
-        let mut out = Vec::new();
-        // In pieces, so that the prefill's scratch stays small.
-        for chunk in ctx_ids[..deepest].chunks(512) {
-            session.forward(chunk, Logits::Last, &mut out)?;
-        }
-        // Deepest first: `truncate` only rewinds, and a run at depth D
-        // overwrites positions from D on, never those of a shallower depth's context.
-        for &(d, requested) in depths.iter().rev() {
-            let mut samples = Vec::with_capacity(o.runs);
-            for r in 0..=o.runs {
-                progress(&format!("decode at depth {d}"), r, o.runs);
-                session.truncate(d);
-                let mut sampler = greedy()?;
-                let (_, _, t) = generate(
-                    &mut session,
-                    &ctx_ids[d..d + 1],
-                    o.gen_tokens + 1,
-                    &mut sampler,
-                    &never_stop,
-                    &mut |_| Ok(true),
-                )?;
-                if r > 0 {
-                    samples.push(t.decode_tokens_per_s());
-                }
-            }
-            at_depth.push(DepthStat {
-                depth: d,
-                requested,
-                decode_tokens_per_s: Stat::of(samples),
-            });
-        }
-        at_depth.reverse();
+    let Some(&(deepest, _)) = depths.last() else {
+        return Ok(at_depth);
+    };
+    // Decode at depth D: the context holds D tokens; each run feeds one
+    // token at position D (timed as its "prefill") and then times
+    // `gen_tokens` decode steps at positions D+1..=D+gen_tokens.
+    progress(&format!("prefill {deepest} (untimed)"), 0, 0);
+    let ctx_ids = prompt_ids(loaded, deepest + 1)?;
+    let mut session = Session::new(model, rt, deepest + o.gen_tokens + 1)?;
+    let mut out = Vec::new();
+    // In pieces, so that the prefill's scratch stays small.
+    for chunk in ctx_ids[..deepest].chunks(512) {
+        session.forward(chunk, Logits::Last, &mut out)?;
     }
+    // Deepest first: `truncate` only rewinds, and a run at depth D
+    // overwrites positions from D on, never those of a shallower depth's context.
+    for &(d, requested) in depths.iter().rev() {
+        let mut samples = Vec::with_capacity(o.runs);
+        for r in 0..=o.runs {
+            progress(&format!("decode at depth {d}"), r, o.runs);
+            session.truncate(d);
+            let mut sampler = greedy()?;
+            let (_, _, t) = generate(
+                &mut session,
+                &ctx_ids[d..d + 1],
+                o.gen_tokens + 1,
+                &mut sampler,
+                &never_stop,
+                &mut |_| Ok(true),
+            )?;
+            if r > 0 {
+                samples.push(t.decode_tokens_per_s());
+            }
+        }
+        at_depth.push(DepthStat {
+            depth: d,
+            requested,
+            decode_tokens_per_s: Stat::of(samples),
+        });
+    }
+    at_depth.reverse();
+    Ok(at_depth)
+}
 
+/// What [`run`] measured, besides the options.
+struct Measured {
+    load_avg_1m: Option<f64>,
+    busy_cores_before: Option<f64>,
+    started: Instant,
+    times: Vec<Timings>,
+    at_depth: Vec<DepthStat>,
+}
+
+/// The record of a bench: the medians, their samples, and where they ran.
+fn record(loaded: &Loaded, rt: &Runtime, o: &Options, m: Measured) -> Record {
+    let Measured {
+        load_avg_1m,
+        busy_cores_before,
+        started,
+        times,
+        at_depth,
+    } = m;
     let ttft = Stat::of(times.iter().map(|t| t.ttft_ms).collect());
     let prefill = Stat::of(times.iter().map(|t| t.prefill_tokens_per_s()).collect());
     let decode = Stat::of(times.iter().map(|t| t.decode_tokens_per_s()).collect());
@@ -353,7 +417,7 @@ pub fn run(
         Some(c) => (c.clone(), None),
         None => git_commit(),
     };
-    Ok(Record {
+    Record {
         schema: SCHEMA.into(),
         commit,
         dirty,
@@ -387,7 +451,7 @@ pub fn run(
         memory_budget_bytes: None,
         memory: None,
         peer: None,
-    })
+    }
 }
 
 /// The model's identity for a record.

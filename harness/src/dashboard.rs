@@ -245,6 +245,39 @@ fn sci(v: Option<f64>) -> String {
 /// that the committed page is the one the committed history gives.
 pub fn render(records: &[Record], drifts: &[Drift], notes: &[String]) -> String {
     let mut h = String::new();
+    page_head(&mut h, records, notes);
+    let _ = write!(h, r#"<div class="row"><div class="col"><h2>Speed</h2>"#);
+    if records.is_empty() {
+        h.push_str("<p><em>The history holds no records yet: run <code>atenia-harness bench MODEL --record</code>.</em></p>");
+    } else {
+        speed_charts(&mut h, records);
+    }
+    h.push_str("</div>");
+
+    // Beside it: the drift.
+    h.push_str(r#"<div class="col"><h2>Drift (latest validate reports)</h2>"#);
+    if drifts.is_empty() {
+        h.push_str("<p><em>No validate reports given (<code>--validate reports/validate-*.json</code>).</em></p>");
+    } else {
+        h.push_str(&drift_chart(drifts));
+        drift_table(&mut h, drifts);
+        // Latest speed beside the drift, per model.
+        if !records.is_empty() {
+            latest_speed_table(&mut h, records, drifts);
+        }
+    }
+    h.push_str("</div></div>");
+
+    // Every record.
+    if !records.is_empty() {
+        records_table(&mut h, records);
+    }
+    h.push_str("</body></html>\n");
+    h
+}
+
+/// The document head, the title, the introduction and the notes.
+fn page_head(h: &mut String, records: &[Record], notes: &[String]) {
     let _ = write!(
         h,
         r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Atenia speed dashboard</title>
@@ -260,268 +293,275 @@ pub fn render(records: &[Record], drifts: &[Drift], notes: &[String]) -> String 
     for n in notes {
         let _ = write!(h, r#"<p class="note">{}</p>"#, escape(n));
     }
+}
 
+/// Every depth some record measured decode at, in order.
+fn depths(records: &[Record]) -> Vec<usize> {
+    let mut depths: Vec<usize> = records
+        .iter()
+        .flat_map(|r| r.decode_at_depth.keys().filter_map(|k| k.parse().ok()))
+        .collect();
+    depths.sort_unstable();
+    depths.dedup();
+    depths
+}
+
+/// Prefill, decode, time to first token and decode at each depth, one series
+/// per model over the commits.
+fn speed_charts(h: &mut String, records: &[Record]) {
     let keys = series_keys(records);
     let (slots, ticks) = commit_axis(records);
-    let _ = write!(h, r#"<div class="row"><div class="col"><h2>Speed</h2>"#);
-    if records.is_empty() {
-        h.push_str("<p><em>The history holds no records yet: run <code>atenia-harness bench MODEL --record</code>.</em></p>");
-    } else {
-        // Prefill and decode: atenia's series first (the colours of the
-        // other charts), then a peer engine's on the same model, if any.
-        for (title, field) in [
-            ("Prefill (tok/s, higher is better)", "prefill_tokens_per_s"),
-            ("Decode (tok/s, higher is better)", "decode_tokens_per_s"),
-        ] {
-            let mut series = series_by(records, &keys, &slots, |r| {
-                Some(if field == "prefill_tokens_per_s" {
-                    r.prefill_tokens_per_s
-                } else {
-                    r.decode_tokens_per_s
-                })
-            });
-            series.extend(peer_series(records, &keys, &slots, field));
-            h.push_str(&history_chart(title, "tok/s", &ticks, &series));
-        }
-        h.push_str(&history_chart(
-            "Time to first token (ms, lower is better)",
-            "ms",
-            &ticks,
-            &series_by(records, &keys, &slots, |r| Some(r.ttft_ms)),
-        ));
-        // Decode at depth: one chart per depth, one series per model.
-        let mut depths: Vec<usize> = records
-            .iter()
-            .flat_map(|r| r.decode_at_depth.keys().filter_map(|k| k.parse().ok()))
-            .collect();
-        depths.sort_unstable();
-        depths.dedup();
-        for d in &depths {
-            let key = d.to_string();
-            h.push_str(&history_chart(
-                &format!("Decode after {d} tokens of context (tok/s)"),
-                "tok/s",
-                &ticks,
-                &series_by(records, &keys, &slots, |r| {
-                    r.decode_at_depth.get(&key).copied()
-                }),
-            ));
-        }
-    }
-    h.push_str("</div>");
-
-    // Beside it: the drift.
-    h.push_str(r#"<div class="col"><h2>Drift (latest validate reports)</h2>"#);
-    if drifts.is_empty() {
-        h.push_str("<p><em>No validate reports given (<code>--validate reports/validate-*.json</code>).</em></p>");
-    } else {
-        // One line per model across its three figures, against the band.
-        let series: Vec<Series> = drifts
-            .iter()
-            .map(|d| Series {
-                name: short_model(&d.model_file),
-                points: [
-                    d.max_abs_diff_prefill,
-                    d.max_abs_diff_decode,
-                    d.bf16_max_abs_diff,
-                ]
-                .iter()
-                .enumerate()
-                .filter_map(|(i, v)| v.filter(|v| v.is_finite()).map(|v| (i as f64, v)))
-                .collect(),
+    // Prefill and decode: atenia's series first (the colours of the
+    // other charts), then a peer engine's on the same model, if any.
+    for (title, field) in [
+        ("Prefill (tok/s, higher is better)", "prefill_tokens_per_s"),
+        ("Decode (tok/s, higher is better)", "decode_tokens_per_s"),
+    ] {
+        let mut series = series_by(records, &keys, &slots, |r| {
+            Some(if field == "prefill_tokens_per_s" {
+                r.prefill_tokens_per_s
+            } else {
+                r.decode_tokens_per_s
             })
-            .filter(|s| !s.points.is_empty())
-            .collect();
-        let band = drifts.iter().find_map(|d| d.band);
-        let band_label = band.map(|b| format!("band {b:.0e}"));
-        // Three unrelated figures per model: dots, never a line between them.
-        let ticks = [
-            "engine, prefill".to_string(),
-            "engine, decode".into(),
-            "bfloat16 emulation".into(),
-        ];
-        h.push_str(&chart(
-            &Chart {
-                title: "Max |logit − float64| per model (log scale)",
-                x_label: "path checked against float64",
-                y_label: "logits",
-                x_ticks: Some(&ticks),
-                log_y: true,
-                hline: band.zip(band_label.as_deref()),
-                marks: Marks::Points,
-            },
-            &series,
+        });
+        series.extend(peer_series(records, &keys, &slots, field));
+        h.push_str(&history_chart(title, "tok/s", &ticks, &series));
+    }
+    h.push_str(&history_chart(
+        "Time to first token (ms, lower is better)",
+        "ms",
+        &ticks,
+        &series_by(records, &keys, &slots, |r| Some(r.ttft_ms)),
+    ));
+    // Decode at depth: one chart per depth, one series per model.
+    for d in &depths(records) {
+        let key = d.to_string();
+        h.push_str(&history_chart(
+            &format!("Decode after {d} tokens of context (tok/s)"),
+            "tok/s",
+            &ticks,
+            &series_by(records, &keys, &slots, |r| {
+                r.decode_at_depth.get(&key).copied()
+            }),
         ));
-        h.push_str("<table><tr><th>model</th><th>max abs diff<br>prefill</th><th>max abs diff<br>decode</th><th>band</th><th>bf16 max<br>abs diff</th><th>closer<br>than bf16</th><th>argmax</th><th>gate</th><th>report (UTC)</th></tr>");
-        for d in drifts {
-            let gate = match d.passed {
-                Some(true) => r#"<span class="pass">PASS</span>"#,
-                Some(false) => r#"<span class="fail">FAIL</span>"#,
-                None => "–",
-            };
-            let date = d
-                .created_unix_s
-                .map(crate::bench::iso_utc)
-                .unwrap_or_default();
-            let _ = write!(
-                h,
-                r#"<tr><td title="{}">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td>{gate}</td><td title="{}">{}</td></tr>"#,
-                escape(&format!("{} ({})", d.model_name, d.model_file)),
-                escape(&short_model(&d.model_file)),
-                sci(d.max_abs_diff_prefill),
-                sci(d.max_abs_diff_decode),
-                sci(d.band),
-                d.bf16_max_abs_diff
-                    .map_or("–".into(), |v| format!("{v:.3}")),
-                d.closer_than_bf16.map_or("–".into(), |c| format!(
-                    "{}×",
-                    crate::report_html::times(c)
-                )),
-                match (d.argmax_match, d.argmax_total) {
-                    (Some(m), Some(t)) => format!("{m}/{t}"),
-                    _ => "–".into(),
-                },
-                escape(&d.report),
-                escape(date.get(..16).unwrap_or(&date)),
-            );
-        }
-        h.push_str("</table>");
-        // Latest speed beside the drift, per model.
-        if !records.is_empty() {
-            h.push_str("<h3>Latest speed per model</h3><table><tr><th>model</th><th>commit</th><th>threads</th><th>prefill tok/s</th><th>decode tok/s</th><th>ttft ms</th><th>max abs diff<br>(validate)</th></tr>");
-            let mut seen: Vec<&str> = Vec::new();
-            for r in records.iter().rev() {
-                if seen.contains(&r.model.file.as_str()) {
-                    continue;
-                }
-                seen.push(&r.model.file);
-                let drift = drifts
-                    .iter()
-                    .find(|d| d.model_file == r.model.file)
-                    .and_then(Drift::max_abs_diff);
-                let _ = write!(
-                    h,
-                    r#"<tr><td title="{}">{}</td><td><code>{}</code></td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
-                    escape(&r.model.file),
-                    escape(&short_model(&r.model.file)),
-                    escape(&r.commit),
-                    r.threads,
-                    num(r.prefill_tokens_per_s, 1),
-                    num(r.decode_tokens_per_s, 1),
-                    num(r.ttft_ms, 1),
-                    sci(drift),
-                );
-            }
-            h.push_str("</table>");
-        }
     }
-    h.push_str("</div></div>");
+}
 
-    // Every record.
-    if !records.is_empty() {
-        let mut depth_cols: Vec<usize> = records
+/// The chart of the drift: one line per model across its three figures,
+/// against the band.
+fn drift_chart(drifts: &[Drift]) -> String {
+    let series: Vec<Series> = drifts
+        .iter()
+        .map(|d| Series {
+            name: short_model(&d.model_file),
+            points: [
+                d.max_abs_diff_prefill,
+                d.max_abs_diff_decode,
+                d.bf16_max_abs_diff,
+            ]
             .iter()
-            .flat_map(|r| r.decode_at_depth.keys().filter_map(|k| k.parse().ok()))
-            .collect();
-        depth_cols.sort_unstable();
-        depth_cols.dedup();
-        h.push_str("<h2>Records</h2><table><tr><th>#</th><th>commit</th><th>date (UTC)</th><th>model</th><th>threads</th><th>isa</th><th title=\"cores kept busy by other work just before the bench\">busy<br>before</th><th>prompt / gen</th><th>runs</th><th>prefill tok/s</th><th>decode tok/s</th><th>ttft ms</th>");
-        for d in &depth_cols {
-            let _ = write!(h, "<th>decode @ {d}</th>");
-        }
-        let any_peer = records.iter().any(|r| r.peer.is_some());
-        if any_peer {
-            h.push_str("<th>peer prefill / decode tok/s</th>");
-        }
-        h.push_str("<th>cpu</th></tr>");
-        for (i, r) in records.iter().enumerate() {
-            let d = &r.detail;
-            let range = |s: &crate::bench::Stat| {
-                if s.samples.is_empty() {
-                    String::new()
-                } else {
-                    format!(
-                        "median of {}: min {:.1}, max {:.1}",
-                        s.samples.len(),
-                        s.min,
-                        s.max
-                    )
-                }
-            };
-            let _ = write!(
-                h,
-                r#"<tr><td class="n">{i}</td><td><code>{}</code>{}</td><td>{}</td><td title="{}">{}</td><td class="n">{}</td><td>{}</td><td class="n">{}</td><td class="n">{} / {}</td><td class="n">{}</td><td class="n" title="{}">{}</td><td class="n" title="{}">{}</td><td class="n" title="{}">{}</td>"#,
-                escape(&r.commit),
-                if r.dirty == Some(true) {
-                    r#"<span title="tracked files modified">*</span>"#
-                } else {
-                    ""
-                },
-                escape(&r.date),
-                escape(&r.model.weight_types.join(" ")),
-                escape(&r.model.file),
-                r.threads,
-                escape(&r.isa),
-                r.busy_cores_before
-                    .map_or("–".into(), |b| format!("{b:.2}")),
-                r.prompt_tokens,
-                r.gen_tokens,
-                r.runs,
-                escape(&range(&d.prefill_tokens_per_s)),
-                num(r.prefill_tokens_per_s, 1),
-                escape(&range(&d.decode_tokens_per_s)),
-                num(r.decode_tokens_per_s, 1),
-                escape(&range(&d.ttft_ms)),
-                num(r.ttft_ms, 1),
-            );
-            for dc in &depth_cols {
-                let v = r.decode_at_depth.get(&dc.to_string()).copied();
-                let _ = write!(
-                    h,
-                    r#"<td class="n">{}</td>"#,
-                    v.map_or("–".into(), |v| num(v, 1))
-                );
-            }
-            if any_peer {
-                let (cell, title) = r.peer.as_ref().map_or_else(
-                    || ("–".to_string(), String::new()),
-                    |p| {
-                        let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("?");
-                        let fig = |k: &str| {
-                            p.get(k)
-                                .and_then(Value::as_f64)
-                                .map_or("–".into(), |v| num(v, 1))
-                        };
-                        (
-                            format!(
-                                "{} {}: {} / {}",
-                                text("engine"),
-                                text("commit"),
-                                fig("prefill_tokens_per_s"),
-                                fig("decode_tokens_per_s")
-                            ),
-                            format!("{}; {}", text("source"), text("build_flags")),
-                        )
-                    },
-                );
-                let _ = write!(
-                    h,
-                    r#"<td title="{}">{}</td>"#,
-                    escape(&title),
-                    escape(&cell)
-                );
-            }
-            let _ = write!(
-                h,
-                r#"<td title="{}">{}</td></tr>"#,
-                escape(&r.cpu_features.join(" ")),
-                escape(&r.cpu_model)
-            );
-        }
-        h.push_str("</table><p class=\"note\">* tracked files differed from the commit when the record was made. Hover a figure for its min and max, a model for its weight types, a CPU for its SIMD flags.</p>");
+            .enumerate()
+            .filter_map(|(i, v)| v.filter(|v| v.is_finite()).map(|v| (i as f64, v)))
+            .collect(),
+        })
+        .filter(|s| !s.points.is_empty())
+        .collect();
+    let band = drifts.iter().find_map(|d| d.band);
+    let band_label = band.map(|b| format!("band {b:.0e}"));
+    // Three unrelated figures per model: dots, never a line between them.
+    let ticks = [
+        "engine, prefill".to_string(),
+        "engine, decode".into(),
+        "bfloat16 emulation".into(),
+    ];
+    chart(
+        &Chart {
+            title: "Max |logit − float64| per model (log scale)",
+            x_label: "path checked against float64",
+            y_label: "logits",
+            x_ticks: Some(&ticks),
+            log_y: true,
+            hline: band.zip(band_label.as_deref()),
+            marks: Marks::Points,
+        },
+        &series,
+    )
+}
+
+/// Each validate report's figures and verdict.
+fn drift_table(h: &mut String, drifts: &[Drift]) {
+    h.push_str("<table><tr><th>model</th><th>max abs diff<br>prefill</th><th>max abs diff<br>decode</th><th>band</th><th>bf16 max<br>abs diff</th><th>closer<br>than bf16</th><th>argmax</th><th>gate</th><th>report (UTC)</th></tr>");
+    for d in drifts {
+        let gate = match d.passed {
+            Some(true) => r#"<span class="pass">PASS</span>"#,
+            Some(false) => r#"<span class="fail">FAIL</span>"#,
+            None => "–",
+        };
+        let date = d
+            .created_unix_s
+            .map(crate::bench::iso_utc)
+            .unwrap_or_default();
+        let _ = write!(
+            h,
+            r#"<tr><td title="{}">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td>{gate}</td><td title="{}">{}</td></tr>"#,
+            escape(&format!("{} ({})", d.model_name, d.model_file)),
+            escape(&short_model(&d.model_file)),
+            sci(d.max_abs_diff_prefill),
+            sci(d.max_abs_diff_decode),
+            sci(d.band),
+            d.bf16_max_abs_diff
+                .map_or("–".into(), |v| format!("{v:.3}")),
+            d.closer_than_bf16.map_or("–".into(), |c| format!(
+                "{}×",
+                crate::report_html::times(c)
+            )),
+            match (d.argmax_match, d.argmax_total) {
+                (Some(m), Some(t)) => format!("{m}/{t}"),
+                _ => "–".into(),
+            },
+            escape(&d.report),
+            escape(date.get(..16).unwrap_or(&date)),
+        );
     }
-    h.push_str("</body></html>\n");
-    h
+    h.push_str("</table>");
+}
+
+/// The latest record of each model, with its drift.
+fn latest_speed_table(h: &mut String, records: &[Record], drifts: &[Drift]) {
+    h.push_str("<h3>Latest speed per model</h3><table><tr><th>model</th><th>commit</th><th>threads</th><th>prefill tok/s</th><th>decode tok/s</th><th>ttft ms</th><th>max abs diff<br>(validate)</th></tr>");
+    let mut seen: Vec<&str> = Vec::new();
+    for r in records.iter().rev() {
+        if seen.contains(&r.model.file.as_str()) {
+            continue;
+        }
+        seen.push(&r.model.file);
+        let drift = drifts
+            .iter()
+            .find(|d| d.model_file == r.model.file)
+            .and_then(Drift::max_abs_diff);
+        let _ = write!(
+            h,
+            r#"<tr><td title="{}">{}</td><td><code>{}</code></td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td><td class="n">{}</td></tr>"#,
+            escape(&r.model.file),
+            escape(&short_model(&r.model.file)),
+            escape(&r.commit),
+            r.threads,
+            num(r.prefill_tokens_per_s, 1),
+            num(r.decode_tokens_per_s, 1),
+            num(r.ttft_ms, 1),
+            sci(drift),
+        );
+    }
+    h.push_str("</table>");
+}
+
+/// Every record, one row each.
+fn records_table(h: &mut String, records: &[Record]) {
+    let depth_cols = depths(records);
+    h.push_str("<h2>Records</h2><table><tr><th>#</th><th>commit</th><th>date (UTC)</th><th>model</th><th>threads</th><th>isa</th><th title=\"cores kept busy by other work just before the bench\">busy<br>before</th><th>prompt / gen</th><th>runs</th><th>prefill tok/s</th><th>decode tok/s</th><th>ttft ms</th>");
+    for d in &depth_cols {
+        let _ = write!(h, "<th>decode @ {d}</th>");
+    }
+    let any_peer = records.iter().any(|r| r.peer.is_some());
+    if any_peer {
+        h.push_str("<th>peer prefill / decode tok/s</th>");
+    }
+    h.push_str("<th>cpu</th></tr>");
+    for (i, r) in records.iter().enumerate() {
+        record_row(h, i, r, &depth_cols, any_peer);
+    }
+    h.push_str("</table><p class=\"note\">* tracked files differed from the commit when the record was made. Hover a figure for its min and max, a model for its weight types, a CPU for its SIMD flags.</p>");
+}
+
+/// Record `i`'s row of the records table.
+fn record_row(h: &mut String, i: usize, r: &Record, depth_cols: &[usize], any_peer: bool) {
+    let d = &r.detail;
+    let range = |s: &crate::bench::Stat| {
+        if s.samples.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "median of {}: min {:.1}, max {:.1}",
+                s.samples.len(),
+                s.min,
+                s.max
+            )
+        }
+    };
+    let _ = write!(
+        h,
+        r#"<tr><td class="n">{i}</td><td><code>{}</code>{}</td><td>{}</td><td title="{}">{}</td><td class="n">{}</td><td>{}</td><td class="n">{}</td><td class="n">{} / {}</td><td class="n">{}</td><td class="n" title="{}">{}</td><td class="n" title="{}">{}</td><td class="n" title="{}">{}</td>"#,
+        escape(&r.commit),
+        if r.dirty == Some(true) {
+            r#"<span title="tracked files modified">*</span>"#
+        } else {
+            ""
+        },
+        escape(&r.date),
+        escape(&r.model.weight_types.join(" ")),
+        escape(&r.model.file),
+        r.threads,
+        escape(&r.isa),
+        r.busy_cores_before
+            .map_or("–".into(), |b| format!("{b:.2}")),
+        r.prompt_tokens,
+        r.gen_tokens,
+        r.runs,
+        escape(&range(&d.prefill_tokens_per_s)),
+        num(r.prefill_tokens_per_s, 1),
+        escape(&range(&d.decode_tokens_per_s)),
+        num(r.decode_tokens_per_s, 1),
+        escape(&range(&d.ttft_ms)),
+        num(r.ttft_ms, 1),
+    );
+    for dc in depth_cols {
+        let v = r.decode_at_depth.get(&dc.to_string()).copied();
+        let _ = write!(
+            h,
+            r#"<td class="n">{}</td>"#,
+            v.map_or("–".into(), |v| num(v, 1))
+        );
+    }
+    if any_peer {
+        let (cell, title) = peer_cell(r);
+        let _ = write!(
+            h,
+            r#"<td title="{}">{}</td>"#,
+            escape(&title),
+            escape(&cell)
+        );
+    }
+    let _ = write!(
+        h,
+        r#"<td title="{}">{}</td></tr>"#,
+        escape(&r.cpu_features.join(" ")),
+        escape(&r.cpu_model)
+    );
+}
+
+/// A peer engine's figures for a record's row, and their hover text.
+fn peer_cell(r: &Record) -> (String, String) {
+    r.peer.as_ref().map_or_else(
+        || ("–".to_string(), String::new()),
+        |p| {
+            let text = |k: &str| p.get(k).and_then(Value::as_str).unwrap_or("?");
+            let fig = |k: &str| {
+                p.get(k)
+                    .and_then(Value::as_f64)
+                    .map_or("–".into(), |v| num(v, 1))
+            };
+            (
+                format!(
+                    "{} {}: {} / {}",
+                    text("engine"),
+                    text("commit"),
+                    fig("prefill_tokens_per_s"),
+                    fig("decode_tokens_per_s")
+                ),
+                format!("{}; {}", text("source"), text("build_flags")),
+            )
+        },
+    )
 }
 
 #[cfg(test)]

@@ -174,6 +174,13 @@ pub fn diff(old: Option<&Value>, new: &Value) -> String {
     }
 
     let _ = writeln!(out, "{new_name} ({new_schema}): old → new");
+    summary_rows(&mut out, old, new);
+    prompt_changes(&mut out, old, new);
+    out
+}
+
+/// The summary's figures, old → new, a `*` on each line that changed.
+fn summary_rows(out: &mut String, old: &Value, new: &Value) {
     let mut row = |label: &str, o: String, n: String, extra: String| {
         let mark = if o == n { " " } else { "*" };
         let _ = writeln!(
@@ -242,8 +249,10 @@ pub fn diff(old: Option<&Value>, new: &Value) -> String {
         None => "not run".into(),
     };
     row("bfloat16 max abs diff", bf(old), bf(new), String::new());
+}
 
-    // Prompts whose figures or greedy path moved.
+/// Prompts added, removed, or whose figures or greedy path moved.
+fn prompt_changes(out: &mut String, old: &Value, new: &Value) {
     let prompts = |r: &Value| -> Vec<Value> {
         r.get("prompts")
             .and_then(Value::as_array)
@@ -273,37 +282,7 @@ pub fn diff(old: Option<&Value>, new: &Value) -> String {
         let Some(o) = op.iter().find(|o| name(o) == name(n)) else {
             continue;
         };
-        let mut what = vec![];
-        if at(o, &["prompt_ids"]) != at(n, &["prompt_ids"]) {
-            what.push("prompt tokens".to_string());
-        }
-        if at(o, &["engine_greedy_ids"]) != at(n, &["engine_greedy_ids"]) {
-            what.push("greedy path".to_string());
-        }
-        if at(o, &["first_divergence"]) != at(n, &["first_divergence"]) {
-            let d = |v: &Value| match at(v, &["first_divergence"]).and_then(Value::as_u64) {
-                Some(i) => format!("token {i}"),
-                None => "none".into(),
-            };
-            what.push(format!("first divergence {} → {}", d(o), d(n)));
-        }
-        for (label, path) in [
-            ("prefill", ["prefill", "max_abs_diff"]),
-            ("decode", ["decode", "max_abs_diff"]),
-            ("bf16", ["bf16", "max_abs_diff"]),
-        ] {
-            let (a, b) = (num(o, &path), num(n, &path));
-            if a != b {
-                what.push(format!("{label} {} → {}", logits(a), logits(b)));
-            }
-        }
-        if at(o, &["prefill_decode_bit_identical"]) != at(n, &["prefill_decode_bit_identical"]) {
-            what.push(format!(
-                "bit-identical {} → {}",
-                yes_no(o, &["prefill_decode_bit_identical"]),
-                yes_no(n, &["prefill_decode_bit_identical"])
-            ));
-        }
+        let what = prompt_change(o, n);
         if !what.is_empty() {
             changed.push(format!("{}: {}", name(n), what.join(", ")));
         }
@@ -316,7 +295,42 @@ pub fn diff(old: Option<&Value>, new: &Value) -> String {
             let _ = writeln!(out, "    {c}");
         }
     }
-    out
+}
+
+/// What moved between two reports of one prompt (empty: nothing).
+fn prompt_change(o: &Value, n: &Value) -> Vec<String> {
+    let mut what = vec![];
+    if at(o, &["prompt_ids"]) != at(n, &["prompt_ids"]) {
+        what.push("prompt tokens".to_string());
+    }
+    if at(o, &["engine_greedy_ids"]) != at(n, &["engine_greedy_ids"]) {
+        what.push("greedy path".to_string());
+    }
+    if at(o, &["first_divergence"]) != at(n, &["first_divergence"]) {
+        let d = |v: &Value| match at(v, &["first_divergence"]).and_then(Value::as_u64) {
+            Some(i) => format!("token {i}"),
+            None => "none".into(),
+        };
+        what.push(format!("first divergence {} → {}", d(o), d(n)));
+    }
+    for (label, path) in [
+        ("prefill", ["prefill", "max_abs_diff"]),
+        ("decode", ["decode", "max_abs_diff"]),
+        ("bf16", ["bf16", "max_abs_diff"]),
+    ] {
+        let (a, b) = (num(o, &path), num(n, &path));
+        if a != b {
+            what.push(format!("{label} {} → {}", logits(a), logits(b)));
+        }
+    }
+    if at(o, &["prefill_decode_bit_identical"]) != at(n, &["prefill_decode_bit_identical"]) {
+        what.push(format!(
+            "bit-identical {} → {}",
+            yes_no(o, &["prefill_decode_bit_identical"]),
+            yes_no(n, &["prefill_decode_bit_identical"])
+        ));
+    }
+    what
 }
 
 fn join(v: &[&String]) -> String {

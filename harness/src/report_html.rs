@@ -4,7 +4,7 @@
 use std::fmt::Write;
 
 use crate::svg::{bar_chart, escape, line_chart, Series};
-use crate::validate::{Report, HISTOGRAM_EDGES};
+use crate::validate::{PathReport, PromptReport, Report, HISTOGRAM_EDGES};
 
 fn sci(v: f64) -> String {
     format!("{v:.2e}")
@@ -25,8 +25,21 @@ pub fn times(c: f64) -> String {
     }
 }
 
+/// The whole page: one self-contained HTML document.
 pub fn render(r: &Report) -> String {
     let mut h = String::new();
+    header(&mut h, r);
+    summary(&mut h, r);
+    drift_per_position(&mut h, r);
+    drift_per_layer(&mut h, r);
+    histogram(&mut h, r);
+    greedy_paths(&mut h, r);
+    per_prompt_table(&mut h, r);
+    h
+}
+
+/// The document head, the verdict, the model and the band.
+fn header(h: &mut String, r: &Report) {
     let verdict = if r.passed { "PASS" } else { "FAIL" };
     let color = if r.passed { "#2ca02c" } else { "#d62728" };
     let _ = write!(
@@ -51,6 +64,10 @@ pub fn render(r: &Report) -> String {
         bound = r.band.max_abs_diff,
         twice = 2.0 * r.band.max_abs_diff,
     );
+}
+
+/// The summary table, the bfloat16 comparison and the failures.
+fn summary(h: &mut String, r: &Report) {
     let s = &r.summary;
     let _ = write!(
         h,
@@ -90,139 +107,130 @@ pub fn render(r: &Report) -> String {
         }
         h.push_str("</ul>");
     }
+}
 
-    h.push_str("<h2>Drift per position</h2>");
-    let series: Vec<Series> = r
-        .prompts
+/// One series per prompt, of the points `points` gives.
+fn per_prompt(r: &Report, points: impl Fn(&PromptReport) -> Vec<(f64, f64)>) -> Vec<Series> {
+    r.prompts
         .iter()
         .map(|p| Series {
             name: p.name.clone(),
-            points: p
-                .prefill
-                .per_position
-                .iter()
-                .map(|m| (m.position as f64, m.max_abs_diff))
-                .collect(),
+            points: points(p),
         })
-        .collect();
+        .collect()
+}
+
+/// The drift of one path at each position.
+fn by_position(path: &PathReport) -> Vec<(f64, f64)> {
+    path.per_position
+        .iter()
+        .map(|m| (m.position as f64, m.max_abs_diff))
+        .collect()
+}
+
+/// The per-position charts: prefill, decode, and (when every prompt has
+/// one) the engine beside bfloat16.
+fn drift_per_position(h: &mut String, r: &Report) {
+    h.push_str("<h2>Drift per position</h2>");
     h.push_str(&line_chart(
         "max |engine − reference| per position (prefill path)",
         "position",
         "max abs logit diff",
-        &series,
+        &per_prompt(r, |p| by_position(&p.prefill)),
         true,
         Some((r.band.max_abs_diff, "band")),
     ));
-    let series: Vec<Series> = r
-        .prompts
-        .iter()
-        .map(|p| Series {
-            name: p.name.clone(),
-            points: p
-                .decode
-                .per_position
-                .iter()
-                .map(|m| (m.position as f64, m.max_abs_diff))
-                .collect(),
-        })
-        .collect();
     h.push_str(&line_chart(
         "max |engine − reference| per position (decode path, KV cache)",
         "position",
         "max abs logit diff",
-        &series,
+        &per_prompt(r, |p| by_position(&p.decode)),
         true,
         Some((r.band.max_abs_diff, "band")),
     ));
-
     if r.prompts.iter().all(|p| p.bf16.is_some()) && !r.prompts.is_empty() {
-        // The worst prompt at each position: engine (either path) and bf16.
-        let mut eng: Vec<(f64, f64)> = vec![];
-        let mut bf: Vec<(f64, f64)> = vec![];
-        for p in &r.prompts {
-            let b = p
-                .bf16
-                .as_ref()
-                .map_or(&[][..], |b| &b.per_position_max_abs_diff[..]);
-            for (i, (pm, dm)) in p
-                .prefill
-                .per_position
-                .iter()
-                .zip(&p.decode.per_position)
-                .enumerate()
-            {
-                if eng.len() <= i {
-                    eng.push((i as f64, 0.0));
-                    bf.push((i as f64, 0.0));
-                }
-                eng[i].1 = eng[i].1.max(pm.max_abs_diff.max(dm.max_abs_diff));
-                if let Some(&v) = b.get(i) {
-                    bf[i].1 = bf[i].1.max(v);
-                }
-            }
-        }
-        let series = vec![
-            Series {
-                name: "bfloat16".into(),
-                points: bf,
-            },
-            Series {
-                name: "engine".into(),
-                points: eng,
-            },
-        ];
         h.push_str(&line_chart(
             "engine and bfloat16 against float64 (worst prompt at each position)",
             "position",
             "max abs logit diff",
-            &series,
+            &engine_and_bf16(r),
             true,
             Some((r.band.max_abs_diff, "band")),
         ));
     }
+}
 
+/// The worst prompt at each position: engine (either path) and bf16.
+fn engine_and_bf16(r: &Report) -> Vec<Series> {
+    let mut eng: Vec<(f64, f64)> = vec![];
+    let mut bf: Vec<(f64, f64)> = vec![];
+    for p in &r.prompts {
+        let b = p
+            .bf16
+            .as_ref()
+            .map_or(&[][..], |b| &b.per_position_max_abs_diff[..]);
+        for (i, (pm, dm)) in p
+            .prefill
+            .per_position
+            .iter()
+            .zip(&p.decode.per_position)
+            .enumerate()
+        {
+            if eng.len() <= i {
+                eng.push((i as f64, 0.0));
+                bf.push((i as f64, 0.0));
+            }
+            eng[i].1 = eng[i].1.max(pm.max_abs_diff.max(dm.max_abs_diff));
+            if let Some(&v) = b.get(i) {
+                bf[i].1 = bf[i].1.max(v);
+            }
+        }
+    }
+    vec![
+        Series {
+            name: "bfloat16".into(),
+            points: bf,
+        },
+        Series {
+            name: "engine".into(),
+            points: eng,
+        },
+    ]
+}
+
+/// The residual stream's drift per layer: absolute and relative.
+fn drift_per_layer(h: &mut String, r: &Report) {
     h.push_str("<h2>Drift per layer</h2><p>The residual stream after each layer (the last point is the final norm's output), engine against reference, over all positions: where the error grows.</p>");
-    let series: Vec<Series> = r
-        .prompts
-        .iter()
-        .map(|p| Series {
-            name: p.name.clone(),
-            points: p
-                .layers
-                .iter()
-                .map(|l| (l.layer as f64, l.max_abs_diff))
-                .collect(),
-        })
-        .collect();
     h.push_str(&line_chart(
         "max |engine − reference| of the hidden state per layer",
         "layer",
         "max abs diff",
-        &series,
+        &per_prompt(r, |p| {
+            p.layers
+                .iter()
+                .map(|l| (l.layer as f64, l.max_abs_diff))
+                .collect()
+        }),
         true,
         None,
     ));
-    let series: Vec<Series> = r
-        .prompts
-        .iter()
-        .map(|p| Series {
-            name: p.name.clone(),
-            points: p
-                .layers
-                .iter()
-                .map(|l| (l.layer as f64, l.rel_l2))
-                .collect(),
-        })
-        .collect();
     h.push_str(&line_chart(
         "relative L2 error of the hidden state per layer",
         "layer",
         "‖e − r‖ / ‖r‖",
-        &series,
+        &per_prompt(r, |p| {
+            p.layers
+                .iter()
+                .map(|l| (l.layer as f64, l.rel_l2))
+                .collect()
+        }),
         true,
         None,
     ));
+}
 
+/// Every logit's error, binned by [`HISTOGRAM_EDGES`].
+fn histogram(h: &mut String, r: &Report) {
     h.push_str("<h2>Histogram of logit errors</h2>");
     let mut counts = vec![0u64; HISTOGRAM_EDGES.len() + 1];
     for p in &r.prompts {
@@ -243,7 +251,10 @@ pub fn render(r: &Report) -> String {
         &labels,
         &counts,
     ));
+}
 
+/// The engine's greedy continuation beside the reference's argmax.
+fn greedy_paths(h: &mut String, r: &Report) {
     h.push_str("<h2>Greedy paths side by side</h2><p>The engine's greedy continuation (decode path) and, at each of its positions, the float64 reference's argmax.</p><table><tr><th>prompt</th><th>engine</th><th>float64 reference</th><th>first divergence</th></tr>");
     for p in &r.prompts {
         let _ = write!(
@@ -257,7 +268,10 @@ pub fn render(r: &Report) -> String {
         );
     }
     h.push_str("</table>");
+}
 
+/// One row of figures per prompt, and the page's end.
+fn per_prompt_table(h: &mut String, r: &Report) {
     h.push_str("<h2>Per prompt</h2><table><tr><th>prompt</th><th>tokens</th><th>prefill max abs</th><th>decode max abs</th><th>max rel L2</th><th>max KL</th><th>argmax</th><th>min top-5 overlap</th><th>bit-identical</th><th>bf16 max abs</th><th>bf16 argmax</th><th>notes</th></tr>");
     for p in &r.prompts {
         let _ = write!(
@@ -279,5 +293,4 @@ pub fn render(r: &Report) -> String {
         );
     }
     h.push_str("</table></body></html>\n");
-    h
 }

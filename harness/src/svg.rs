@@ -113,102 +113,165 @@ fn tick_label(v: f64, step: f64) -> String {
     format!("{v:.decimals$}")
 }
 
-/// A chart of `series` on linear or log y, with a numeric or labelled x axis.
-pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
-    // The legend's column fits its longest name (about 5.6 px a character at 10 px).
-    let longest = series
-        .iter()
-        .map(|s| s.name.chars().count())
-        .max()
-        .unwrap_or(0);
-    let (w, h, ml, mt) = (720.0, 300.0, 70.0, 30.0);
-    let mr = (30.0 + 5.6 * longest as f64).clamp(160.0, 260.0);
-    // Two-line tick labels need room under the axis.
-    let mb = if c
-        .x_ticks
-        .is_some_and(|t| t.iter().any(|l| l.contains('\n')))
-    {
-        52.0
-    } else {
-        40.0
-    };
-    let floor = 1e-12;
-    let log_y = c.log_y;
-    let ty = |y: f64| if log_y { y.max(floor).log10() } else { y };
-    let pts: Vec<(f64, f64)> = series
-        .iter()
-        .flat_map(|s| s.points.iter().copied())
-        .collect();
-    let mut out = String::new();
-    if pts.is_empty() {
-        return format!("<p><em>{}: no data</em></p>", escape(c.title));
-    }
-    let (mut x0, mut x1) = (f64::INFINITY, f64::NEG_INFINITY);
-    let (mut y0, mut y1) = (f64::INFINITY, f64::NEG_INFINITY);
-    for &(x, y) in &pts {
-        x0 = x0.min(x);
-        x1 = x1.max(x);
-        y0 = y0.min(ty(y));
-        y1 = y1.max(ty(y));
-    }
-    if let Some((v, _)) = c.hline {
-        y0 = y0.min(ty(v));
-        y1 = y1.max(ty(v));
-    }
-    let ystep = if log_y {
-        y0 = y0.floor();
-        y1 = y1.ceil();
-        if y1 <= y0 {
-            y1 = y0 + 1.0;
-        }
-        1.0
-    } else {
-        let (lo, hi, step) = round_ticks(y0, y1, 5);
-        (y0, y1) = (lo, hi);
-        step
-    };
-    if let Some(t) = c.x_ticks {
-        // Half a slot of room either side of the first and last label.
-        x0 = -0.5;
-        x1 = (t.len().max(1) as f64 - 1.0).max(x1) + 0.5;
-    } else if x1 <= x0 {
-        x1 = x0 + 1.0;
-    }
-    let px = |x: f64| ml + (x - x0) / (x1 - x0) * (w - ml - mr);
-    let py = |y: f64| mt + (1.0 - (ty(y) - y0) / (y1 - y0)) * (h - mt - mb);
-    let _ = write!(
-        out,
-        r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{t}</title><rect width="100%" height="100%" fill="white"/><text x="{cx}" y="18" text-anchor="middle" font-size="14" font-weight="bold">{t}</text>"#,
-        t = escape(c.title),
-        cx = (w - mr + ml) / 2.0
-    );
-    // Axes and ticks.
-    let _ = write!(
-        out,
-        r##"<line x1="{ml}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{ml}" y1="{mt}" x2="{ml}" y2="{b}" stroke="#333"/>"##,
-        b = h - mb,
-        r = w - mr
-    );
-    let nticks = ((y1 - y0) / ystep).round() as i64;
-    for i in 0..=nticks {
-        let t = y0 + i as f64 * ystep;
-        let yv = if log_y { 10f64.powf(t) } else { t };
-        let y = py(yv);
-        let label = if log_y {
-            format!("1e{}", t.round() as i32)
+/// Values at or below this are drawn at it on a log y axis.
+const LOG_FLOOR: f64 = 1e-12;
+
+/// A chart's canvas: its size, its margins (the legend's column on the right)
+/// and the data ranges the plot area spans.
+struct Frame {
+    w: f64,
+    h: f64,
+    ml: f64,
+    mr: f64,
+    mt: f64,
+    mb: f64,
+    x0: f64,
+    x1: f64,
+    /// The y range, in log10 units on a log axis.
+    y0: f64,
+    y1: f64,
+    ystep: f64,
+    log_y: bool,
+}
+
+impl Frame {
+    /// The frame that fits `series` (`None`: no points to draw).
+    fn new(c: &Chart<'_>, series: &[Series]) -> Option<Frame> {
+        // The legend's column fits its longest name (about 5.6 px a character at 10 px).
+        let longest = series
+            .iter()
+            .map(|s| s.name.chars().count())
+            .max()
+            .unwrap_or(0);
+        let (w, h, ml, mt) = (720.0, 300.0, 70.0, 30.0);
+        let mr = (30.0 + 5.6 * longest as f64).clamp(160.0, 260.0);
+        // Two-line tick labels need room under the axis.
+        let mb = if c
+            .x_ticks
+            .is_some_and(|t| t.iter().any(|l| l.contains('\n')))
+        {
+            52.0
         } else {
-            tick_label(t, ystep)
+            40.0
         };
+        let mut f = Frame {
+            w,
+            h,
+            ml,
+            mr,
+            mt,
+            mb,
+            x0: f64::INFINITY,
+            x1: f64::NEG_INFINITY,
+            y0: f64::INFINITY,
+            y1: f64::NEG_INFINITY,
+            ystep: 1.0,
+            log_y: c.log_y,
+        };
+        let mut any = false;
+        for &(x, y) in series.iter().flat_map(|s| s.points.iter()) {
+            any = true;
+            f.x0 = f.x0.min(x);
+            f.x1 = f.x1.max(x);
+            f.y0 = f.y0.min(f.ty(y));
+            f.y1 = f.y1.max(f.ty(y));
+        }
+        if !any {
+            return None;
+        }
+        if let Some((v, _)) = c.hline {
+            f.y0 = f.y0.min(f.ty(v));
+            f.y1 = f.y1.max(f.ty(v));
+        }
+        f.fit_y();
+        if let Some(t) = c.x_ticks {
+            // Half a slot of room either side of the first and last label.
+            f.x0 = -0.5;
+            f.x1 = (t.len().max(1) as f64 - 1.0).max(f.x1) + 0.5;
+        } else if f.x1 <= f.x0 {
+            f.x1 = f.x0 + 1.0;
+        }
+        Some(f)
+    }
+
+    /// Widens the y range to whole ticks: powers of ten on a log axis,
+    /// round steps on a linear one.
+    fn fit_y(&mut self) {
+        if self.log_y {
+            self.y0 = self.y0.floor();
+            self.y1 = self.y1.ceil();
+            if self.y1 <= self.y0 {
+                self.y1 = self.y0 + 1.0;
+            }
+            self.ystep = 1.0;
+        } else {
+            let (lo, hi, step) = round_ticks(self.y0, self.y1, 5);
+            (self.y0, self.y1, self.ystep) = (lo, hi, step);
+        }
+    }
+
+    /// A data y on the axis's scale.
+    fn ty(&self, y: f64) -> f64 {
+        if self.log_y {
+            y.max(LOG_FLOOR).log10()
+        } else {
+            y
+        }
+    }
+
+    fn px(&self, x: f64) -> f64 {
+        self.ml + (x - self.x0) / (self.x1 - self.x0) * (self.w - self.ml - self.mr)
+    }
+
+    fn py(&self, y: f64) -> f64 {
+        self.mt
+            + (1.0 - (self.ty(y) - self.y0) / (self.y1 - self.y0)) * (self.h - self.mt - self.mb)
+    }
+
+    /// The opening tag, background, title and the two axis lines.
+    fn open(&self, out: &mut String, title: &str) {
+        let (w, h, ml, mr, mt, mb) = (self.w, self.h, self.ml, self.mr, self.mt, self.mb);
         let _ = write!(
             out,
-            r##"<line x1="{ml}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="#eee"/><text x="{lx}" y="{ly:.1}" text-anchor="end" font-size="10">{label}</text>"##,
-            r = w - mr,
-            lx = ml - 4.0,
-            ly = y + 3.0
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" viewBox="0 0 {w} {h}" role="img"><title>{t}</title><rect width="100%" height="100%" fill="white"/><text x="{cx}" y="18" text-anchor="middle" font-size="14" font-weight="bold">{t}</text>"#,
+            t = escape(title),
+            cx = (w - mr + ml) / 2.0
+        );
+        let _ = write!(
+            out,
+            r##"<line x1="{ml}" y1="{b}" x2="{r}" y2="{b}" stroke="#333"/><line x1="{ml}" y1="{mt}" x2="{ml}" y2="{b}" stroke="#333"/>"##,
+            b = h - mb,
+            r = w - mr
         );
     }
-    let mut xtick = |xv: f64, label: &str| {
-        let x = px(xv);
+
+    /// The y ticks with their grid lines and labels.
+    fn y_ticks(&self, out: &mut String) {
+        let (w, ml, mr) = (self.w, self.ml, self.mr);
+        let nticks = ((self.y1 - self.y0) / self.ystep).round() as i64;
+        for i in 0..=nticks {
+            let t = self.y0 + i as f64 * self.ystep;
+            let yv = if self.log_y { 10f64.powf(t) } else { t };
+            let y = self.py(yv);
+            let label = if self.log_y {
+                format!("1e{}", t.round() as i32)
+            } else {
+                tick_label(t, self.ystep)
+            };
+            let _ = write!(
+                out,
+                r##"<line x1="{ml}" y1="{y:.1}" x2="{r}" y2="{y:.1}" stroke="#eee"/><text x="{lx}" y="{ly:.1}" text-anchor="end" font-size="10">{label}</text>"##,
+                r = w - mr,
+                lx = ml - 4.0,
+                ly = y + 3.0
+            );
+        }
+    }
+
+    /// One x tick at `xv`, its label split into lines at `\n`.
+    fn x_tick(&self, out: &mut String, xv: f64, label: &str) {
+        let (h, mb) = (self.h, self.mb);
+        let x = self.px(xv);
         let _ = write!(
             out,
             r##"<line x1="{x:.1}" y1="{b}" x2="{x:.1}" y2="{t}" stroke="#333"/><text x="{x:.1}" y="{y}" text-anchor="middle" font-size="10">"##,
@@ -225,40 +288,52 @@ pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
             );
         }
         out.push_str("</text>");
-    };
-    if let Some(labels) = c.x_ticks {
-        // Every label when they fit (about 50 px each), else every k-th.
-        let every = labels.len().div_ceil(10).max(1);
-        for (i, l) in labels.iter().enumerate() {
-            if i % every == 0 {
-                xtick(i as f64, l);
+    }
+
+    /// The x ticks: the given labels, or round numbers on a numeric axis.
+    fn x_ticks(&self, out: &mut String, labels: Option<&[String]>) {
+        if let Some(labels) = labels {
+            // Every label when they fit (about 50 px each), else every k-th.
+            let every = labels.len().div_ceil(10).max(1);
+            for (i, l) in labels.iter().enumerate() {
+                if i % every == 0 {
+                    self.x_tick(out, i as f64, l);
+                }
+            }
+        } else {
+            // Round steps (1, 2 or 5 × 10^k, at least 1: the numeric axes count
+            // positions and layers), about six of them.
+            let step = round_step((self.x1 - self.x0) / 6.0).max(1.0);
+            let mut xv = (self.x0 / step).ceil() * step;
+            while xv <= self.x1 + step * 1e-9 {
+                self.x_tick(out, xv, &tick_label(xv, step));
+                xv += step;
             }
         }
-    } else {
-        // Round steps (1, 2 or 5 × 10^k, at least 1: the numeric axes count
-        // positions and layers), about six of them.
-        let step = round_step((x1 - x0) / 6.0).max(1.0);
-        let mut xv = (x0 / step).ceil() * step;
-        while xv <= x1 + step * 1e-9 {
-            xtick(xv, &tick_label(xv, step));
-            xv += step;
-        }
     }
-    let _ = write!(
-        out,
-        r#"<text x="{x}" y="{y}" text-anchor="middle" font-size="11">{l}</text>"#,
-        x = (w - mr + ml) / 2.0,
-        y = h - 6.0,
-        l = escape(c.x_label)
-    );
-    let _ = write!(
-        out,
-        r#"<text x="14" y="{y}" text-anchor="middle" font-size="11" transform="rotate(-90 14 {y})">{l}</text>"#,
-        y = (h - mb + mt) / 2.0,
-        l = escape(c.y_label)
-    );
-    if let Some((v, label)) = c.hline {
-        let y = py(v);
+
+    /// The two axis titles.
+    fn axis_labels(&self, out: &mut String, x_label: &str, y_label: &str) {
+        let (w, h, ml, mr, mt, mb) = (self.w, self.h, self.ml, self.mr, self.mt, self.mb);
+        let _ = write!(
+            out,
+            r#"<text x="{x}" y="{y}" text-anchor="middle" font-size="11">{l}</text>"#,
+            x = (w - mr + ml) / 2.0,
+            y = h - 6.0,
+            l = escape(x_label)
+        );
+        let _ = write!(
+            out,
+            r#"<text x="14" y="{y}" text-anchor="middle" font-size="11" transform="rotate(-90 14 {y})">{l}</text>"#,
+            y = (h - mb + mt) / 2.0,
+            l = escape(y_label)
+        );
+    }
+
+    /// A dashed reference line at `v` with its label.
+    fn hline(&self, out: &mut String, v: f64, label: &str) {
+        let (w, ml, mr, mt) = (self.w, self.ml, self.mr, self.mt);
+        let y = self.py(v);
         // The label sits inside the plot at its right end, above the line
         // (below it when the line is the plot's top edge), clear of the legend.
         let ty = if y - mt < 12.0 { y + 11.0 } else { y - 3.0 };
@@ -270,17 +345,18 @@ pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
             l = escape(label)
         );
     }
-    let n = series.len() as f64;
-    for (i, s) in series.iter().enumerate() {
+
+    /// Series `i` of `n`: its line and/or dots, and its legend entry.
+    fn series(&self, out: &mut String, s: &Series, i: usize, n: f64, marks: Marks) {
         let color = PALETTE[i % PALETTE.len()];
         // Points mode: series side by side within a category, 8 px apart.
-        let dodge = if c.marks == Marks::Points {
+        let dodge = if marks == Marks::Points {
             (i as f64 - (n - 1.0) / 2.0) * 8.0
         } else {
             0.0
         };
-        let at = |&(x, y): &(f64, f64)| (px(x) + dodge, py(y));
-        if c.marks != Marks::Points && s.points.len() > 1 {
+        let at = |&(x, y): &(f64, f64)| (self.px(x) + dodge, self.py(y));
+        if marks != Marks::Points && s.points.len() > 1 {
             let path: Vec<String> = s
                 .points
                 .iter()
@@ -295,7 +371,7 @@ pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
                 path.join(" ")
             );
         }
-        if c.marks != Marks::Lines || s.points.len() == 1 {
+        if marks != Marks::Lines || s.points.len() == 1 {
             for p in &s.points {
                 let (x, y) = at(p);
                 let _ = write!(
@@ -304,8 +380,14 @@ pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
                 );
             }
         }
+        self.legend_entry(out, &s.name, i, color, marks);
+    }
+
+    /// The legend's line `i`: a mark in `color` and the series' name.
+    fn legend_entry(&self, out: &mut String, name: &str, i: usize, color: &str, marks: Marks) {
+        let (w, mr, mt) = (self.w, self.mr, self.mt);
         let ly = mt + 14.0 * i as f64 + 10.0;
-        let mark = if c.marks == Marks::Points {
+        let mark = if marks == Marks::Points {
             format!(
                 r#"<circle cx="{x}" cy="{y}" r="3" fill="{color}"/>"#,
                 x = w - mr + 13.0,
@@ -323,8 +405,27 @@ pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
             r#"{mark}<text x="{tx}" y="{ty}" font-size="10">{n}</text>"#,
             tx = w - mr + 22.0,
             ty = ly + 1.0,
-            n = escape(&s.name)
+            n = escape(name)
         );
+    }
+}
+
+/// A chart of `series` on linear or log y, with a numeric or labelled x axis.
+pub fn chart(c: &Chart<'_>, series: &[Series]) -> String {
+    let Some(f) = Frame::new(c, series) else {
+        return format!("<p><em>{}: no data</em></p>", escape(c.title));
+    };
+    let mut out = String::new();
+    f.open(&mut out, c.title);
+    f.y_ticks(&mut out);
+    f.x_ticks(&mut out, c.x_ticks);
+    f.axis_labels(&mut out, c.x_label, c.y_label);
+    if let Some((v, label)) = c.hline {
+        f.hline(&mut out, v, label);
+    }
+    let n = series.len() as f64;
+    for (i, s) in series.iter().enumerate() {
+        f.series(&mut out, s, i, n, c.marks);
     }
     out.push_str("</svg>");
     out

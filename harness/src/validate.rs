@@ -14,6 +14,7 @@ use atenia_engine::exec::decoder::{Logits, Session};
 use atenia_engine::exec::sampler::argmax;
 use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::Loaded;
+use atenia_engine::text::tokenizer::Tokenizer;
 use atenia_engine::Result;
 
 pub const SCHEMA: &str = "atenia.validate/1";
@@ -221,6 +222,110 @@ pub fn prompt_ids(loaded: &Loaded, p: &Prompt, notes: &mut Vec<String>) -> Resul
     tok.encode(&p.text, true)
 }
 
+/// The tokenizer, which detokenizes the continuations and says where
+/// generation ends. A text prompt has one already; an ids prompt runs
+/// without one when the model has none (`notes` says so).
+fn tokenizer_for<'a>(
+    loaded: &'a Loaded,
+    p: &Prompt,
+    notes: &mut Vec<String>,
+) -> Result<Option<&'a Tokenizer>> {
+    match loaded.tokenizer() {
+        Ok(t) => Ok(Some(t)),
+        Err(e) if p.ids.is_some() => {
+            notes.push(format!(
+                "no tokenizer ({e}): the continuations are not detokenized (texts left empty) \
+                 and generation does not stop at an end-of-generation token"
+            ));
+            Ok(None)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The engine's greedy path through the KV cache: up to `gen_tokens` ids
+/// after `prompt`, ending early at an end-of-generation token.
+fn greedy_path(
+    loaded: &Loaded,
+    rt: &Runtime,
+    prompt: &[u32],
+    gen_tokens: usize,
+    tok: Option<&Tokenizer>,
+) -> Result<Vec<u32>> {
+    let mut session = Session::new(&loaded.model, rt, prompt.len() + gen_tokens + 1)?;
+    let mut out = Vec::new();
+    session.forward(prompt, Logits::Last, &mut out)?;
+    let mut greedy = vec![];
+    for _ in 0..gen_tokens {
+        let next = argmax(&out);
+        if tok.is_some_and(|t| t.is_end_of_generation(next)) {
+            break;
+        }
+        greedy.push(next);
+        session.forward(&[next], Logits::Last, &mut out)?;
+    }
+    Ok(greedy)
+}
+
+/// Engine against reference, layer by layer: the largest difference and the
+/// relative L2 error of each layer's residual stream.
+fn layer_drift(eng_layers: &[Vec<f64>], ref_layers: &[Vec<f64>]) -> Vec<LayerDrift> {
+    eng_layers
+        .iter()
+        .zip(ref_layers)
+        .enumerate()
+        .map(|(layer, (e, r))| {
+            let n = e.len().min(r.len());
+            let (mut max, mut d2, mut r2) = (0f64, 0f64, 0f64);
+            for i in 0..n {
+                let d = e[i] - r[i];
+                max = max.max(d.abs());
+                d2 += d * d;
+                r2 += r[i] * r[i];
+            }
+            LayerDrift {
+                layer,
+                max_abs_diff: max,
+                rel_l2: if r2 > 0.0 { (d2 / r2).sqrt() } else { 0.0 },
+            }
+        })
+        .collect()
+}
+
+/// Counts of |engine − reference| over every logit of every position
+/// (`engine`: the prefill path's rows of `vocab`), per bin of [`HISTOGRAM_EDGES`].
+fn error_histogram(engine: &[f32], reference: &[Vec<f64>], vocab: usize) -> Vec<u64> {
+    let mut counts = vec![0u64; HISTOGRAM_EDGES.len() + 1];
+    for (p, r) in reference.iter().enumerate() {
+        for (e, rv) in engine[p * vocab..(p + 1) * vocab].iter().zip(r) {
+            let d = (*e as f64 - rv).abs();
+            let bin = HISTOGRAM_EDGES
+                .iter()
+                .position(|&edge| d < edge)
+                .unwrap_or(HISTOGRAM_EDGES.len());
+            counts[bin] += 1;
+        }
+    }
+    counts
+}
+
+/// The reference's argmax at the `n` positions that predict the
+/// continuation (the first ties win), from the prompt's last token on.
+fn reference_argmax(reference: &[Vec<f64>], prompt_len: usize, n: usize) -> Vec<u32> {
+    (0..n)
+        .map(|i| {
+            let row = &reference[prompt_len - 1 + i];
+            let mut best = 0;
+            for (j, v) in row.iter().enumerate() {
+                if *v > row[best] {
+                    best = j;
+                }
+            }
+            best as u32
+        })
+        .collect()
+}
+
 /// Validates one prompt.
 pub fn validate_prompt(
     loaded: &Loaded,
@@ -239,33 +344,8 @@ pub fn validate_prompt(
             format!("{:?} gives no tokens", p.name),
         ));
     }
-    // The tokenizer detokenizes the continuations and says where generation
-    // ends. A text prompt has one already; an ids prompt runs without.
-    let tok = match loaded.tokenizer() {
-        Ok(t) => Some(t),
-        Err(e) if p.ids.is_some() => {
-            notes.push(format!(
-                "no tokenizer ({e}): the continuations are not detokenized (texts left empty) \
-                 and generation does not stop at an end-of-generation token"
-            ));
-            None
-        }
-        Err(e) => return Err(e),
-    };
-
-    // The engine's greedy path through the KV cache.
-    let mut session = Session::new(model, rt, prompt.len() + opts.gen_tokens + 1)?;
-    let mut out = Vec::new();
-    session.forward(&prompt, Logits::Last, &mut out)?;
-    let mut greedy = vec![];
-    for _ in 0..opts.gen_tokens {
-        let next = argmax(&out);
-        if tok.is_some_and(|t| t.is_end_of_generation(next)) {
-            break;
-        }
-        greedy.push(next);
-        session.forward(&[next], Logits::Last, &mut out)?;
-    }
+    let tok = tokenizer_for(loaded, p, &mut notes)?;
+    let greedy = greedy_path(loaded, rt, &prompt, opts.gen_tokens, tok)?;
     let mut seq = prompt.clone();
     seq.extend_from_slice(&greedy);
 
@@ -287,52 +367,10 @@ pub fn validate_prompt(
         .bf16
         .then(|| bf16_report(&atenia_references::forward_bf16(model, &seq), &reference));
 
-    let layers = eng_layers
-        .iter()
-        .zip(&ref_layers)
-        .enumerate()
-        .map(|(layer, (e, r))| {
-            let n = e.len().min(r.len());
-            let (mut max, mut d2, mut r2) = (0f64, 0f64, 0f64);
-            for i in 0..n {
-                let d = e[i] - r[i];
-                max = max.max(d.abs());
-                d2 += d * d;
-                r2 += r[i] * r[i];
-            }
-            LayerDrift {
-                layer,
-                max_abs_diff: max,
-                rel_l2: if r2 > 0.0 { (d2 / r2).sqrt() } else { 0.0 },
-            }
-        })
-        .collect();
+    let layers = layer_drift(&eng_layers, &ref_layers);
     debug_assert!(eng_layers.iter().all(|l| l.len() % hid == 0));
-
-    let mut error_histogram = vec![0u64; HISTOGRAM_EDGES.len() + 1];
-    for (p, r) in reference.iter().enumerate() {
-        for (e, rv) in prefill[p * vocab..(p + 1) * vocab].iter().zip(r) {
-            let d = (*e as f64 - rv).abs();
-            let bin = HISTOGRAM_EDGES
-                .iter()
-                .position(|&edge| d < edge)
-                .unwrap_or(HISTOGRAM_EDGES.len());
-            error_histogram[bin] += 1;
-        }
-    }
-
-    let reference_argmax_ids: Vec<u32> = (0..greedy.len())
-        .map(|i| {
-            let row = &reference[prompt.len() - 1 + i];
-            let mut best = 0;
-            for (j, v) in row.iter().enumerate() {
-                if *v > row[best] {
-                    best = j;
-                }
-            }
-            best as u32
-        })
-        .collect();
+    let error_histogram = error_histogram(&prefill, &reference, vocab);
+    let reference_argmax_ids = reference_argmax(&reference, prompt.len(), greedy.len());
     let first_divergence = greedy
         .iter()
         .zip(&reference_argmax_ids)

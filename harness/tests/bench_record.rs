@@ -5,9 +5,7 @@
 //! The bench runs on the tiny hostile-suite base model with a 4-token prompt,
 //! 2 generated tokens and one measured run: seconds, and no timing is asserted.
 
-mod common;
-
-use common::text;
+use atenia_testkit::text;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 

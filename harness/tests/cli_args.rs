@@ -3,9 +3,7 @@
 //! panic; and the JSON convention (`--json` on stdout, `--json-out FILE`,
 //! validate's old `--json FILE`).
 
-mod common;
-
-use common::{run_bounded, text};
+use atenia_testkit::{self as tk, run_bounded, text};
 
 use std::path::PathBuf;
 use std::process::Output;
@@ -49,7 +47,7 @@ fn tmp(name: &str) -> PathBuf {
 }
 
 fn base() -> String {
-    common::golden()
+    tk::golden()
         .join("hostile/gguf/base.gguf")
         .display()
         .to_string()
@@ -134,7 +132,7 @@ fn a_memory_budget_without_a_unit_is_refused() {
 /// `--json-out FILE` and the old `--json FILE` write it, the summary on stdout.
 #[test]
 fn validate_json_on_stdout_and_in_files() {
-    let m = common::model_path(SMOL);
+    let m = tk::model_path(SMOL);
     let m = m.to_str().unwrap();
     let prompts = tmp("prompts.json");
     std::fs::write(

@@ -3,7 +3,7 @@
 //! built-in prompts, compare on every real fixture case, and snapshots of the
 //! drift summaries and greedy paths under golden/snapshots.
 
-mod common;
+use atenia_testkit as tk;
 
 use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::load;
@@ -14,6 +14,20 @@ use atenia_harness::prompts::default_prompts;
 use atenia_harness::reference_file::LogitsFile;
 use atenia_harness::validate::{validate, Options, Report};
 
+/// Two significant digits: stable across machines (the engine's bits do not
+/// depend on ISA or threads) yet any real change in drift shows in a diff.
+fn sig2(v: f64) -> String {
+    format!("{v:.1e}")
+}
+
+/// Snapshots live in golden/snapshots, named without the module path.
+fn snapshot_settings() -> insta::Settings {
+    let mut s = insta::Settings::clone_current();
+    s.set_snapshot_path(tk::golden().join("snapshots"));
+    s.set_prepend_module_to_snapshot(false);
+    s
+}
+
 fn summary(r: &Report) -> serde_json::Value {
     let prompts: Vec<serde_json::Value> = r
         .prompts
@@ -22,8 +36,8 @@ fn summary(r: &Report) -> serde_json::Value {
             serde_json::json!({
                 "name": p.name,
                 "positions": p.prefill.argmax_total,
-                "max_abs_diff_prefill": common::sig2(p.prefill.max_abs_diff),
-                "max_abs_diff_decode": common::sig2(p.decode.max_abs_diff),
+                "max_abs_diff_prefill": sig2(p.prefill.max_abs_diff),
+                "max_abs_diff_decode": sig2(p.decode.max_abs_diff),
                 "argmax": format!("{}/{}", p.prefill.argmax_match.min(p.decode.argmax_match), p.prefill.argmax_total),
                 "prefill_decode_bit_identical": p.prefill_decode_bit_identical,
                 "first_divergence": p.first_divergence,
@@ -36,14 +50,14 @@ fn summary(r: &Report) -> serde_json::Value {
         "model": r.model.name,
         "band": r.band.name,
         "passed": r.passed,
-        "max_abs_diff_prefill": common::sig2(r.summary.max_abs_diff_prefill),
-        "max_abs_diff_decode": common::sig2(r.summary.max_abs_diff_decode),
+        "max_abs_diff_prefill": sig2(r.summary.max_abs_diff_prefill),
+        "max_abs_diff_decode": sig2(r.summary.max_abs_diff_decode),
         "prompts": prompts,
     })
 }
 
 fn gate(model_file: &str, snapshot: &str) {
-    let loaded = load(&common::model_path(model_file)).unwrap();
+    let loaded = load(&tk::model_path(model_file)).unwrap();
     let rt = Runtime::new(2, None).unwrap();
     let opts = Options {
         gen_tokens: 24,
@@ -71,7 +85,7 @@ fn gate(model_file: &str, snapshot: &str) {
         r.summary.all_prefill_decode_bit_identical,
         "prefill and decode logits differ in bits"
     );
-    common::snapshot_settings().bind(|| insta::assert_json_snapshot!(snapshot, summary(&r)));
+    snapshot_settings().bind(|| insta::assert_json_snapshot!(snapshot, summary(&r)));
 }
 
 #[test]
@@ -95,8 +109,8 @@ fn compare_passes_every_real_fixture_case_on_both_paths() {
         ),
         ("gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q4_k_m"),
     ] {
-        let loaded = load(&common::model_path(model_file)).unwrap();
-        let dir = common::golden().join("real").join(dir);
+        let loaded = load(&tk::model_path(model_file)).unwrap();
+        let dir = tk::golden().join("real").join(dir);
         for entry in std::fs::read_dir(&dir).unwrap() {
             let f = entry.unwrap().path();
             if f.extension().is_none_or(|e| e != "safetensors") {

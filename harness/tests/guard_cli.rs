@@ -5,7 +5,7 @@
 //! (`--sensor-script`, golden/traces/*-sensor.json) where the test needs
 //! a given memory situation.
 
-mod common;
+use atenia_testkit as tk;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
@@ -20,7 +20,7 @@ fn harness(args: &[&str], sensor: Option<&str>) -> Output {
     cmd.args(args);
     if let Some(s) = sensor {
         cmd.arg("--sensor-script")
-            .arg(common::golden().join("traces").join(s));
+            .arg(tk::golden().join("traces").join(s));
     }
     cmd.output().unwrap()
 }
@@ -60,7 +60,7 @@ fn assert_refused(out: &Output, trace: &PathBuf) {
 
 #[test]
 fn validate_and_bench_refuse_when_even_streaming_cannot_fit() {
-    let m = common::model_path(SMOL);
+    let m = tk::model_path(SMOL);
     let m = m.to_str().unwrap();
     let t = tmp("refuse-validate.jsonl");
     let out = harness(
@@ -81,7 +81,7 @@ fn validate_and_bench_refuse_when_even_streaming_cannot_fit() {
 /// reading before each run (warm-up and one measured).
 #[test]
 fn bench_streams_under_a_budget_and_reports_it() {
-    let m = common::model_path(SMOL);
+    let m = tk::model_path(SMOL);
     let t = tmp("bench.jsonl");
     let out = harness(
         &[
@@ -143,7 +143,7 @@ fn bench_streams_under_a_budget_and_reports_it() {
 /// the second prompt, and the gate still passes (the logits are the same bits).
 #[test]
 fn validate_traces_its_guard_and_reports_memory() {
-    let m = common::model_path(SMOL);
+    let m = tk::model_path(SMOL);
     let prompts = tmp("prompts.json");
     std::fs::write(
         &prompts,

@@ -19,8 +19,9 @@ use atenia_engine::kernels::matmul::{matmul, matvec};
 use atenia_engine::kernels::rope::{Rope, RopeStyle};
 use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::kernels::{dot, norm, Isa};
-use atenia_harness::kernel_suite::{self as ks, Report, Rng, U32, U64};
+use atenia_harness::kernel_suite::{self as ks, Report, U32, U64};
 use atenia_references::mpfr::{self, Float};
+use atenia_testkit::Rng;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestCaseError, TestRunner};
 

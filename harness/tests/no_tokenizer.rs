@@ -5,7 +5,7 @@
 //! E-TOKENIZER (exit 2) when it gets to the text (`atenia generate` and
 //! `diagnose`: engine/tests/lazy_tokenizer.rs).
 
-mod common;
+use atenia_testkit as tk;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -35,7 +35,7 @@ const TOKENIZER_FILES: [&str; 2] = ["tokenizer.json", "tokenizer_config.json"];
 
 /// Every checkpoint directory under golden/hf, sorted.
 fn hf_fixtures() -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = std::fs::read_dir(common::golden().join("hf"))
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(tk::golden().join("hf"))
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.join("config.json").is_file())
@@ -136,7 +136,7 @@ fn compare_runs_every_hf_fixture_without_a_tokenizer() {
 
 #[test]
 fn compare_decode_path_runs_without_a_tokenizer() {
-    let tmp = without_tokenizer(&common::golden().join("hf/gemma3-text-bf16"));
+    let tmp = without_tokenizer(&tk::golden().join("hf/gemma3-text-bf16"));
     assert_compare_passes(&tmp.0, &tmp.0.join("reference.safetensors"), &["--decode"]);
 }
 
@@ -185,7 +185,7 @@ fn write_prompts(dir: &Path, json: &str) -> PathBuf {
 
 #[test]
 fn validate_with_an_ids_prompt_file_runs_without_a_tokenizer() {
-    let tmp = without_tokenizer(&common::golden().join("hf/llama-tied-f32"));
+    let tmp = without_tokenizer(&tk::golden().join("hf/llama-tied-f32"));
     let ids = reference_ids(&tmp.0.join("reference.safetensors"));
     let prompts = write_prompts(
         &tmp.0,
@@ -237,7 +237,7 @@ fn validate_with_an_ids_prompt_file_runs_without_a_tokenizer() {
 /// E-TOKENIZER before anything is computed.
 #[test]
 fn validate_with_a_text_prompt_needs_the_tokenizer() {
-    let tmp = without_tokenizer(&common::golden().join("hf/qwen2-bias-f32"));
+    let tmp = without_tokenizer(&tk::golden().join("hf/qwen2-bias-f32"));
     let prompts = write_prompts(
         &tmp.0,
         r#"[{"name": "ids", "ids": [1, 2, 3]}, {"name": "words", "text": "hi"}]"#,
@@ -257,7 +257,7 @@ fn validate_with_a_text_prompt_needs_the_tokenizer() {
 /// (`atenia generate` and `diagnose` on such a directory: engine/tests/lazy_tokenizer.rs.)
 #[test]
 fn logits_prompt_still_refuses_a_checkpoint_without_a_tokenizer() {
-    let tmp = without_tokenizer(&common::golden().join("hf/llama-tied-f32"));
+    let tmp = without_tokenizer(&tk::golden().join("hf/llama-tied-f32"));
     let out = tmp.0.join("hi.safetensors");
     let o = harness(&[
         "logits",
@@ -277,7 +277,7 @@ fn logits_prompt_still_refuses_a_checkpoint_without_a_tokenizer() {
 
 #[test]
 fn ids_prompt_files_are_checked() {
-    let tmp = without_tokenizer(&common::golden().join("hf/llama-tied-f32"));
+    let tmp = without_tokenizer(&tk::golden().join("hf/llama-tied-f32"));
     let cases = [
         (
             r#"[{"name": "x", "text": "hi", "ids": [1]}]"#,
@@ -417,7 +417,7 @@ fn strip_tokenizer(src: &Path, dst: &Path) -> usize {
 /// `logits --ids` still run it, and `generate` refuses it with E-TOKENIZER.
 #[test]
 fn gguf_fixtures_without_tokenizer_metadata_run_ids() {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(common::golden().join("gguf"))
+    let mut files: Vec<PathBuf> = std::fs::read_dir(tk::golden().join("gguf"))
         .unwrap()
         .flat_map(|d| std::fs::read_dir(d.unwrap().path()).into_iter().flatten())
         .map(|e| e.unwrap().path())
@@ -483,7 +483,7 @@ fn gguf_fixtures_without_tokenizer_metadata_run_ids() {
 /// Validate's ids prompts on a stripped GGUF file.
 #[test]
 fn validate_ids_prompts_on_a_gguf_without_tokenizer_metadata() {
-    let src = common::golden().join("gguf/qwen3/qwen3-Q4_K_M-mixed.gguf");
+    let src = tk::golden().join("gguf/qwen3/qwen3-Q4_K_M-mixed.gguf");
     let tmp = TempDir::new("gguf-validate");
     let stripped = tmp.0.join("qwen3.gguf");
     strip_tokenizer(&src, &stripped);

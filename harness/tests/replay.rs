@@ -18,7 +18,7 @@ const MIB: u64 = 1 << 20;
 const GIB: u64 = 1 << 30;
 
 fn dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden/traces")
+    atenia_testkit::golden().join("traces")
 }
 
 fn reading(t_ms: u64, free: u64, budget: Option<u64>) -> Reading {

@@ -2,98 +2,15 @@
 //! fixtures (transformers, float64 throughout; two independent routes agree to
 //! 2e-11) and of the real SmolLM2 model: every logit within 1e-9.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::model::Model;
 use atenia_references::forward_f64;
-use safetensors::{Dtype, SafeTensors};
+use atenia_testkit::{argmax64, golden, model_path, read_reference, Reference};
 
 /// The gate: the references are float64 throughout, as is this forward pass.
 const TOLERANCE: f64 = 1e-9;
-
-fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
-}
-
-/// A reference file (format of golden/FIXTURES.md).
-struct Reference {
-    input_ids: Vec<u32>,
-    /// One row per entry of `positions`.
-    logits: Vec<Vec<f64>>,
-    positions: Vec<usize>,
-    argmax: Option<Vec<usize>>,
-}
-
-fn ints(t: &safetensors::tensor::TensorView<'_>) -> Vec<i64> {
-    assert_eq!(t.dtype(), Dtype::I64);
-    t.data()
-        .chunks_exact(8)
-        .map(|b| i64::from_le_bytes(b.try_into().unwrap()))
-        .collect()
-}
-
-fn read_reference(path: &Path) -> Reference {
-    let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let st = SafeTensors::deserialize(&bytes).unwrap();
-    let input_ids = ints(&st.tensor("input_ids").unwrap())
-        .into_iter()
-        .map(|v| v as u32)
-        .collect();
-    let l = st.tensor("logits").unwrap();
-    assert_eq!(l.dtype(), Dtype::F64);
-    let vocab = *l.shape().last().unwrap();
-    let flat: Vec<f64> = l
-        .data()
-        .chunks_exact(8)
-        .map(|b| f64::from_le_bytes(b.try_into().unwrap()))
-        .collect();
-    let logits: Vec<Vec<f64>> = flat.chunks(vocab).map(|c| c.to_vec()).collect();
-    let positions = match st.tensor("positions") {
-        Ok(p) => ints(&p).into_iter().map(|v| v as usize).collect(),
-        Err(_) => (0..logits.len()).collect(),
-    };
-    let argmax = st
-        .tensor("argmax")
-        .ok()
-        .map(|a| ints(&a).into_iter().map(|v| v as usize).collect());
-    Reference {
-        input_ids,
-        logits,
-        positions,
-        argmax,
-    }
-}
-
-fn argmax(v: &[f64]) -> usize {
-    let mut best = 0;
-    for (i, &x) in v.iter().enumerate() {
-        if x > v[best] {
-            best = i;
-        }
-    }
-    best
-}
-
-/// Where the real models are: `$ATENIA_MODEL_DIR`, then `<workspace>/models`,
-/// then `~/.cache/atenia/models`. Panics (never skips) when absent.
-fn model_path(name: &str) -> PathBuf {
-    let mut dirs = vec![];
-    if let Ok(d) = std::env::var("ATENIA_MODEL_DIR") {
-        dirs.push(PathBuf::from(d));
-    }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"));
-    if let Ok(h) = std::env::var("HOME") {
-        dirs.push(PathBuf::from(h).join(".cache/atenia/models"));
-    }
-    for d in &dirs {
-        let p = d.join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("model {name} not found in {dirs:?}: run scripts/fetch-models.sh first (or set ATENIA_MODEL_DIR)");
-}
 
 fn load(path: &Path) -> Model {
     let g = GgufFile::open(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -115,13 +32,13 @@ fn compare(logits: &[Vec<f64>], r: &Reference) -> (f64, Vec<usize>) {
             .map(|(a, b)| (a - b).abs())
             .fold(0.0, f64::max);
         worst = worst.max(d);
-        if argmax(got) != argmax(want) {
+        if argmax64(got) != argmax64(want) {
             bad.push(p);
         }
     }
     if let Some(am) = &r.argmax {
         for (p, &want) in am.iter().enumerate() {
-            if argmax(&logits[p]) != want && !bad.contains(&p) {
+            if argmax64(&logits[p]) != want && !bad.contains(&p) {
                 bad.push(p);
             }
         }

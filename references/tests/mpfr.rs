@@ -2,15 +2,10 @@
 //! gguf-py's vectors (an implementation this project did not write), the
 //! rounding helpers against Rust's correctly rounded casts, and known values.
 
-use std::path::PathBuf;
-
 use atenia_engine::formats::ggml_type::GgmlType;
 use atenia_references::mpfr::{self, Float};
+use atenia_testkit::{golden, Rng};
 use safetensors::{Dtype, SafeTensors};
-
-fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
-}
 
 /// gguf-py's float32 values are the exact block values rounded once (the
 /// engine's dequant docs prove the products exact); so the MPFR value, rounded
@@ -50,17 +45,10 @@ fn exact_dequantization_rounds_to_gguf_py_values() {
     assert!(checked > 10_000, "only {checked} values");
 }
 
-fn xorshift(s: &mut u64) -> u64 {
-    *s ^= *s << 13;
-    *s ^= *s >> 7;
-    *s ^= *s << 17;
-    *s
-}
-
 #[test]
 fn round_f32_is_correct_rounding() {
     // Rust's f64 -> f32 cast rounds to nearest, ties to even, with subnormals and overflow.
-    let mut s = 0x9E37_79B9_7F4A_7C15u64;
+    let mut rng = Rng::new(1);
     let mut specials = vec![
         f64::from(f32::MAX) * (1.0 + 2f64.powi(-25)), // the overflow midpoint: to inf
         f64::from(f32::MAX) * (1.0 + 2f64.powi(-26)),
@@ -70,10 +58,10 @@ fn round_f32_is_correct_rounding() {
         -2f64.powi(-151),
     ];
     for _ in 0..200_000 {
-        let r = xorshift(&mut s);
+        let r = rng.next_u64();
         // Exponents around the f32 range.
         let e = (r % 320) as i32 - 170;
-        let m = 1.0 + (xorshift(&mut s) >> 11) as f64 * 2f64.powi(-53);
+        let m = 1.0 + rng.unit();
         specials.push(if r & (1 << 40) != 0 { -m } else { m } * 2f64.powi(e));
     }
     for x in specials {

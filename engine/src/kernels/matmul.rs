@@ -391,14 +391,9 @@ mod tests {
     use crate::kernels::Isa;
 
     fn f32_matrix(rows: usize, cols: usize, seed: u32) -> (Matrix, Vec<f32>) {
-        let mut s = seed | 1;
+        let mut rng = atenia_testkit::Rng::new(seed.into());
         let vals: Vec<f32> = (0..rows * cols)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                (s % 2001) as f32 / 1000.0 - 1.0
-            })
+            .map(|_| rng.below(2001) as f32 / 1000.0 - 1.0)
             .collect();
         let bytes: Vec<u8> = vals.iter().flat_map(|v| v.to_le_bytes()).collect();
         let m = Matrix::new("w", GgmlType::F32, rows, cols, Bytes::from_vec(bytes)).unwrap();
@@ -529,26 +524,15 @@ mod tests {
         }
     }
 
-    /// The weights of the real models (when present): the first rows of
+    /// The weights of the real models: the first rows of
     /// every 2-D tensor, one per (type, shape), on every path.
     #[test]
     fn real_model_weights_give_the_reference_bits() {
-        let mut dirs = vec![];
-        if let Ok(d) = std::env::var("ATENIA_MODEL_DIR") {
-            dirs.push(std::path::PathBuf::from(d));
-        }
-        dirs.push(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../models"));
-        if let Ok(h) = std::env::var("HOME") {
-            dirs.push(std::path::PathBuf::from(h).join(".cache/atenia/models"));
-        }
         for name in [
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             "gemma-3-270m-q4_k_m.gguf",
         ] {
-            let Some(path) = dirs.iter().map(|d| d.join(name)).find(|p| p.exists()) else {
-                eprintln!("{name} not found, skipped");
-                continue;
-            };
+            let path = atenia_testkit::model_path(name);
             let g = crate::formats::gguf::GgufFile::open(&path).unwrap();
             let mut seen = std::collections::HashSet::new();
             for t in &g.tensors {
@@ -594,16 +578,8 @@ mod bench {
     use std::time::Instant;
 
     fn random_matrix(ty: GgmlType, rows: usize, cols: usize) -> Matrix {
-        let mut s = 12345u32;
-        let n = ty.row_bytes(cols).unwrap() * rows;
-        let mut v: Vec<u8> = (0..n)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 17;
-                s ^= s << 5;
-                s as u8
-            })
-            .collect();
+        let mut v = vec![0u8; ty.row_bytes(cols).unwrap() * rows];
+        atenia_testkit::Rng::new(12345).fill_bytes(&mut v);
         // Finite scales: clear the top exponent bit of every byte pair's high byte.
         for b in v.iter_mut().skip(1).step_by(2) {
             *b &= 0xBF;

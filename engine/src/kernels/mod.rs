@@ -87,16 +87,9 @@ impl fmt::Display for Isa {
     }
 }
 
-/// Reproducible test inputs in [-1, 1] (xorshift32), shared by the kernels' tests.
+/// Reproducible test inputs in [-1, 1], shared by the kernels' tests.
 #[cfg(test)]
 pub(crate) fn test_data(n: usize, seed: u32) -> Vec<f32> {
-    let mut s = seed.wrapping_mul(2654435761).wrapping_add(1);
-    (0..n)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 17;
-            s ^= s << 5;
-            (s as f32 / u32::MAX as f32) * 2.0 - 1.0
-        })
-        .collect()
+    let mut rng = atenia_testkit::Rng::new(seed.into());
+    (0..n).map(|_| rng.range(-1.0, 1.0) as f32).collect()
 }

@@ -1518,50 +1518,43 @@ pub(crate) mod tests {
     use super::*;
     use crate::kernels::dot::dot;
 
-    /// xorshift32
-    struct Rng(u32);
-    impl Rng {
-        fn next(&mut self) -> u32 {
-            let s = &mut self.0;
-            *s ^= *s << 13;
-            *s ^= *s >> 17;
-            *s ^= *s << 5;
-            *s
-        }
-        fn unit(&mut self) -> f32 {
-            (self.next() as f32 / u32::MAX as f32) * 2.0 - 1.0
-        }
-        /// A finite f16 of varied magnitude (2^-24 .. 2^15) and sign, or ±0.
-        fn f16(&mut self) -> u16 {
-            loop {
-                let h = self.next() as u16;
-                if h & 0x7C00 != 0x7C00 {
-                    return h;
-                }
+    use atenia_testkit::Rng;
+
+    /// Uniform in [-1, 1].
+    fn unit(rng: &mut Rng) -> f32 {
+        rng.range(-1.0, 1.0) as f32
+    }
+
+    /// A finite f16 of varied magnitude (2^-24 .. 2^15) and sign, or ±0.
+    fn f16(rng: &mut Rng) -> u16 {
+        loop {
+            let h = rng.next_u32() as u16;
+            if h & 0x7C00 != 0x7C00 {
+                return h;
             }
         }
     }
 
     /// `n` random blocks with finite scales (float types: finite values).
     pub(crate) fn random_blocks(ty: GgmlType, n: usize, seed: u32) -> Vec<u8> {
-        let mut rng = Rng(seed | 1);
+        let mut rng = Rng::new(seed.into());
         let bb = ty.block_bytes();
-        let mut v: Vec<u8> = (0..n * bb).map(|_| rng.next() as u8).collect();
+        let mut v: Vec<u8> = (0..n * bb).map(|_| rng.next_u32() as u8).collect();
         for b in v.chunks_exact_mut(bb) {
             match ty {
-                GgmlType::F32 => b.copy_from_slice(&(rng.unit() * 4.0).to_le_bytes()),
-                GgmlType::F16 => b.copy_from_slice(&rng.f16().to_le_bytes()),
+                GgmlType::F32 => b.copy_from_slice(&(unit(&mut rng) * 4.0).to_le_bytes()),
+                GgmlType::F16 => b.copy_from_slice(&f16(&mut rng).to_le_bytes()),
                 GgmlType::BF16 => {
-                    let f = rng.unit() * 8.0;
+                    let f = unit(&mut rng) * 8.0;
                     b.copy_from_slice(&((f.to_bits() >> 16) as u16).to_le_bytes())
                 }
                 _ => {
                     for &at in ty.scale_offsets() {
                         // Mostly typical scales, sometimes any finite f16.
-                        let h = if rng.next().is_multiple_of(4) {
-                            rng.f16()
+                        let h = if rng.next_u32().is_multiple_of(4) {
+                            f16(&mut rng)
                         } else {
-                            half::f16::from_f32(rng.unit() * 0.05).to_bits()
+                            half::f16::from_f32(unit(&mut rng) * 0.05).to_bits()
                         };
                         b[at..at + 2].copy_from_slice(&h.to_le_bytes());
                     }
@@ -1573,8 +1566,8 @@ pub(crate) mod tests {
 
     /// The blocks of `golden/dequant/<TYPE>.safetensors` (real and random).
     pub(crate) fn golden_blocks(ty: GgmlType) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../golden/dequant")
+        let path = atenia_testkit::golden()
+            .join("dequant")
             .join(format!("{}.safetensors", ty.name()));
         let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         let st = safetensors::SafeTensors::deserialize(&bytes).expect("safetensors");
@@ -1584,10 +1577,10 @@ pub(crate) mod tests {
     }
 
     fn inputs(n: usize, seed: u32) -> Vec<f32> {
-        let mut rng = Rng(seed | 1);
+        let mut rng = Rng::new(seed.into());
         (0..n)
             .map(|i| {
-                let v = rng.unit();
+                let v = unit(&mut rng);
                 // Some spread of magnitudes, exact zeros and negative zeros.
                 match i % 11 {
                     3 => v * 1e-3,
@@ -1740,13 +1733,13 @@ pub(crate) mod tests {
 
     #[test]
     fn tiles_match_dot() {
-        let mut rng = Rng(9);
+        let mut rng = Rng::new(9);
         for n in [0, 5, 16, 48, 100, 576] {
             let w: Vec<Vec<f32>> = (0..4)
-                .map(|_| (0..n).map(|_| rng.unit()).collect())
+                .map(|_| (0..n).map(|_| unit(&mut rng)).collect())
                 .collect();
             let x: Vec<Vec<f32>> = (0..4)
-                .map(|_| (0..n).map(|_| rng.unit()).collect())
+                .map(|_| (0..n).map(|_| unit(&mut rng)).collect())
                 .collect();
             let xw = &x;
             for isa in Isa::available() {

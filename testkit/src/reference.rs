@@ -1,28 +1,23 @@
-//! Helpers shared by the engine's integration tests.
-#![allow(dead_code)]
+//! Reference logits files (format of golden/FIXTURES.md) and argmax.
 
-use std::path::PathBuf;
+use std::path::Path;
 
+use safetensors::tensor::TensorView;
 use safetensors::{Dtype, SafeTensors};
-
-mod process;
-#[allow(unused_imports)]
-pub use process::{json_of, run_bounded, text};
-
-pub fn golden() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
-}
 
 /// A reference file of the fixtures' format.
 pub struct Reference {
     pub input_ids: Vec<u32>,
     /// Rows of logits (f64), one per entry of `positions`.
     pub logits: Vec<Vec<f64>>,
+    /// The positions the rows belong to (every position when the file has no
+    /// `positions` tensor).
     pub positions: Vec<usize>,
+    /// The reference's own argmax per row, when the file carries one.
     pub argmax: Option<Vec<usize>>,
 }
 
-fn ints(t: &safetensors::tensor::TensorView<'_>) -> Vec<i64> {
+fn ints(t: &TensorView<'_>) -> Vec<i64> {
     assert_eq!(t.dtype(), Dtype::I64);
     t.data()
         .chunks_exact(8)
@@ -30,7 +25,8 @@ fn ints(t: &safetensors::tensor::TensorView<'_>) -> Vec<i64> {
         .collect()
 }
 
-pub fn read_reference(path: &std::path::Path) -> Reference {
+/// Reads a reference file; panics with the path on any problem.
+pub fn read_reference(path: &Path) -> Reference {
     let bytes = std::fs::read(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let st = SafeTensors::deserialize(&bytes).unwrap();
     let input_ids: Vec<u32> = ints(&st.tensor("input_ids").unwrap())
@@ -39,8 +35,7 @@ pub fn read_reference(path: &std::path::Path) -> Reference {
         .collect();
     let l = st.tensor("logits").unwrap();
     assert_eq!(l.dtype(), Dtype::F64);
-    let shape = l.shape().to_vec();
-    let vocab = *shape.last().unwrap();
+    let vocab = *l.shape().last().unwrap();
     let flat: Vec<f64> = l
         .data()
         .chunks_exact(8)
@@ -63,6 +58,7 @@ pub fn read_reference(path: &std::path::Path) -> Reference {
     }
 }
 
+/// The index of the largest value (the first one on ties).
 pub fn argmax(v: &[f32]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
@@ -73,6 +69,7 @@ pub fn argmax(v: &[f32]) -> usize {
     best
 }
 
+/// [`argmax`] of f64 values.
 pub fn argmax64(v: &[f64]) -> usize {
     let mut best = 0;
     for (i, &x) in v.iter().enumerate() {
@@ -83,29 +80,21 @@ pub fn argmax64(v: &[f64]) -> usize {
     best
 }
 
-/// The real SmolLM2-135M-Instruct Q4_1 file, as a command-line argument.
-pub fn smollm2() -> String {
-    model_path("SmolLM2-135M-Instruct.Q4_1.gguf")
-        .display()
-        .to_string()
-}
+#[cfg(test)]
+mod tests {
+    use super::*;
 
-/// Where the real models are: `$ATENIA_MODEL_DIR`, then `<workspace>/models`,
-/// then `~/.cache/atenia/models`. Panics (never skips) when absent.
-pub fn model_path(name: &str) -> PathBuf {
-    let mut dirs = vec![];
-    if let Ok(d) = std::env::var("ATENIA_MODEL_DIR") {
-        dirs.push(PathBuf::from(d));
+    #[test]
+    fn argmax_takes_the_first_largest() {
+        assert_eq!(argmax(&[1.0, 3.0, 3.0, -2.0]), 1);
+        assert_eq!(argmax64(&[-1.0, -0.5, -7.0]), 1);
     }
-    dirs.push(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../models"));
-    if let Ok(h) = std::env::var("HOME") {
-        dirs.push(PathBuf::from(h).join(".cache/atenia/models"));
+
+    #[test]
+    fn reads_a_fixture_reference() {
+        let r = read_reference(&crate::golden().join("gguf/llama/llama-F32.reference.safetensors"));
+        assert!(!r.input_ids.is_empty());
+        assert_eq!(r.logits.len(), r.positions.len());
+        assert!(r.logits.iter().all(|row| row.len() == r.logits[0].len()));
     }
-    for d in &dirs {
-        let p = d.join(name);
-        if p.exists() {
-            return p;
-        }
-    }
-    panic!("model {name} not found in {dirs:?}: run scripts/fetch-models.sh first");
 }

@@ -1,5 +1,5 @@
-//! Running a binary under test (shared by the engine's and the harness's
-//! integration tests; the harness includes this file by path).
+//! Running a binary under test: its output as text or JSON, and a run that
+//! fails the test when the binary hangs or panics.
 
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
