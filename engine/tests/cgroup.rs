@@ -3,8 +3,6 @@
 //! Run inside a real cgroup made by `scripts/small-machine.sh` (needs root,
 //! as CI and the development machines have).
 
-mod common;
-
 use std::process::Command;
 
 fn is_root() -> bool {
@@ -23,7 +21,7 @@ fn a_budget_above_the_cgroup_limit_is_lowered() {
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/small-machine.sh");
     let out = Command::new(script)
         .args(["160MiB", env!("CARGO_BIN_EXE_atenia"), "generate", "-m"])
-        .arg(common::smollm2())
+        .arg(atenia_testkit::smollm2())
         .args([
             "-p",
             "The capital of France is",
