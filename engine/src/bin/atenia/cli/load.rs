@@ -7,8 +7,8 @@ use std::path::{Path, PathBuf};
 
 use atenia_engine::exec::decoder::{Logits, Session};
 use atenia_engine::family::spec::{FamilySpec, SCHEMA_VERSION};
-use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::model::open::open_with_spec;
 use atenia_engine::model::Model;
 use atenia_engine::text::tokenizer::Tokenizer;
 use atenia_engine::{Error, Result};
@@ -84,94 +84,26 @@ pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
         .collect()
 }
 
-struct Opened {
+/// The model opened with the spec, and its tokenizer when it has one.
+struct Checked {
     format: &'static str,
     model: Model,
     tokenizer: Option<Tokenizer>,
     tokenizer_error: Option<String>,
 }
 
-fn open_gguf(path: &Path, spec: FamilySpec) -> Result<Opened> {
-    let file = GgufFile::open(path)?;
-    let arch = file.architecture()?.to_string();
-    if !spec.gguf_architectures.contains(&arch) {
-        return Err(Error::argument(
-            "SPEC",
-            format!(
-                "the {} spec reads general.architecture {:?}, but {} is {arch:?}; \
-                 add {arch:?} to its gguf_architectures",
-                spec.name,
-                spec.gguf_architectures,
-                path.display()
-            ),
-        ));
-    }
-    let model = Model::from_gguf_with_spec(&file, file.storage(), spec)?;
-    let (tokenizer, tokenizer_error) = match Tokenizer::from_gguf(&file.metadata) {
+/// Opens the model with `spec` (which must read its architecture) and builds
+/// its tokenizer; a model without one is still checked, on `--ids`.
+fn open_checked(path: &Path, spec: FamilySpec) -> Result<Checked> {
+    let opened = open_with_spec(path, Some(spec), "SPEC")?;
+    let model = opened.model()?;
+    let (tokenizer, tokenizer_error) = match opened.tokenizer(model.config.vocab) {
         Ok(t) => (Some(t), None),
+        Err(Error::Tokenizer(e)) => (None, Some(e)),
         Err(e) => (None, Some(e.to_string())),
     };
-    Ok(Opened {
-        format: "gguf",
-        model,
-        tokenizer,
-        tokenizer_error,
-    })
-}
-
-fn open_hf(dir: &Path, spec: FamilySpec) -> Result<Opened> {
-    let config = atenia_engine::model::hf::read_config(dir)?;
-    let hf = spec.hf.as_ref().ok_or_else(|| {
-        Error::argument(
-            "SPEC",
-            format!(
-                "the {} spec has no `hf:` section, so it cannot read the checkpoint directory {}",
-                spec.name,
-                dir.display()
-            ),
-        )
-    })?;
-    let archs: Vec<String> = config
-        .get("architectures")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let model_type = config.get("model_type").and_then(|v| v.as_str());
-    let matches = if archs.is_empty() {
-        model_type.is_some_and(|m| hf.model_types.iter().any(|t| t == m))
-    } else {
-        archs.iter().any(|a| hf.architectures.contains(a))
-    };
-    if !matches {
-        return Err(Error::argument(
-            "SPEC",
-            format!(
-                "the {} spec reads architectures {:?} (model types {:?}), but config.json declares {:?} (model_type {:?}); \
-                 add the architecture to hf.architectures",
-                spec.name, hf.architectures, hf.model_types, archs, model_type
-            ),
-        ));
-    }
-    let model = atenia_engine::model::hf::load_dir_with_spec(dir, &config, spec)?;
-    let tj = dir.join("tokenizer.json");
-    let tc = dir.join("tokenizer_config.json");
-    let (tokenizer, tokenizer_error) = if tj.is_file() {
-        match Tokenizer::from_tokenizer_json(&tj, tc.is_file().then_some(tc.as_path())) {
-            Ok(t) => (Some(t), None),
-            Err(e) => (None, Some(e.to_string())),
-        }
-    } else {
-        (
-            None,
-            Some(format!("{} has no tokenizer.json", dir.display())),
-        )
-    };
-    Ok(Opened {
-        format: "hf",
+    Ok(Checked {
+        format: opened.format(),
         model,
         tokenizer,
         tokenizer_error,
@@ -188,11 +120,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     let rt = Runtime::new(a.threads, super::generate::parse_isa(a.isa.as_deref())?)?;
-    let opened = if a.model.is_dir() {
-        open_hf(&a.model, spec.clone())?
-    } else {
-        open_gguf(&a.model, spec.clone())?
-    };
+    let opened = open_checked(&a.model, spec)?;
     let model = &opened.model;
     let c = &model.config;
     let tok = opened.tokenizer.as_ref();
