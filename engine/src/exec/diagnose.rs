@@ -253,3 +253,60 @@ fn model_json(l: &Loaded, out: &mut Map<String, Value>) -> Result<()> {
     out.insert("tokenizer".into(), tokenizer_json(l.tokenizer()?));
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::path::PathBuf;
+
+    fn golden(rel: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../golden")
+            .join(rel)
+    }
+
+    #[test]
+    fn a_gguf_fixture_is_read_in_full_and_can_run() {
+        let d = diagnose(&golden("gguf/llama/llama-Q8_0.gguf"));
+        assert!(d.error.is_none(), "{:?}", d.error.map(|e| e.to_string()));
+        let r = &d.report;
+        assert_eq!(r["can_run"], true);
+        assert_eq!(r["family"], "llama");
+        assert!(r["format"].as_str().unwrap().starts_with("gguf v"), "{r}");
+        let loaded = crate::model::open::load(&golden("gguf/llama/llama-Q8_0.gguf")).unwrap();
+        let c = &loaded.model.config;
+        assert_eq!(r["hyperparameters"]["layers"], c.n_layers);
+        assert_eq!(r["hyperparameters"]["vocab"], c.vocab);
+        assert_eq!(
+            r["memory"]["kv_cache_bytes_per_token"],
+            checked_bytes(c.n_layers, 1, c.kv_dim()).unwrap()
+        );
+        assert_eq!(r["tokenizer"]["vocab_size"], c.vocab);
+    }
+
+    #[test]
+    fn a_checkpoint_without_a_tokenizer_keeps_its_figures_and_says_why_it_cannot_run() {
+        let d = diagnose(&golden("hf/llama-tied-f32"));
+        let e = d.error.expect("no tokenizer.json: cannot generate");
+        assert_eq!(e.code(), "E-TOKENIZER");
+        let r = &d.report;
+        assert_eq!(r["can_run"], false);
+        assert_eq!(r["format"], "hf");
+        assert_eq!(r["error"]["code"], "E-TOKENIZER");
+        assert!(r["hyperparameters"]["layers"].as_u64().unwrap() > 0, "{r}");
+        assert!(
+            r["tensors"].as_array().is_some_and(|t| !t.is_empty()),
+            "{r}"
+        );
+    }
+
+    #[test]
+    fn a_missing_path_is_an_io_error_with_the_path_kept() {
+        let p = golden("no-such-model.gguf");
+        let d = diagnose(&p);
+        assert_eq!(d.error.map(|e| e.code()), Some("E-IO"));
+        assert_eq!(d.report["path"], p.display().to_string());
+        assert_eq!(d.report["can_run"], false);
+        assert!(d.report.get("format").is_none());
+    }
+}

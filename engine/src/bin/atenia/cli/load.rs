@@ -41,12 +41,10 @@ pub struct Args {
     /// How many of the most likely next tokens to show
     #[arg(long, default_value_t = 5, value_name = "K")]
     pub top: usize,
-    /// Worker threads (0 = one per core; at most 4 per core)
-    #[arg(short, long, default_value_t = 0, value_name = "N")]
-    pub threads: usize,
-    /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
-    #[arg(long, value_name = "ISA")]
-    pub isa: Option<String>,
+    #[command(flatten)]
+    pub threads: atenia_engine::cli::args::ThreadsArgs,
+    #[command(flatten)]
+    pub isa: atenia_engine::cli::args::IsaArgs,
     #[command(flatten)]
     pub json: atenia_engine::cli::args::JsonArgs,
 }
@@ -110,19 +108,17 @@ fn open_checked(path: &Path, spec: FamilySpec) -> Result<Checked> {
     })
 }
 
-pub fn run(a: Args) -> Result<()> {
-    a.json.check()?;
-    let spec = FamilySpec::from_yaml_file(&a.spec)?;
-    let warnings = spec.validate()?;
-    if !a.json.json {
-        for w in &warnings {
-            tracing::warn!("{}: {w}", a.spec.display());
-        }
-    }
-    let rt = Runtime::new(a.threads, super::generate::parse_isa(a.isa.as_deref())?)?;
-    let opened = open_checked(&a.model, spec)?;
-    let model = &opened.model;
-    let c = &model.config;
+/// The input ids (`--ids`, or the prompt tokenized) run through one forward pass.
+struct Ran {
+    ids: Vec<u32>,
+    /// The logits of the last position.
+    logits: Vec<f32>,
+    /// How long the forward pass took.
+    ms: f64,
+}
+
+fn run_input(a: &Args, opened: &Checked, rt: &Runtime) -> Result<Ran> {
+    let c = &opened.model.config;
     let tok = opened.tokenizer.as_ref();
     let ids: Vec<u32> = match (&a.ids, &a.prompt) {
         (Some(ids), _) => ids.clone(),
@@ -146,7 +142,7 @@ pub fn run(a: Args) -> Result<()> {
             format!("id {bad} is outside the vocabulary of {} tokens", c.vocab),
         ));
     }
-    let mut session = Session::new(model, &rt, ids.len())?;
+    let mut session = Session::new(&opened.model, rt, ids.len())?;
     let mut logits = Vec::new();
     let t0 = std::time::Instant::now();
     session.forward(&ids, Logits::Last, &mut logits)?;
@@ -156,20 +152,27 @@ pub fn run(a: Args) -> Result<()> {
             "the forward pass gave NaN or infinite logits; the spec probably does not fit this model".into(),
         ));
     }
+    Ok(Ran { ids, logits, ms })
+}
+
+pub fn run(a: Args) -> Result<()> {
+    a.json.check()?;
+    let spec = FamilySpec::from_yaml_file(&a.spec)?;
+    let warnings = spec.validate()?;
+    if !a.json.json {
+        for w in &warnings {
+            tracing::warn!("{}: {w}", a.spec.display());
+        }
+    }
+    let rt = a.isa.runtime(&a.threads)?;
+    let opened = open_checked(&a.model, spec)?;
+    let Ran { ids, logits, ms } = run_input(&a, &opened, &rt)?;
+    let model = &opened.model;
+    let c = &model.config;
+    let tok = opened.tokenizer.as_ref();
     let top = top_k(&logits, a.top);
     let text = |id: u32| tok.and_then(|t| t.decode(&[id]).ok());
-    let sliding: Vec<usize> = c
-        .layers
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.attn.window.is_some())
-        .map(|(i, _)| i)
-        .collect();
-    let types: Vec<String> = model
-        .matrix_types()
-        .iter()
-        .map(|(t, n)| format!("{t} x{n}"))
-        .collect();
+    let (sliding, types) = (sliding_layers(model), type_counts(model));
 
     if a.json.wanted() {
         let v = serde_json::json!({
@@ -203,6 +206,27 @@ pub fn run(a: Args) -> Result<()> {
             return Ok(());
         }
     }
+    emit(&text_report(
+        &a, &warnings, &opened, &ids, &top, ms, &logits,
+    ));
+    Ok(())
+}
+
+/// The report `atenia load` prints without `--json`.
+fn text_report(
+    a: &Args,
+    warnings: &[String],
+    opened: &Checked,
+    ids: &[u32],
+    top: &[(u32, f32)],
+    ms: f64,
+    logits: &[f32],
+) -> String {
+    let model = &opened.model;
+    let c = &model.config;
+    let tok = opened.tokenizer.as_ref();
+    let text = |id: u32| tok.and_then(|t| t.decode(&[id]).ok());
+    let (sliding, types) = (sliding_layers(model), type_counts(model));
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -256,6 +280,26 @@ pub fn run(a: Args) -> Result<()> {
         let _ = writeln!(out, "  {:>2}. id {id:>7}  logit {l:>12.6}  {t}", rank + 1);
     }
     let _ = writeln!(out, "logits   {}", logits_hash(&logits));
-    emit(&out);
-    Ok(())
+    out
+}
+
+/// The layers with a sliding window.
+fn sliding_layers(model: &Model) -> Vec<usize> {
+    model
+        .config
+        .layers
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| l.attn.window.is_some())
+        .map(|(i, _)| i)
+        .collect()
+}
+
+/// The weight matrices' types, with how many of each.
+fn type_counts(model: &Model) -> Vec<String> {
+    model
+        .matrix_types()
+        .iter()
+        .map(|(t, n)| format!("{t} x{n}"))
+        .collect()
 }
