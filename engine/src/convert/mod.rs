@@ -551,7 +551,7 @@ pub fn convert_gguf(
     let c = &model.config;
 
     // What to write, and nothing the engine would not read.
-    let triples = read_set(&file, &model, &spec.tensors, &hf.tensors)?;
+    let triples = read_set(file, &model, &spec.tensors, &hf.tensors)?;
     let mut items = Vec::with_capacity(triples.len());
     let mut seen_hf = BTreeMap::new();
     for (field, g, h) in &triples {
@@ -624,7 +624,7 @@ pub fn convert_gguf(
         }
     };
 
-    let config = hf_config(&file, &model, &hf, opts.dtype, has_bias, tok.as_ref())?;
+    let config = hf_config(file, &model, &hf, opts.dtype, has_bias, tok.as_ref())?;
 
     // The output directory.
     if out.exists() {

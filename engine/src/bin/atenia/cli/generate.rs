@@ -240,7 +240,7 @@ fn print_text(
     );
     let budget = loaded.model.memory.budget();
     if budget.is_some() {
-        tracing::info!("{}", memory_line(&loaded, budget));
+        tracing::info!("{}", memory_line(loaded, budget));
     }
 }
 

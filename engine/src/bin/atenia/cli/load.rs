@@ -279,7 +279,7 @@ fn text_report(
         let t = text(*id).map(|s| format!("{s:?}")).unwrap_or_default();
         let _ = writeln!(out, "  {:>2}. id {id:>7}  logit {l:>12.6}  {t}", rank + 1);
     }
-    let _ = writeln!(out, "logits   {}", logits_hash(&logits));
+    let _ = writeln!(out, "logits   {}", logits_hash(logits));
     out
 }
 
