@@ -8,3 +8,4 @@ pub mod diagnose;
 pub mod generate;
 pub mod kv_cache;
 pub mod sampler;
+pub mod spec_check;

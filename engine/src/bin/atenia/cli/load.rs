@@ -1,16 +1,17 @@
 //! `atenia load`: checks a family spec on a real model file — validate the
 //! spec, load the model with it, run one forward pass, show the next tokens.
+//! The checking is [`atenia_engine::exec::spec_check`]'s; this reads the
+//! flags and prints the report.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::exec::spec_check::{
+    last_logits, logits_hash, open_checked, sliding_layers, top_k, type_counts, Checked,
+};
 use atenia_engine::family::spec::{FamilySpec, SCHEMA_VERSION};
 use atenia_engine::kernels::runtime::Runtime;
-use atenia_engine::model::open::open_with_spec;
-use atenia_engine::model::Model;
-use atenia_engine::text::tokenizer::Tokenizer;
 use atenia_engine::{Error, Result};
 
 #[derive(clap::Args)]
@@ -55,59 +56,6 @@ pub fn emit(s: &str) {
     let _ = out.write_all(s.as_bytes()).and_then(|_| out.flush());
 }
 
-/// FNV-1a (64-bit) of the little-endian bytes of the logits: equal hashes mean
-/// bit-identical logits.
-pub fn logits_hash(logits: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for x in logits {
-        for b in x.to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("fnv1a64:{h:016x}")
-}
-
-/// The `k` largest logits, largest first (ties: the smaller id first).
-pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
-    idx.sort_by(|&a, &b| {
-        logits[b as usize]
-            .total_cmp(&logits[a as usize])
-            .then(a.cmp(&b))
-    });
-    idx.into_iter()
-        .take(k)
-        .map(|i| (i, logits[i as usize]))
-        .collect()
-}
-
-/// The model opened with the spec, and its tokenizer when it has one.
-struct Checked {
-    format: &'static str,
-    model: Model,
-    tokenizer: Option<Tokenizer>,
-    tokenizer_error: Option<String>,
-}
-
-/// Opens the model with `spec` (which must read its architecture) and builds
-/// its tokenizer; a model without one is still checked, on `--ids`.
-fn open_checked(path: &Path, spec: FamilySpec) -> Result<Checked> {
-    let opened = open_with_spec(path, Some(spec), "SPEC")?;
-    let model = opened.model()?;
-    let (tokenizer, tokenizer_error) = match opened.tokenizer(model.config.vocab) {
-        Ok(t) => (Some(t), None),
-        Err(Error::Tokenizer(e)) => (None, Some(e)),
-        Err(e) => (None, Some(e.to_string())),
-    };
-    Ok(Checked {
-        format: opened.format(),
-        model,
-        tokenizer,
-        tokenizer_error,
-    })
-}
-
 /// The input ids (`--ids`, or the prompt tokenized) run through one forward pass.
 struct Ran {
     ids: Vec<u32>,
@@ -142,16 +90,7 @@ fn run_input(a: &Args, opened: &Checked, rt: &Runtime) -> Result<Ran> {
             format!("id {bad} is outside the vocabulary of {} tokens", c.vocab),
         ));
     }
-    let mut session = Session::new(&opened.model, rt, ids.len())?;
-    let mut logits = Vec::new();
-    let t0 = std::time::Instant::now();
-    session.forward(&ids, Logits::Last, &mut logits)?;
-    let ms = t0.elapsed().as_secs_f64() * 1e3;
-    if logits.iter().any(|x| !x.is_finite()) {
-        return Err(Error::Runtime(
-            "the forward pass gave NaN or infinite logits; the spec probably does not fit this model".into(),
-        ));
-    }
+    let (logits, ms) = last_logits(&opened.model, rt, &ids)?;
     Ok(Ran { ids, logits, ms })
 }
 
@@ -165,7 +104,7 @@ pub fn run(a: Args) -> Result<()> {
         }
     }
     let rt = a.isa.runtime(&a.threads)?;
-    let opened = open_checked(&a.model, spec)?;
+    let opened = open_checked(&a.model, spec, "SPEC")?;
     let Ran { ids, logits, ms } = run_input(&a, &opened, &rt)?;
     let model = &opened.model;
     let c = &model.config;
@@ -281,25 +220,4 @@ fn text_report(
     }
     let _ = writeln!(out, "logits   {}", logits_hash(logits));
     out
-}
-
-/// The layers with a sliding window.
-fn sliding_layers(model: &Model) -> Vec<usize> {
-    model
-        .config
-        .layers
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.attn.window.is_some())
-        .map(|(i, _)| i)
-        .collect()
-}
-
-/// The weight matrices' types, with how many of each.
-fn type_counts(model: &Model) -> Vec<String> {
-    model
-        .matrix_types()
-        .iter()
-        .map(|(t, n)| format!("{t} x{n}"))
-        .collect()
 }
