@@ -381,3 +381,60 @@ fn file_name(path: &Path) -> String {
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_default()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn golden(rel: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../golden")
+            .join(rel)
+    }
+
+    #[test]
+    fn open_detects_the_format_and_chooses_the_builtin_spec() {
+        let g = open(&golden("gguf/llama/llama-Q8_0.gguf")).unwrap();
+        assert_eq!((g.format(), g.spec.name.as_str()), ("gguf", "llama"));
+        assert!(g.gguf().is_ok());
+        let h = open(&golden("hf/llama-tied-f32")).unwrap();
+        assert_eq!((h.format(), h.spec.name.as_str()), ("hf", "llama"));
+        assert_eq!(h.gguf().map(|_| ()).unwrap_err().code(), "E-ARG");
+        // Nothing is bound until asked: the same model either way.
+        let m = h.model().unwrap();
+        let loaded = h.load(TokenizerLoad::Lazy).unwrap();
+        assert_eq!(m.config.vocab, loaded.model.config.vocab);
+        assert_eq!(loaded.name, "llama-tied-f32");
+    }
+
+    #[test]
+    fn a_given_spec_must_read_the_architecture() {
+        let gemma = FamilySpec::for_gguf_architecture("gemma3").unwrap();
+        let e = open_with_spec(&golden("hf/llama-tied-f32"), Some(gemma.clone()), "SPEC")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(e.code(), "E-ARG");
+        assert!(
+            e.to_string()
+                .contains("add the architecture to hf.architectures"),
+            "{e}"
+        );
+        let e = open_gguf(&golden("gguf/llama/llama-Q8_0.gguf"), Some(gemma), "--spec")
+            .map(|_| ())
+            .unwrap_err();
+        assert!(e.to_string().contains("--spec"), "{e}");
+        assert!(
+            e.to_string()
+                .contains("add \"llama\" to its gguf_architectures"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn open_gguf_reads_a_directory_as_a_file_and_fails_as_it_did() {
+        let e = open_gguf(&golden("hf/llama-tied-f32"), None, "--spec")
+            .map(|_| ())
+            .unwrap_err();
+        assert_eq!(e.code(), "E-IO");
+    }
+}
