@@ -465,3 +465,50 @@ fn top_level_help_states_the_json_convention() {
     assert!(help.contains("at most 4 per core"), "{help}");
     assert!(help.contains("-1 draws a random one"), "{help}");
 }
+
+/// `--threads`, `--ctx-size` and `--isa` are declared once (cli::args) and
+/// flattened into each command: the same flag, the same help, and each
+/// command's own words for what a context size of 0 means.
+#[test]
+fn shared_flags_read_the_same_in_every_command() {
+    for cmd in ["generate", "chat", "load"] {
+        let (o, _) = atenia(&[cmd, "--help"]);
+        let help = text(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {help}");
+        assert!(help.contains("-t, --threads <N>"), "{cmd}: {help}");
+        assert!(help.contains("at most 4 per core"), "{cmd}: {help}");
+        assert!(help.contains("--isa <ISA>"), "{cmd}: {help}");
+        assert!(
+            help.contains("scalar") && help.contains("avx512"),
+            "{cmd}: {help}"
+        );
+    }
+    let (o, _) = atenia(&["generate", "--help"]);
+    let help = text(&o.stdout);
+    assert!(help.contains("-c, --ctx-size <N>"), "{help}");
+    assert!(help.contains("0 = prompt + max tokens"), "{help}");
+    let (o, _) = atenia(&["chat", "--help"]);
+    let help = text(&o.stdout);
+    assert!(help.contains("-c, --ctx-size <N>"), "{help}");
+    assert!(help.contains("for the whole conversation"), "{help}");
+}
+
+#[test]
+fn an_unknown_isa_is_refused_with_the_paths_there_are() {
+    let b = base();
+    for args in [
+        &["generate", "-m", &b, "-p", "x", "--isa", "neon"][..],
+        &["chat", "-m", &b, "--isa", "neon"][..],
+    ] {
+        let err = refused(args, &["neon", "--isa", "scalar", "avx2", "avx512"]);
+        assert!(!err.contains("panicked"), "{err}");
+    }
+    // A path this CPU cannot run is refused too (scalar runs everywhere,
+    // so only the refusal of a missing one is checked, where there is one).
+    if !atenia_engine::kernels::Isa::Avx512.is_supported() {
+        refused(
+            &["generate", "-m", &b, "-p", "x", "--isa", "avx512"],
+            &["--isa", "cannot run the avx512 kernels"],
+        );
+    }
+}

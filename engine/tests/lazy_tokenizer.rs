@@ -1,4 +1,4 @@
-//! `loader::load` does not build the tokenizer: `Loaded::tokenizer` builds it
+//! `open(path)?.load(TokenizerLoad::Lazy)` (and `load`) does not build the tokenizer: `Loaded::tokenizer` builds it
 //! on the first call and keeps it, and a model without one loads and runs
 //! token ids, giving E-TOKENIZER only when asked for its tokenizer. The text
 //! commands of `atenia` still refuse such a model with E-TOKENIZER, exit 2.
@@ -11,7 +11,14 @@ use std::process::{Command, Output, Stdio};
 
 use atenia_engine::exec::decoder::{Logits, Session};
 use atenia_engine::kernels::runtime::Runtime;
-use atenia_engine::model::open::{load, load_with, TokenizerLoad};
+use atenia_engine::model::open::{load, open, TokenizerLoad};
+
+fn load_with(
+    path: &Path,
+    when: TokenizerLoad,
+) -> atenia_engine::Result<atenia_engine::model::open::Loaded> {
+    open(path)?.load(when)
+}
 
 fn fixture(rel: &str) -> PathBuf {
     tk::golden().join(rel)

@@ -2,12 +2,10 @@
 
 use std::path::PathBuf;
 
-use atenia_engine::kernels::Isa;
 // Results go to stdout through `outln!`, which survives a closed pipe (`| head`).
 use atenia_engine::cli::args::GuardArgs;
 use atenia_engine::cli::ui::{load_model as load, Progress};
 use atenia_engine::guard::wiring::RunGuard;
-use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::TokenizerLoad;
 use atenia_engine::outln as println;
 use atenia_engine::{Error, Result};
@@ -42,9 +40,8 @@ pub struct Args {
     /// Tokens generated (decode steps timed) per run
     #[arg(long, default_value_t = 64, value_name = "N")]
     pub gen_tokens: usize,
-    /// Worker threads (0 = one per core; at most 4 per core)
-    #[arg(short, long, default_value_t = 0, value_name = "N")]
-    pub threads: usize,
+    #[command(flatten)]
+    pub threads: atenia_engine::cli::args::ThreadsArgs,
     /// Context depth for decode-at-depth (repeatable or comma-separated; default 512,2048)
     #[arg(long = "depth", value_name = "D", value_delimiter = ',')]
     pub depths: Vec<usize>,
@@ -54,9 +51,8 @@ pub struct Args {
     /// Measured runs (after one warm-up run)
     #[arg(long, default_value_t = 5, value_name = "N")]
     pub runs: usize,
-    /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
-    #[arg(long, value_name = "ISA")]
-    pub isa: Option<String>,
+    #[command(flatten)]
+    pub isa: atenia_engine::cli::args::IsaArgs,
     #[command(flatten)]
     pub json: atenia_engine::cli::args::JsonArgs,
     /// Append the record to the history (JSON lines): reports/bench-history.jsonl, or FILE
@@ -98,15 +94,6 @@ fn read_peer(path: &std::path::Path) -> Result<serde_json::Value> {
             ),
         )),
     }
-}
-
-fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
-    isa.map(|s| {
-        Isa::from_name(s).ok_or_else(|| {
-            Error::argument("--isa", format!("{s:?} is not one of scalar, avx2, avx512"))
-        })
-    })
-    .transpose()
 }
 
 fn stat(s: &Stat, unit: &str) -> String {
@@ -185,7 +172,7 @@ pub fn run(a: Args) -> Result<i32> {
     }
     // Before the model loads: a bad peer file should not cost a bench.
     let peer = a.peer.as_deref().map(read_peer).transpose()?;
-    let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
+    let rt = a.isa.runtime(&a.threads)?;
     // The bench tokenizes its prompt text: the tokenizer is built now, before
     // the guard measures the fixed overhead, so the overhead counts it (and a
     // model without one is refused before anything runs).

@@ -32,14 +32,13 @@ pub struct Args {
     pub decode: bool,
     #[command(flatten)]
     pub json: atenia_engine::cli::args::JsonArgs,
-    /// Worker threads (0 = one per core; at most 4 per core)
-    #[arg(short, long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub threads: atenia_engine::cli::args::ThreadsArgs,
 }
 
 pub fn run(a: Args) -> Result<i32> {
     a.json.check()?;
-    let rt = Runtime::new(a.threads, None)?;
+    let rt = Runtime::new(a.threads.threads, None)?;
     let loaded = atenia_engine::cli::ui::load_model(&a.model, TokenizerLoad::Lazy)?;
     let reference = LogitsFile::read(&a.reference)?;
     let path = if a.decode {

@@ -32,9 +32,8 @@ pub struct Args {
     /// Token ids, comma-separated, run as they are (no tokenizer needed; no BOS added)
     #[arg(long, value_name = "IDS", value_delimiter = ',')]
     pub ids: Option<Vec<u32>>,
-    /// Worker threads (0 = one per core; at most 4 per core)
-    #[arg(short, long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub threads: atenia_engine::cli::args::ThreadsArgs,
     /// Output safetensors file
     #[arg(short, long, value_name = "FILE")]
     pub out: PathBuf,
@@ -45,7 +44,7 @@ pub struct Args {
 
 pub fn run(a: Args) -> Result<()> {
     atenia_engine::cli::args::check_writable(&a.out, "--out")?;
-    let rt = Runtime::new(a.threads, None)?;
+    let rt = Runtime::new(a.threads.threads, None)?;
     // Ids are run as they are: only --prompt needs the tokenizer.
     let when = match a.prompt {
         Some(_) => TokenizerLoad::Now,

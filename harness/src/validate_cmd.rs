@@ -56,9 +56,8 @@ pub struct Args {
     /// Skip the bfloat16 comparison (a PyTorch-style bf16 forward pass of the same model)
     #[arg(long)]
     pub no_bf16: bool,
-    /// Worker threads (0 = one per core; at most 4 per core)
-    #[arg(short, long, default_value_t = 0)]
-    pub threads: usize,
+    #[command(flatten)]
+    pub threads: atenia_engine::cli::args::ThreadsArgs,
     #[command(flatten)]
     pub guard: GuardArgs,
 }
@@ -162,7 +161,7 @@ pub fn run(a: Args) -> Result<i32> {
     if let Some(p) = &a.html {
         check_writable(p, "--html")?;
     }
-    let rt = Runtime::new(a.threads, None)?;
+    let rt = Runtime::new(a.threads.threads, None)?;
     // Built when a text prompt first needs it (an ids-only set may run a
     // model without one).
     let loaded = load(&a.model, TokenizerLoad::Lazy)?;

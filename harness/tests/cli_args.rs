@@ -177,3 +177,19 @@ fn help_states_the_json_convention() {
     assert!(help.contains("--json [<FILE>]"), "{help}");
     assert!(help.contains("--json-out <FILE>"), "{help}");
 }
+
+/// `--threads` is the engine's shared flag (cli::args::ThreadsArgs): every
+/// harness command that runs a model shows it the same way.
+#[test]
+fn threads_reads_the_same_in_every_command() {
+    for cmd in ["validate", "compare", "logits", "bench"] {
+        let (o, _) = harness(&[cmd, "--help"]);
+        let help = text(&o.stdout);
+        assert_eq!(o.status.code(), Some(0), "{cmd}: {help}");
+        assert!(help.contains("-t, --threads <N>"), "{cmd}: {help}");
+        assert!(help.contains("at most 4 per core"), "{cmd}: {help}");
+    }
+    let (o, _) = harness(&["bench", "--help"]);
+    let help = text(&o.stdout);
+    assert!(help.contains("--isa <ISA>"), "{help}");
+}

@@ -1,7 +1,9 @@
 //! Checks of command-line values that both binaries share: the range of the
 //! sampling flags (negative numbers included, which clap would otherwise take
 //! for flags), `--seed -1`, and the JSON output convention with its
-//! destination checked before any work starts.
+//! destination checked before any work starts; and the flags that several
+//! commands of both binaries take (`--threads`, `--isa`, `--ctx-size`),
+//! declared once here and flattened into each command.
 //!
 //! The JSON convention of `atenia` and `atenia-harness`: `--json` prints the
 //! result as one JSON object on stdout instead of the text; `--json-out FILE`
@@ -17,6 +19,8 @@ use std::path::{Path, PathBuf};
 use serde_json::Value;
 
 use crate::error::{Error, Result};
+use crate::kernels::runtime::Runtime;
+use crate::kernels::Isa;
 
 fn number(s: &str) -> std::result::Result<f64, String> {
     s.trim()
@@ -266,6 +270,61 @@ impl JsonArgs {
         }
         Ok(())
     }
+}
+
+/// A kernel path for `--isa`, spelled as [`Isa::name`] spells it.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum IsaArg {
+    /// Portable Rust, on every CPU
+    Scalar,
+    /// x86-64 AVX2 with FMA3 and F16C
+    Avx2,
+    /// x86-64 AVX-512 (F, BW, VL)
+    Avx512,
+}
+
+impl From<IsaArg> for Isa {
+    fn from(a: IsaArg) -> Isa {
+        match a {
+            IsaArg::Scalar => Isa::Scalar,
+            IsaArg::Avx2 => Isa::Avx2,
+            IsaArg::Avx512 => Isa::Avx512,
+        }
+    }
+}
+
+/// `--threads`, for every command that runs a model.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct ThreadsArgs {
+    /// Worker threads (0 = one per core; at most 4 per core)
+    #[arg(short, long, default_value_t = 0, value_name = "N")]
+    pub threads: usize,
+}
+
+/// `--isa`, for the commands that choose the kernel path.
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct IsaArgs {
+    /// Kernel path (default: the fastest this CPU runs)
+    #[arg(long, value_enum, value_name = "ISA", ignore_case = true)]
+    pub isa: Option<IsaArg>,
+}
+
+impl IsaArgs {
+    /// The kernel runtime for `threads` worker threads on the chosen path;
+    /// a path this CPU cannot run is refused (E-ARG).
+    pub fn runtime(&self, threads: &ThreadsArgs) -> Result<Runtime> {
+        Runtime::new(threads.threads, self.isa.map(Isa::from))
+    }
+}
+
+/// `--ctx-size`, for the commands that hold a KV cache. What 0 means is the
+/// command's to say: it replaces this help with its own
+/// (`#[command(mut_arg("ctx_size", ...))]`).
+#[derive(clap::Args, Clone, Debug, Default)]
+pub struct CtxSizeArgs {
+    /// Context size in tokens (0 = the command's default)
+    #[arg(short = 'c', long, default_value_t = 0, value_name = "N")]
+    pub ctx_size: usize,
 }
 
 pub use crate::model::hf::MODEL_DIR_NEEDS;

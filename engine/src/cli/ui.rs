@@ -270,12 +270,13 @@ impl Drop for Progress {
     }
 }
 
-/// Opens a model as [`crate::model::open::load_with`] does, with a spinner while
+/// Opens and loads a model ([`crate::model::open::open`], then
+/// [`crate::model::open::Opened::load`]), with a spinner while
 /// it loads and a debug line saying what was loaded and how long it took.
 pub fn load_model(path: &Path, tokenizer: TokenizerLoad) -> Result<Loaded> {
     let t0 = Instant::now();
     let spinner = Progress::spinner(format!("loading {}", path.display()));
-    let loaded = crate::model::open::load_with(path, tokenizer);
+    let loaded = crate::model::open::open(path).and_then(|o| o.load(tokenizer));
     drop(spinner);
     match &loaded {
         Ok(l) => tracing::debug!(

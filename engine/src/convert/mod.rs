@@ -531,28 +531,10 @@ pub fn convert_gguf(
     opts: &Options,
     progress: &mut dyn FnMut(&str),
 ) -> Result<Report> {
-    let file = GgufFile::open(src)?;
+    let opened = crate::model::open::open_gguf(src, opts.spec.clone(), "--spec")?;
+    let file = opened.gguf()?;
     let arch = file.architecture()?.to_string();
-    let spec = match &opts.spec {
-        Some(s) => {
-            if !s.gguf_architectures.contains(&arch) {
-                return Err(Error::argument(
-                    "--spec",
-                    format!(
-                        "the {} spec reads general.architecture {:?}, but the file is {arch:?}",
-                        s.name, s.gguf_architectures
-                    ),
-                ));
-            }
-            s.clone()
-        }
-        None => FamilySpec::for_gguf_architecture(&arch).ok_or_else(|| {
-            Error::unsupported(
-                format!("architecture {arch:?}"),
-                "no built-in family spec reads it; write one (atenia inspect drafts it) and pass --spec",
-            )
-        })?,
-    };
+    let spec = opened.spec.clone();
     spec.validate()?;
     let hf = spec.hf.clone().ok_or_else(|| {
         Error::unsupported(
@@ -565,11 +547,11 @@ pub fn convert_gguf(
         src.display(),
         spec.name
     ));
-    let model = Model::from_gguf_with_spec(&file, file.storage(), spec.clone())?;
+    let model = opened.model()?;
     let c = &model.config;
 
     // What to write, and nothing the engine would not read.
-    let triples = read_set(&file, &model, &spec.tensors, &hf.tensors)?;
+    let triples = read_set(file, &model, &spec.tensors, &hf.tensors)?;
     let mut items = Vec::with_capacity(triples.len());
     let mut seen_hf = BTreeMap::new();
     for (field, g, h) in &triples {
@@ -642,7 +624,7 @@ pub fn convert_gguf(
         }
     };
 
-    let config = hf_config(&file, &model, &hf, opts.dtype, has_bias, tok.as_ref())?;
+    let config = hf_config(file, &model, &hf, opts.dtype, has_bias, tok.as_ref())?;
 
     // The output directory.
     if out.exists() {

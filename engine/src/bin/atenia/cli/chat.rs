@@ -15,22 +15,27 @@ use rustyline::error::ReadlineError;
 use std::path::PathBuf;
 
 use atenia_engine::exec::decoder::Session;
-use atenia_engine::exec::generate::{context_full_note, generate, ContextPlan, StopReason};
+use atenia_engine::exec::generate::{
+    context_full_note, generate, ContextPlan, StopReason, Timings,
+};
 use atenia_engine::exec::sampler::Sampler;
-use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::TokenizerLoad;
 use atenia_engine::text::chat_template::ChatMessage;
+use atenia_engine::text::tokenizer::Tokenizer;
 use atenia_engine::{Error, Result};
 
 use atenia_engine::cli::args::GuardArgs;
 use atenia_engine::guard::wiring::RunGuard;
 
-use super::generate::{hex, parse_isa, SamplingArgs, GUARD_EVERY};
+use super::generate::{hex, SamplingArgs, GUARD_EVERY};
 
 /// Exit status of Ctrl-C at an empty prompt (128 + SIGINT, as shells use).
 pub const EXIT_INTERRUPTED: i32 = 130;
 
 #[derive(clap::Args)]
+#[command(mut_arg("ctx_size", |a| a.help(
+    "Context size in tokens for the whole conversation (0 = the model's, at most 4096)"
+)))]
 #[command(after_help = "Examples:\n  \
     atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf\n  \
     atenia chat -m SmolLM2-135M-Instruct.Q4_1.gguf --system \"You are terse.\" --temperature 0\n  \
@@ -58,15 +63,12 @@ pub struct Args {
     pub max_tokens: usize,
     #[command(flatten)]
     pub sampling: SamplingArgs,
-    /// Worker threads (0 = one per core; at most 4 per core)
-    #[arg(short, long, default_value_t = 0, value_name = "N")]
-    pub threads: usize,
-    /// Context size in tokens for the whole conversation (0 = the model's, at most 4096)
-    #[arg(short = 'c', long, default_value_t = 0, value_name = "N")]
-    pub ctx_size: usize,
-    /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
-    #[arg(long, value_name = "ISA")]
-    pub isa: Option<String>,
+    #[command(flatten)]
+    pub threads: atenia_engine::cli::args::ThreadsArgs,
+    #[command(flatten)]
+    pub ctx_size: atenia_engine::cli::args::CtxSizeArgs,
+    #[command(flatten)]
+    pub isa: atenia_engine::cli::args::IsaArgs,
     #[command(flatten)]
     pub guard: GuardArgs,
 }
@@ -217,7 +219,7 @@ pub fn run(a: Args) -> Result<()> {
     if a.max_tokens == 0 {
         return Err(Error::argument("--max-tokens", "must be at least 1"));
     }
-    let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
+    let rt = a.isa.runtime(&a.threads)?;
     let loaded = atenia_engine::cli::ui::load_model(&a.model, TokenizerLoad::Now)?;
     let tok = loaded.tokenizer()?;
     if tok.chat_template.is_none() {
@@ -227,42 +229,40 @@ pub fn run(a: Args) -> Result<()> {
         )));
     }
     let config = &loaded.model.config;
-    let plan = ContextPlan::for_chat(config.context_length, a.ctx_size, 4096);
+    let plan = ContextPlan::for_chat(config.context_length, a.ctx_size.ctx_size, 4096);
     let capacity = plan.capacity;
     if let Some(w) = plan.over_trained_warning() {
         tracing::warn!("{w}");
     }
     // A context chosen with --ctx-size: its KV cache is stated before it is
     // allocated (and before the guard weighs it).
-    if a.ctx_size > 0 {
+    if a.ctx_size.ctx_size > 0 {
         tracing::info!("{}", plan.kv_cache_line(config));
     }
-    let full_note = || {
-        context_full_note(
-            capacity,
-            plan.trained,
-            "/reset to start over, or raise --ctx-size",
-        )
-    };
     // The memory guard: refuse, proceed or tighten at start (the KV cache of
     // the whole context counts), then a reading every GUARD_EVERY tokens.
-    let mut guard = RunGuard::start(
+    let guard = RunGuard::start(
         &loaded.model,
         a.guard
             .options(capacity, rt.threads(), "atenia chat", GUARD_EVERY),
     )?;
-    let mut session = Session::new(&loaded.model, &rt, capacity)?;
-    // Tokens generated over the whole conversation (the guard's clock).
-    let mut generated_total = 0u64;
-
     let opening: Vec<ChatMessage> = a
         .system
         .iter()
         .map(|s| ChatMessage::new("system", s.as_str()))
         .collect();
-    let mut messages = opening.clone();
-    // The ids in the KV cache: always `session.position()` long.
-    let mut held: Vec<u32> = Vec::new();
+    let mut chat = Conversation {
+        tok,
+        session: Session::new(&loaded.model, &rt, capacity)?,
+        guard,
+        plan,
+        max_tokens: a.max_tokens,
+        generated_total: 0,
+        messages: opening.clone(),
+        opening,
+        held: Vec::new(),
+        turn: 0,
+    };
 
     let interactive = std::io::stdin().is_terminal();
     sigint::install();
@@ -273,14 +273,12 @@ pub fn run(a: Args) -> Result<()> {
         );
     }
     let mut input = Input::new();
-    let stdout = std::io::stdout();
-    let mut turn = 0usize;
     loop {
         let line = match input.read()? {
             Line::Text(t) => t,
             Line::Eof => break,
             Line::Interrupted => {
-                let _ = stdout.lock().flush();
+                let _ = std::io::stdout().lock().flush();
                 std::process::exit(EXIT_INTERRUPTED);
             }
         };
@@ -289,10 +287,7 @@ pub fn run(a: Args) -> Result<()> {
             "" => continue,
             "/exit" | "/quit" => break,
             "/reset" => {
-                messages = opening.clone();
-                held.clear();
-                session.reset();
-                turn = 0;
+                chat.reset();
                 eprintln!("[conversation cleared]");
                 continue;
             }
@@ -306,51 +301,144 @@ pub fn run(a: Args) -> Result<()> {
             }
             _ => {}
         }
-        messages.push(ChatMessage::new("user", text));
-        let ids = match tok.apply_chat_template(&messages, true) {
+        if chat.turn(text, &mut sampler)? == Flow::Quit {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// Whether the conversation goes on after a turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Flow {
+    Next,
+    /// stdout was closed.
+    Quit,
+}
+
+/// A conversation: the messages so far and the session whose KV cache holds
+/// exactly their rendering (`held`).
+struct Conversation<'m> {
+    tok: &'m Tokenizer,
+    session: Session<'m>,
+    guard: RunGuard<'m>,
+    plan: ContextPlan,
+    max_tokens: usize,
+    /// Tokens generated over the whole conversation (the guard's clock).
+    generated_total: u64,
+    /// The system message, kept across /reset.
+    opening: Vec<ChatMessage>,
+    messages: Vec<ChatMessage>,
+    /// The ids in the KV cache: always `session.position()` long.
+    held: Vec<u32>,
+    turn: usize,
+}
+
+impl Conversation<'_> {
+    /// `/reset`: the opening messages only, an empty cache, turn 1 next.
+    fn reset(&mut self) {
+        self.messages = self.opening.clone();
+        self.held.clear();
+        self.session.reset();
+        self.turn = 0;
+    }
+
+    fn full_note(&self) -> String {
+        context_full_note(
+            self.plan.capacity,
+            self.plan.trained,
+            "/reset to start over, or raise --ctx-size",
+        )
+    }
+
+    /// One turn: the user's `text` added, the conversation rendered, the ids
+    /// not already in the cache prefilled, and the reply streamed to stdout.
+    /// A turn that fails is reported and taken back; the next can follow.
+    fn turn(&mut self, text: &str, sampler: &mut Sampler) -> Result<Flow> {
+        self.messages.push(ChatMessage::new("user", text));
+        let ids = match self.tok.apply_chat_template(&self.messages, true) {
             Ok(ids) if !ids.is_empty() => ids,
             Ok(_) => {
-                messages.pop();
+                self.messages.pop();
                 eprintln!("[the template rendered nothing]");
-                continue;
+                return Ok(Flow::Next);
             }
             Err(e) => {
-                messages.pop();
+                self.messages.pop();
                 super::report(&e);
-                continue;
+                return Ok(Flow::Next);
             }
         };
         // Reuse the cached prefix; re-prefill from the first id that differs.
-        let mut keep = common_prefix(&held, &ids).min(ids.len() - 1);
-        let diverged = keep < held.len();
+        let keep = common_prefix(&self.held, &ids).min(ids.len() - 1);
+        let diverged = keep < self.held.len();
         if diverged {
-            session.truncate(keep);
-            held.truncate(keep);
+            self.session.truncate(keep);
+            self.held.truncate(keep);
         }
-        keep = session.position();
+        let keep = self.session.position();
         let new = &ids[keep..];
+        let capacity = self.plan.capacity;
         if keep + new.len() >= capacity {
-            messages.pop();
+            self.messages.pop();
             let e = Error::argument(
                 "--ctx-size",
                 format!(
                     "{}; this message makes the conversation {} tokens long",
-                    full_note(),
+                    self.full_note(),
                     ids.len()
                 ),
             );
             super::report(&e);
-            continue;
+            return Ok(Flow::Next);
         }
-        turn += 1;
-        let mut stream = tok.stream_decoder();
+        self.turn += 1;
+        let Some(r) = self.reply(new, sampler)? else {
+            return Ok(Flow::Next);
+        };
+        if r.write_failed {
+            return Ok(Flow::Quit);
+        }
+        if !r.incomplete.is_empty() {
+            tracing::info!(
+                "[the reply stopped inside a multi-byte character: {} byte(s) held back: {}]",
+                r.incomplete.len(),
+                hex(&r.incomplete)
+            );
+        }
+        self.messages.push(ChatMessage::new("assistant", r.text));
+        let (reason, t) = (r.reason, r.timings);
+        if reason == StopReason::ContextFull {
+            tracing::info!("[{}]", self.full_note());
+        }
+        tracing::info!(
+            "[turn {}: {} new prompt tokens, {keep} reused from the cache{} | {} generated, {:.1} tok/s | stop: {} | {}/{capacity} tokens in context]",
+            self.turn,
+            new.len(),
+            if diverged { " (re-prefilled from the divergence)" } else { "" },
+            t.generated_tokens,
+            t.decode_tokens_per_s(),
+            reason,
+            self.session.position(),
+        );
+        Ok(Flow::Next)
+    }
+
+    /// Generates the reply to the prefilled `new` ids, streaming it to
+    /// stdout (Ctrl-C stops it). A failed generation is reported and the
+    /// user's message taken back, with the cache emptied: `None`.
+    fn reply(&mut self, new: &[u32], sampler: &mut Sampler) -> Result<Option<Reply>> {
+        let stdout = std::io::stdout();
+        let mut stream = self.tok.stream_decoder();
         let mut write_failed = false;
-        let mut reply = String::new();
+        let mut text = String::new();
+        let generated_total = &mut self.generated_total;
+        let guard = &mut self.guard;
         let mut on_token = |id: u32| -> Result<bool> {
-            generated_total += 1;
-            guard.progress(generated_total)?;
+            *generated_total += 1;
+            guard.progress(*generated_total)?;
             let piece = stream.step(id)?;
-            reply.push_str(&piece);
+            text.push_str(&piece);
             let mut out = stdout.lock();
             if out
                 .write_all(piece.as_bytes())
@@ -364,62 +452,57 @@ pub fn run(a: Args) -> Result<()> {
         };
         sigint::INTERRUPTED.store(false, Ordering::SeqCst);
         sigint::GENERATING.store(true, Ordering::SeqCst);
+        let tok = self.tok;
         let result = generate(
-            &mut session,
+            &mut self.session,
             new,
-            a.max_tokens,
-            &mut sampler,
+            self.max_tokens,
+            sampler,
             &|id| tok.is_end_of_generation(id),
             &mut on_token,
         );
         sigint::GENERATING.store(false, Ordering::SeqCst);
-        let (generated, reason, t) = match result {
+        let (generated, reason, timings) = match result {
             Ok(r) => r,
             Err(e) => {
                 // The cache may hold part of this turn: start the next from scratch.
-                session.reset();
-                held.clear();
-                messages.pop();
+                self.session.reset();
+                self.held.clear();
+                self.messages.pop();
                 super::report(&e);
-                continue;
+                return Ok(None);
             }
         };
-        guard.stop(reason, generated.len() as u64)?;
-        held.extend_from_slice(new);
-        held.extend_from_slice(&generated);
-        held.truncate(session.position());
+        self.guard.stop(reason, generated.len() as u64)?;
+        self.held.extend_from_slice(new);
+        self.held.extend_from_slice(&generated);
+        self.held.truncate(self.session.position());
         // A reply cut inside a multi-byte character: its bytes are held back.
         let (tail, incomplete) = stream.finish_held();
-        reply.push_str(&tail);
+        text.push_str(&tail);
         {
             let mut out = stdout.lock();
             let _ = out.write_all(tail.as_bytes());
             let _ = out.write_all(b"\n");
             let _ = out.flush();
         }
-        if write_failed {
-            break;
-        }
-        if !incomplete.is_empty() {
-            tracing::info!(
-                "[the reply stopped inside a multi-byte character: {} byte(s) held back: {}]",
-                incomplete.len(),
-                hex(&incomplete)
-            );
-        }
-        messages.push(ChatMessage::new("assistant", reply));
-        if reason == StopReason::ContextFull {
-            tracing::info!("[{}]", full_note());
-        }
-        tracing::info!(
-            "[turn {turn}: {} new prompt tokens, {keep} reused from the cache{} | {} generated, {:.1} tok/s | stop: {} | {}/{capacity} tokens in context]",
-            new.len(),
-            if diverged { " (re-prefilled from the divergence)" } else { "" },
-            t.generated_tokens,
-            t.decode_tokens_per_s(),
+        Ok(Some(Reply {
+            text,
+            incomplete,
             reason,
-            session.position(),
-        );
+            timings,
+            write_failed,
+        }))
     }
-    Ok(())
+}
+
+/// A reply written out.
+struct Reply {
+    text: String,
+    /// The bytes of a character the reply stopped inside, held back.
+    incomplete: Vec<u8>,
+    reason: StopReason,
+    timings: Timings,
+    /// stdout was closed while it was written.
+    write_failed: bool,
 }

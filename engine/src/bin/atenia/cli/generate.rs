@@ -7,11 +7,13 @@ use clap::ValueEnum;
 
 use atenia_engine::cli::args;
 use atenia_engine::exec::decoder::Session;
-use atenia_engine::exec::generate::{context_full_note, generate, ContextPlan, StopReason};
+use atenia_engine::exec::generate::{
+    context_full_note, generate, ContextPlan, StopReason, Timings,
+};
 use atenia_engine::exec::sampler::{Sampler, SamplerConfig};
 use atenia_engine::kernels::runtime::Runtime;
-use atenia_engine::kernels::Isa;
 use atenia_engine::model::open::{Loaded, TokenizerLoad};
+use atenia_engine::model::ModelConfig;
 use atenia_engine::text::chat_template::ChatMessage;
 
 /// Sampling flags shared by `generate` and `chat` (llama.cpp's names and defaults).
@@ -75,6 +77,10 @@ pub enum Output {
 }
 
 #[derive(clap::Args)]
+#[command(mut_arg("ctx_size", |a| a.help(
+    "Context size in tokens (0 = prompt + max tokens, capped by the model's trained context). \
+     Above the trained context: a warning. The KV cache it takes is printed before it is allocated"
+)))]
 #[command(after_help = "Examples:\n  \
     atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"The capital of France is\" -n 20 --temperature 0\n  \
     atenia generate -m SmolLM2-135M-Instruct.Q4_1.gguf -p \"Why is the sky blue?\" --chat\n  \
@@ -105,16 +111,12 @@ pub struct Args {
     /// A system message for --chat
     #[arg(long, value_name = "TEXT", requires = "chat")]
     pub system: Option<String>,
-    /// Worker threads (0 = one per core; at most 4 per core)
-    #[arg(short, long, default_value_t = 0, value_name = "N")]
-    pub threads: usize,
-    /// Context size in tokens (0 = prompt + max tokens, capped by the model's trained context).
-    /// Above the trained context: a warning. The KV cache it takes is printed before it is allocated
-    #[arg(short = 'c', long, default_value_t = 0, value_name = "N")]
-    pub ctx_size: usize,
-    /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
-    #[arg(long, value_name = "ISA")]
-    pub isa: Option<String>,
+    #[command(flatten)]
+    pub threads: atenia_engine::cli::args::ThreadsArgs,
+    #[command(flatten)]
+    pub ctx_size: atenia_engine::cli::args::CtxSizeArgs,
+    #[command(flatten)]
+    pub isa: atenia_engine::cli::args::IsaArgs,
     /// Output format (`--output json` is the same as --json)
     #[arg(long, value_enum, default_value_t = Output::Text)]
     pub output: Output,
@@ -173,13 +175,73 @@ pub fn hex(bytes: &[u8]) -> String {
         .join(" ")
 }
 
-pub fn parse_isa(isa: Option<&str>) -> Result<Option<Isa>> {
-    isa.map(|s| {
-        Isa::from_name(s).ok_or_else(|| {
-            Error::argument("--isa", format!("{s:?} is not one of scalar, avx2, avx512"))
-        })
-    })
-    .transpose()
+/// The context for `ids` prompt tokens and `-n` more: chosen, and what it
+/// means said (over the trained context, too short for `-n`, its KV cache).
+fn context_plan(a: &Args, config: &ModelConfig, prompt_len: usize) -> Result<ContextPlan> {
+    let plan = ContextPlan::for_generate(
+        config.context_length,
+        prompt_len,
+        a.max_tokens,
+        a.ctx_size.ctx_size,
+    )?;
+    let capacity = plan.capacity;
+    if let Some(w) = plan.over_trained_warning() {
+        tracing::warn!("{w}");
+    }
+    let max_generated = plan.max_generated(prompt_len);
+    if max_generated < a.max_tokens {
+        tracing::info!(
+            "[the prompt's {} tokens and -n {} need more than the {capacity} positions of the context: generation stops at context_full after at most {max_generated} tokens]",
+            prompt_len,
+            a.max_tokens
+        );
+    }
+    // A context chosen with --ctx-size: its KV cache is stated before it is
+    // allocated (and before the guard weighs it). JSON always has the size.
+    if a.ctx_size.ctx_size > 0 {
+        tracing::info!("{}", plan.kv_cache_line(config));
+    }
+    Ok(plan)
+}
+
+/// The text output's end: the held tail of the text, a newline, and the
+/// timings (and the memory line under a budget) on stderr.
+fn print_text(
+    tail: &str,
+    incomplete_note: Option<&str>,
+    reason: StopReason,
+    t: &Timings,
+    rt: &Runtime,
+    loaded: &Loaded,
+) {
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(tail.as_bytes());
+    let _ = out.write_all(b"\n");
+    let _ = out.flush();
+    if let Some(n) = incomplete_note {
+        tracing::info!("{n}");
+    }
+    tracing::info!(
+        prompt_tokens = t.prompt_tokens,
+        generated_tokens = t.generated_tokens,
+        ttft_ms = t.ttft_ms,
+        prefill_tokens_per_s = t.prefill_tokens_per_s(),
+        decode_tokens_per_s = t.decode_tokens_per_s(),
+        stop_reason = reason.as_str(),
+        "[{} prompt tokens: {:.1} tok/s prefill, ttft {:.1} ms | {} generated: {:.1} tok/s decode | stop: {} | {} threads, {}]",
+        t.prompt_tokens,
+        t.prefill_tokens_per_s(),
+        t.ttft_ms,
+        t.generated_tokens,
+        t.decode_tokens_per_s(),
+        reason,
+        rt.threads(),
+        rt.isa
+    );
+    let budget = loaded.model.memory.budget();
+    if budget.is_some() {
+        tracing::info!("{}", memory_line(loaded, budget));
+    }
 }
 
 pub fn run(a: Args) -> Result<()> {
@@ -187,32 +249,15 @@ pub fn run(a: Args) -> Result<()> {
     let output = if a.json.json { Output::Json } else { a.output };
     let sampler_config = a.sampling.config();
     let mut sampler = Sampler::new(sampler_config)?;
-    let rt = Runtime::new(a.threads, parse_isa(a.isa.as_deref())?)?;
+    let rt = a.isa.runtime(&a.threads)?;
     let loaded = atenia_engine::cli::ui::load_model(&a.model, TokenizerLoad::Now)?;
     let ids = prompt_ids(&loaded, &a.prompt, a.chat, a.system.as_deref())?;
     if ids.is_empty() {
         return Err(Error::argument("--prompt", "the prompt gives no tokens"));
     }
     let config = &loaded.model.config;
-    let plan =
-        ContextPlan::for_generate(config.context_length, ids.len(), a.max_tokens, a.ctx_size)?;
+    let plan = context_plan(&a, config, ids.len())?;
     let capacity = plan.capacity;
-    if let Some(w) = plan.over_trained_warning() {
-        tracing::warn!("{w}");
-    }
-    let max_generated = plan.max_generated(ids.len());
-    if max_generated < a.max_tokens {
-        tracing::info!(
-            "[the prompt's {} tokens and -n {} need more than the {capacity} positions of the context: generation stops at context_full after at most {max_generated} tokens]",
-            ids.len(),
-            a.max_tokens
-        );
-    }
-    // A context chosen with --ctx-size: its KV cache is stated before it is
-    // allocated (and before the guard weighs it). JSON always has the size.
-    if a.ctx_size > 0 {
-        tracing::info!("{}", plan.kv_cache_line(config));
-    }
     // The memory guard: a reading and a decision at start (refuse, proceed, or
     // proceed under a tightened budget), then one every GUARD_EVERY tokens.
     let mut guard = RunGuard::start(
@@ -297,36 +342,7 @@ pub fn run(a: Args) -> Result<()> {
         "memory": loaded.model.memory.stats.to_json(loaded.model.memory.budget()),
     });
     match output {
-        Output::Text => {
-            let mut out = stdout.lock();
-            let _ = out.write_all(tail.as_bytes());
-            let _ = out.write_all(b"\n");
-            let _ = out.flush();
-            if let Some(n) = &incomplete_note {
-                tracing::info!("{n}");
-            }
-            tracing::info!(
-                prompt_tokens = t.prompt_tokens,
-                generated_tokens = t.generated_tokens,
-                ttft_ms = t.ttft_ms,
-                prefill_tokens_per_s = t.prefill_tokens_per_s(),
-                decode_tokens_per_s = t.decode_tokens_per_s(),
-                stop_reason = reason.as_str(),
-                "[{} prompt tokens: {:.1} tok/s prefill, ttft {:.1} ms | {} generated: {:.1} tok/s decode | stop: {} | {} threads, {}]",
-                t.prompt_tokens,
-                t.prefill_tokens_per_s(),
-                t.ttft_ms,
-                t.generated_tokens,
-                t.decode_tokens_per_s(),
-                reason,
-                rt.threads(),
-                rt.isa
-            );
-            let budget = loaded.model.memory.budget();
-            if budget.is_some() {
-                tracing::info!("{}", memory_line(&loaded, budget));
-            }
-        }
+        Output::Text => print_text(&tail, incomplete_note.as_deref(), reason, &t, &rt, &loaded),
         Output::Json => {
             atenia_engine::outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
         }

@@ -14,6 +14,7 @@ use atenia_engine::family::spec::{
 use atenia_engine::formats::gguf::{self, GgufFile};
 use atenia_engine::kernels::activation::Activation;
 use atenia_engine::kernels::rope::RopeStyle;
+use atenia_engine::model::open::Source;
 use atenia_engine::{Error, Result};
 
 #[derive(clap::Args)]
@@ -84,8 +85,7 @@ fn gguf_value(v: &gguf::Value) -> Value {
     }
 }
 
-fn read_gguf(path: &Path) -> Result<Found> {
-    let file = GgufFile::open(path)?;
+fn read_gguf(file: &GgufFile) -> Result<Found> {
     let arch = file.architecture()?.to_string();
     let prefix = format!("{arch}.");
     let mut hyper = Map::new();
@@ -130,8 +130,7 @@ fn read_gguf(path: &Path) -> Result<Found> {
     })
 }
 
-fn read_hf(dir: &Path) -> Result<Found> {
-    let config = atenia_engine::model::hf::read_config(dir)?;
+fn read_hf(dir: &Path, config: Map<String, Value>) -> Result<Found> {
     let archs: Vec<String> = config
         .get("architectures")
         .and_then(|v| v.as_array())
@@ -744,10 +743,9 @@ fn summary(path: &Path, f: &Found, spec: Option<&FamilySpec>) -> Value {
 
 pub fn run(a: Args) -> Result<()> {
     a.json.check()?;
-    let f = if a.path.is_dir() {
-        read_hf(&a.path)?
-    } else {
-        read_gguf(&a.path)?
+    let f = match Source::read(&a.path)? {
+        Source::Gguf(file) => read_gguf(&file)?,
+        Source::Hf { dir, config } => read_hf(&dir, config)?,
     };
     let spec = matching(&f);
     if a.json.wanted() && a.json.emit(&summary(&a.path, &f, spec.as_ref()))? {

@@ -1,16 +1,17 @@
 //! `atenia load`: checks a family spec on a real model file — validate the
 //! spec, load the model with it, run one forward pass, show the next tokens.
+//! The checking is [`atenia_engine::exec::spec_check`]'s; this reads the
+//! flags and prints the report.
 
 use std::fmt::Write as _;
 use std::io::Write as _;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
-use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::exec::spec_check::{
+    last_logits, logits_hash, open_checked, sliding_layers, top_k, type_counts, Checked,
+};
 use atenia_engine::family::spec::{FamilySpec, SCHEMA_VERSION};
-use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::kernels::runtime::Runtime;
-use atenia_engine::model::Model;
-use atenia_engine::text::tokenizer::Tokenizer;
 use atenia_engine::{Error, Result};
 
 #[derive(clap::Args)]
@@ -41,12 +42,10 @@ pub struct Args {
     /// How many of the most likely next tokens to show
     #[arg(long, default_value_t = 5, value_name = "K")]
     pub top: usize,
-    /// Worker threads (0 = one per core; at most 4 per core)
-    #[arg(short, long, default_value_t = 0, value_name = "N")]
-    pub threads: usize,
-    /// Kernel path: scalar, avx2 or avx512 (default: the fastest this CPU runs)
-    #[arg(long, value_name = "ISA")]
-    pub isa: Option<String>,
+    #[command(flatten)]
+    pub threads: atenia_engine::cli::args::ThreadsArgs,
+    #[command(flatten)]
+    pub isa: atenia_engine::cli::args::IsaArgs,
     #[command(flatten)]
     pub json: atenia_engine::cli::args::JsonArgs,
 }
@@ -57,144 +56,17 @@ pub fn emit(s: &str) {
     let _ = out.write_all(s.as_bytes()).and_then(|_| out.flush());
 }
 
-/// FNV-1a (64-bit) of the little-endian bytes of the logits: equal hashes mean
-/// bit-identical logits.
-pub fn logits_hash(logits: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for x in logits {
-        for b in x.to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("fnv1a64:{h:016x}")
+/// The input ids (`--ids`, or the prompt tokenized) run through one forward pass.
+struct Ran {
+    ids: Vec<u32>,
+    /// The logits of the last position.
+    logits: Vec<f32>,
+    /// How long the forward pass took.
+    ms: f64,
 }
 
-/// The `k` largest logits, largest first (ties: the smaller id first).
-pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
-    let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
-    idx.sort_by(|&a, &b| {
-        logits[b as usize]
-            .total_cmp(&logits[a as usize])
-            .then(a.cmp(&b))
-    });
-    idx.into_iter()
-        .take(k)
-        .map(|i| (i, logits[i as usize]))
-        .collect()
-}
-
-struct Opened {
-    format: &'static str,
-    model: Model,
-    tokenizer: Option<Tokenizer>,
-    tokenizer_error: Option<String>,
-}
-
-fn open_gguf(path: &Path, spec: FamilySpec) -> Result<Opened> {
-    let file = GgufFile::open(path)?;
-    let arch = file.architecture()?.to_string();
-    if !spec.gguf_architectures.contains(&arch) {
-        return Err(Error::argument(
-            "SPEC",
-            format!(
-                "the {} spec reads general.architecture {:?}, but {} is {arch:?}; \
-                 add {arch:?} to its gguf_architectures",
-                spec.name,
-                spec.gguf_architectures,
-                path.display()
-            ),
-        ));
-    }
-    let model = Model::from_gguf_with_spec(&file, file.storage(), spec)?;
-    let (tokenizer, tokenizer_error) = match Tokenizer::from_gguf(&file.metadata) {
-        Ok(t) => (Some(t), None),
-        Err(e) => (None, Some(e.to_string())),
-    };
-    Ok(Opened {
-        format: "gguf",
-        model,
-        tokenizer,
-        tokenizer_error,
-    })
-}
-
-fn open_hf(dir: &Path, spec: FamilySpec) -> Result<Opened> {
-    let config = atenia_engine::model::hf::read_config(dir)?;
-    let hf = spec.hf.as_ref().ok_or_else(|| {
-        Error::argument(
-            "SPEC",
-            format!(
-                "the {} spec has no `hf:` section, so it cannot read the checkpoint directory {}",
-                spec.name,
-                dir.display()
-            ),
-        )
-    })?;
-    let archs: Vec<String> = config
-        .get("architectures")
-        .and_then(|v| v.as_array())
-        .map(|a| {
-            a.iter()
-                .filter_map(|s| s.as_str().map(str::to_string))
-                .collect()
-        })
-        .unwrap_or_default();
-    let model_type = config.get("model_type").and_then(|v| v.as_str());
-    let matches = if archs.is_empty() {
-        model_type.is_some_and(|m| hf.model_types.iter().any(|t| t == m))
-    } else {
-        archs.iter().any(|a| hf.architectures.contains(a))
-    };
-    if !matches {
-        return Err(Error::argument(
-            "SPEC",
-            format!(
-                "the {} spec reads architectures {:?} (model types {:?}), but config.json declares {:?} (model_type {:?}); \
-                 add the architecture to hf.architectures",
-                spec.name, hf.architectures, hf.model_types, archs, model_type
-            ),
-        ));
-    }
-    let model = atenia_engine::model::hf::load_dir_with_spec(dir, &config, spec)?;
-    let tj = dir.join("tokenizer.json");
-    let tc = dir.join("tokenizer_config.json");
-    let (tokenizer, tokenizer_error) = if tj.is_file() {
-        match Tokenizer::from_tokenizer_json(&tj, tc.is_file().then_some(tc.as_path())) {
-            Ok(t) => (Some(t), None),
-            Err(e) => (None, Some(e.to_string())),
-        }
-    } else {
-        (
-            None,
-            Some(format!("{} has no tokenizer.json", dir.display())),
-        )
-    };
-    Ok(Opened {
-        format: "hf",
-        model,
-        tokenizer,
-        tokenizer_error,
-    })
-}
-
-pub fn run(a: Args) -> Result<()> {
-    a.json.check()?;
-    let spec = FamilySpec::from_yaml_file(&a.spec)?;
-    let warnings = spec.validate()?;
-    if !a.json.json {
-        for w in &warnings {
-            tracing::warn!("{}: {w}", a.spec.display());
-        }
-    }
-    let rt = Runtime::new(a.threads, super::generate::parse_isa(a.isa.as_deref())?)?;
-    let opened = if a.model.is_dir() {
-        open_hf(&a.model, spec.clone())?
-    } else {
-        open_gguf(&a.model, spec.clone())?
-    };
-    let model = &opened.model;
-    let c = &model.config;
+fn run_input(a: &Args, opened: &Checked, rt: &Runtime) -> Result<Ran> {
+    let c = &opened.model.config;
     let tok = opened.tokenizer.as_ref();
     let ids: Vec<u32> = match (&a.ids, &a.prompt) {
         (Some(ids), _) => ids.clone(),
@@ -218,30 +90,28 @@ pub fn run(a: Args) -> Result<()> {
             format!("id {bad} is outside the vocabulary of {} tokens", c.vocab),
         ));
     }
-    let mut session = Session::new(model, &rt, ids.len())?;
-    let mut logits = Vec::new();
-    let t0 = std::time::Instant::now();
-    session.forward(&ids, Logits::Last, &mut logits)?;
-    let ms = t0.elapsed().as_secs_f64() * 1e3;
-    if logits.iter().any(|x| !x.is_finite()) {
-        return Err(Error::Runtime(
-            "the forward pass gave NaN or infinite logits; the spec probably does not fit this model".into(),
-        ));
+    let (logits, ms) = last_logits(&opened.model, rt, &ids)?;
+    Ok(Ran { ids, logits, ms })
+}
+
+pub fn run(a: Args) -> Result<()> {
+    a.json.check()?;
+    let spec = FamilySpec::from_yaml_file(&a.spec)?;
+    let warnings = spec.validate()?;
+    if !a.json.json {
+        for w in &warnings {
+            tracing::warn!("{}: {w}", a.spec.display());
+        }
     }
+    let rt = a.isa.runtime(&a.threads)?;
+    let opened = open_checked(&a.model, spec, "SPEC")?;
+    let Ran { ids, logits, ms } = run_input(&a, &opened, &rt)?;
+    let model = &opened.model;
+    let c = &model.config;
+    let tok = opened.tokenizer.as_ref();
     let top = top_k(&logits, a.top);
     let text = |id: u32| tok.and_then(|t| t.decode(&[id]).ok());
-    let sliding: Vec<usize> = c
-        .layers
-        .iter()
-        .enumerate()
-        .filter(|(_, l)| l.attn.window.is_some())
-        .map(|(i, _)| i)
-        .collect();
-    let types: Vec<String> = model
-        .matrix_types()
-        .iter()
-        .map(|(t, n)| format!("{t} x{n}"))
-        .collect();
+    let (sliding, types) = (sliding_layers(model), type_counts(model));
 
     if a.json.wanted() {
         let v = serde_json::json!({
@@ -275,6 +145,27 @@ pub fn run(a: Args) -> Result<()> {
             return Ok(());
         }
     }
+    emit(&text_report(
+        &a, &warnings, &opened, &ids, &top, ms, &logits,
+    ));
+    Ok(())
+}
+
+/// The report `atenia load` prints without `--json`.
+fn text_report(
+    a: &Args,
+    warnings: &[String],
+    opened: &Checked,
+    ids: &[u32],
+    top: &[(u32, f32)],
+    ms: f64,
+    logits: &[f32],
+) -> String {
+    let model = &opened.model;
+    let c = &model.config;
+    let tok = opened.tokenizer.as_ref();
+    let text = |id: u32| tok.and_then(|t| t.decode(&[id]).ok());
+    let (sliding, types) = (sliding_layers(model), type_counts(model));
     let mut out = String::new();
     let _ = writeln!(
         out,
@@ -327,7 +218,6 @@ pub fn run(a: Args) -> Result<()> {
         let t = text(*id).map(|s| format!("{s:?}")).unwrap_or_default();
         let _ = writeln!(out, "  {:>2}. id {id:>7}  logit {l:>12.6}  {t}", rank + 1);
     }
-    let _ = writeln!(out, "logits   {}", logits_hash(&logits));
-    emit(&out);
-    Ok(())
+    let _ = writeln!(out, "logits   {}", logits_hash(logits));
+    out
 }
