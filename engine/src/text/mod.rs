@@ -12,8 +12,8 @@
 //! * `tokenizer.ggml.model = "gpt2"`: byte-level BPE with the file's merges,
 //!   cut into chunks by the regex `tokenizer.ggml.pre` names ([`byte_level`]).
 //! * `tokenizer.ggml.model = "llama"`: a SentencePiece vocabulary run as a
-//!   BPE with byte fallback, in one of three shapes (Llama, Gemma, Phi-3)
-//!   (`sentencepiece.rs`).
+//!   BPE with byte fallback, in one of three shapes ([`SpmFlavor`]) that the
+//!   family spec's `sentencepiece` field names (`sentencepiece.rs`).
 //!
 //! Control tokens (token type 3) and the bos/eos/unk/pad tokens are special:
 //! written literally in the text they become their single id, as in

@@ -5,12 +5,12 @@
 //! from the vocabulary: every split of a token into two tokens is a merge,
 //! ordered by the token's score (Gemma's shape: by its position, because
 //! Gemma's scores are mostly one placeholder value). The shape
-//! ([`SpmFlavor`]) goes by `general.architecture`:
-//! * Llama (anything else): a `Metaspace` pre-tokenizer that prepends `▁` to the start of
+//! ([`SpmFlavor`]) is the family spec's `sentencepiece` field:
+//! * `llama`: a `Metaspace` pre-tokenizer that prepends `▁` to the start of
 //!   the text only (none with `tokenizer.ggml.add_space_prefix = false`);
-//! * Phi-3 (`phi3`): the prefix `▁` comes from a normalizer, so it comes back after
+//! * `phi3`: the prefix `▁` comes from a normalizer, so it comes back after
 //!   every special token too;
-//! * Gemma (`gemma*`): no prefix space, spaces become `▁` in a normalizer and split
+//! * `gemma`: no prefix space, spaces become `▁` in a normalizer and split
 //!   the text, and runs of spaces in the vocabulary are respelled as `▁`.
 
 use std::borrow::Cow;
@@ -27,11 +27,12 @@ use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
 use tokenizers::SplitDelimiterBehavior;
 
 use crate::error::Result;
+use crate::family::spec::SpmFlavor;
 use crate::text::decode::{DecodeScheme, Piece};
 use crate::text::gguf_vocab::{Built, GgufVocab};
 use crate::text::merges::{generate_merges, read_merges};
 use crate::text::special::add_specials;
-use crate::text::tokenizer::{SpmFlavor, Tokenizer, TokenizerKind};
+use crate::text::tokenizer::{Tokenizer, TokenizerKind};
 use crate::text::vocab::{bpe_error, py_isspace, tok_err, vocab_map, SPIECE_UNDERLINE};
 
 /// The SentencePiece tokenizer `v` describes, in the shape `flavor`.

@@ -1,6 +1,7 @@
 //! The tokenizer's unit tests: GGUF metadata written in memory, built into
 //! every kind of tokenizer, encoded, decoded and streamed.
 
+use crate::family::spec::FamilySpec;
 use crate::formats::gguf::Metadata;
 use crate::text::decode::{incomplete_tail_len, DecodeScheme};
 use crate::text::tokenizer::{SpmFlavor, Tokenizer, TokenizerKind};
@@ -514,4 +515,41 @@ fn tokenizer_json_round_trip() {
         vec![1, id(&tok, "hell"), id(&tok, "o")]
     );
     std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_family_spec_names_the_sentencepiece_shape() {
+    let kind = |flavor| TokenizerKind::SentencePiece { flavor };
+    // The built-in specs of the file's architecture: Gemma's and Phi-3's
+    // name their shapes; the others, and an architecture without a built-in
+    // spec, get Llama's.
+    for (arch, flavor) in [
+        ("gemma", SpmFlavor::Gemma),
+        ("gemma2", SpmFlavor::Gemma),
+        ("gemma3", SpmFlavor::Gemma),
+        ("phi3", SpmFlavor::Phi3),
+        ("llama", SpmFlavor::Llama),
+        ("qwen2", SpmFlavor::Llama),
+        ("no-such-family", SpmFlavor::Llama),
+    ] {
+        let tok = Tokenizer::from_gguf(&spm_meta(arch, |k| k)).unwrap();
+        assert_eq!(tok.kind, kind(flavor), "{arch}");
+    }
+    // A spec given with the file names the shape, whatever the architecture.
+    let mut spec = FamilySpec::builtin_named("llama").unwrap();
+    spec.sentencepiece = Some(SpmFlavor::Phi3);
+    let tok = Tokenizer::from_gguf_with_spec(&spm_meta("llama", |k| k), &spec).unwrap();
+    assert_eq!(tok.kind, kind(SpmFlavor::Phi3));
+    // Phi-3's prefix `▁` after a special token; Llama's shape gives none.
+    assert_eq!(
+        tok.encode("<s>hello", false).unwrap(),
+        vec![1, id(&tok, "▁hello")]
+    );
+    spec.sentencepiece = None;
+    let tok = Tokenizer::from_gguf_with_spec(&spm_meta("phi3", |k| k), &spec).unwrap();
+    assert_eq!(tok.kind, kind(SpmFlavor::Llama));
+    assert_eq!(
+        tok.encode("<s>hello", false).unwrap(),
+        vec![1, id(&tok, "hell"), id(&tok, "o")]
+    );
 }

@@ -8,6 +8,8 @@ use crate::error::{Error, Result};
 use crate::text::decode::{DecodeScheme, Piece};
 use crate::text::vocab::tok_err;
 
+pub use crate::family::spec::SpmFlavor;
+
 /// What kind of tokenizer this is (informational).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum TokenizerKind {
@@ -17,14 +19,6 @@ pub enum TokenizerKind {
     SentencePiece { flavor: SpmFlavor },
     /// A Hugging Face `tokenizer.json`.
     HuggingFace,
-}
-
-/// The shape of a SentencePiece tokenizer (see `crate::text::sentencepiece`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SpmFlavor {
-    Llama,
-    Gemma,
-    Phi3,
 }
 
 /// A tokenizer with the special-token facts generation needs.

@@ -106,8 +106,9 @@ fn open_gguf(path: &Path, spec: FamilySpec) -> Result<Opened> {
             ),
         ));
     }
-    let model = Model::from_gguf_with_spec(&file, file.storage(), spec)?;
-    let (tokenizer, tokenizer_error) = match Tokenizer::from_gguf(&file.metadata) {
+    // The tokenizer takes its SentencePiece shape from the spec given.
+    let model = Model::from_gguf_with_spec(&file, file.storage(), spec.clone())?;
+    let (tokenizer, tokenizer_error) = match Tokenizer::from_gguf_with_spec(&file.metadata, &spec) {
         Ok(t) => (Some(t), None),
         Err(e) => (None, Some(e.to_string())),
     };
