@@ -151,8 +151,7 @@ impl Tokenizer {
         self.encode_chat(&rendered)
     }
 
-    /// The text of `ids`, special tokens included (transformers'
-
+    /// Every id names a token, or an error naming the first that does not.
     pub(super) fn check_ids(&self, ids: &[u32]) -> Result<()> {
         for &id in ids {
             self.check_id(id)?;
@@ -160,6 +159,7 @@ impl Tokenizer {
         Ok(())
     }
 
+    /// `id` names a token, or an error.
     pub(super) fn check_id(&self, id: u32) -> Result<()> {
         match self.pieces.get(id as usize) {
             Some(Some(_)) => Ok(()),
