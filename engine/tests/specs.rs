@@ -11,8 +11,8 @@ use std::process::Command;
 
 use atenia_engine::exec::decoder::{Logits, Session};
 use atenia_engine::family::spec::{
-    FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, TensorNames, BUILTIN_SPEC_FILES,
-    SCHEMA_VERSION,
+    FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, SpmFlavor, TensorNames,
+    BUILTIN_SPEC_FILES, SCHEMA_VERSION,
 };
 use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::kernels::activation::Activation;
@@ -128,6 +128,7 @@ fn base(name: &str, archs: &[&str]) -> FamilySpec {
         fused_gate_up: false,
         tensors: gguf_names(),
         hf: None,
+        sentencepiece: None,
     }
 }
 
@@ -196,6 +197,7 @@ fn legacy_builtin() -> Vec<FamilySpec> {
     let mut gemma = base("gemma", &["gemma"]);
     gemma.activation = Activation::GeluTanh;
     gemma.embed_scale_sqrt_hidden = true;
+    gemma.sentencepiece = Some(SpmFlavor::Gemma);
     let mut hf = with_defaults(
         with_defaults(
             hf_format(&["GemmaForCausalLM"], &["gemma"]),
@@ -291,6 +293,7 @@ fn legacy_builtin() -> Vec<FamilySpec> {
 
     let mut phi3 = base("phi3", &["phi3"]);
     phi3.fused_gate_up = true;
+    phi3.sentencepiece = Some(SpmFlavor::Phi3);
     let mut hf = with_defaults(
         with_defaults(hf_format(&["Phi3ForCausalLM"], &["phi3"]), &common),
         &[

@@ -229,6 +229,25 @@ pub struct HfFormat {
     pub defaults: BTreeMap<String, serde_json::Value>,
 }
 
+/// How a SentencePiece vocabulary of a GGUF file (`tokenizer.ggml.model =
+/// "llama"`) is tokenized: the shape transformers gives the family's tokenizer.
+///
+/// In YAML: `llama`, `gemma` or `phi3`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SpmFlavor {
+    /// A `Metaspace` pre-tokenizer puts `▁` before the text's start only
+    /// (not with `tokenizer.ggml.add_space_prefix = false`).
+    #[default]
+    Llama,
+    /// No prefix `▁`; spaces become `▁` and split the text; merges are ranked
+    /// by vocabulary position; runs of spaces in the vocabulary are `▁` runs.
+    Gemma,
+    /// A normalizer puts `▁` before every piece of text, after special
+    /// tokens too (not with `tokenizer.ggml.add_space_prefix = false`).
+    Phi3,
+}
+
 /// One family's adapter spec.
 #[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
@@ -273,6 +292,9 @@ pub struct FamilySpec {
     /// How Hugging Face checkpoints of the family are read (none: GGUF only).
     #[serde(default)]
     pub hf: Option<HfFormat>,
+    /// How SentencePiece vocabularies of GGUF files are tokenized (none: `llama`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sentencepiece: Option<SpmFlavor>,
 }
 
 /// The outcome of [`FamilySpec::check`]: errors make a spec unusable,

@@ -238,7 +238,7 @@ impl Opened {
     /// [`Error::Tokenizer`], saying that commands taking token ids need none.
     pub fn tokenizer(&self, vocab: usize) -> Result<Tokenizer> {
         match &self.source {
-            Source::Gguf(file) => gguf_tokenizer(&self.path, &file.metadata),
+            Source::Gguf(file) => gguf_tokenizer(&self.path, &file.metadata, &self.spec),
             Source::Hf { dir, .. } => hf_tokenizer(dir, vocab),
         }
     }
@@ -316,7 +316,7 @@ impl Loaded {
         match &self.source {
             TokenizerFrom::Gguf(storage) => {
                 let (metadata, _) = crate::formats::gguf::parse_bytes(storage.bytes())?;
-                gguf_tokenizer(&self.path, &metadata)
+                gguf_tokenizer(&self.path, &metadata, &self.model.spec)
             }
             TokenizerFrom::HfDir(dir) => hf_tokenizer(dir, self.model.config.vocab),
         }
@@ -345,7 +345,9 @@ fn hf_tokenizer(dir: &Path, vocab: usize) -> Result<Tokenizer> {
     Ok(tokenizer)
 }
 
-fn gguf_tokenizer(path: &Path, metadata: &Metadata) -> Result<Tokenizer> {
+/// The GGUF file's tokenizer, its SentencePiece shape from the spec the model
+/// is loaded with (built-in or given).
+fn gguf_tokenizer(path: &Path, metadata: &Metadata, spec: &FamilySpec) -> Result<Tokenizer> {
     if !metadata.contains("tokenizer.ggml.model") {
         return Err(Error::Tokenizer(format!(
             "{} has no tokenizer (tokenizer.ggml.model is missing), so text cannot be \
@@ -354,7 +356,7 @@ fn gguf_tokenizer(path: &Path, metadata: &Metadata) -> Result<Tokenizer> {
             path.display()
         )));
     }
-    Tokenizer::from_gguf(metadata)
+    Tokenizer::from_gguf_with_spec(metadata, spec)
 }
 
 /// When [`Opened::load`] builds the tokenizer.
