@@ -12,7 +12,7 @@ use std::time::Instant;
 use atenia_engine::convert::{convert_gguf, write_tokenizer, Options, OutDtype, Report};
 use atenia_engine::exec::decoder::{Logits, Session};
 use atenia_engine::formats::gguf::GgufFile;
-use atenia_engine::formats::safetensors::SafetensorsSet;
+use atenia_engine::formats::safetensors::{SafetensorsFile, SafetensorsSet};
 use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
 use atenia_engine::text::chat_template::ChatMessage;
@@ -193,6 +193,32 @@ fn fixture_families_convert_to_checkpoints_with_the_same_logits() {
         let _ = std::fs::remove_dir_all(&out);
         let _ = std::fs::remove_dir_all(&out16);
     }
+}
+
+/// model.safetensors is the same bytes on every run (the `safetensors` crate
+/// orders the tensors by name), and its header says it is a PyTorch file.
+#[test]
+fn the_checkpoint_is_the_same_bytes_on_every_run() {
+    let dir = Scratch::new("reproducible");
+    let src = tk::golden().join("gguf/phi3/phi3-Q4_K_M-mixed.gguf");
+    let bytes = |out: &str| {
+        convert(&src, &dir.0.join(out), OutDtype::Bf16);
+        std::fs::read(dir.0.join(out).join("model.safetensors")).unwrap()
+    };
+    let a = bytes("a");
+    assert_eq!(a, bytes("b"));
+    let f = SafetensorsFile::open(dir.0.join("a/model.safetensors")).unwrap();
+    assert_eq!(
+        f.metadata,
+        [("format".to_string(), "pt".to_string())].into()
+    );
+    let header_len = u64::from_le_bytes(a[..8].try_into().unwrap());
+    assert_eq!(header_len % 8, 0);
+    let names: Vec<&String> = f.tensors().keys().collect();
+    assert!(
+        names.iter().any(|n| n.ends_with("qkv_proj.weight")),
+        "{names:?}"
+    );
 }
 
 /// Gemma norms are stored as 1 + w in GGUF (q/k norms and the final norm

@@ -519,8 +519,66 @@ fn read_value(
     })
 }
 
+/// One tensor info as the file states it, its offset relative to the data
+/// section.
+struct RawInfo {
+    name: String,
+    dtype: GgmlType,
+    dims: Vec<usize>,
+    rel_offset: u64,
+    size: usize,
+}
+
 fn parse(buf: &[u8]) -> Result<Parsed> {
     let mut c = Cursor { buf, pos: 0 };
+    let (version, tensor_count, kv_count) = read_header(&mut c)?;
+
+    let mut metadata = Metadata::default();
+    for i in 0..kv_count {
+        let key = c.string(&|| format!("metadata key #{i}"))?;
+        let t = c.u32(&|| format!("type of metadata key {key:?}"))?;
+        let value = read_value(&mut c, t, 0, &|| format!("metadata value {key:?}"))?;
+        metadata.insert(key, value)?;
+    }
+    let alignment = alignment_of(&metadata)?;
+
+    let mut raw = Vec::with_capacity(tensor_count);
+    let mut by_name = BTreeMap::new();
+    for i in 0..tensor_count {
+        let r = read_tensor_info(&mut c, i, alignment)?;
+        if by_name.insert(r.name.clone(), i).is_some() {
+            return Err(Error::gguf(
+                format!("tensor {:?} name", r.name),
+                "appears twice in the file",
+            ));
+        }
+        raw.push(r);
+    }
+
+    let data_offset = (c.pos as u64)
+        .checked_next_multiple_of(alignment)
+        .and_then(|v| usize::try_from(v).ok())
+        .filter(|&v| v <= buf.len() || raw.is_empty())
+        .ok_or_else(|| {
+            Error::gguf(
+                "data section",
+                "the file ends before its tensor data section begins (truncated?)",
+            )
+        })?;
+    let tensors = place_tensors(raw, data_offset, buf.len().saturating_sub(data_offset))?;
+
+    Ok(Parsed {
+        version,
+        alignment,
+        metadata,
+        tensors,
+        by_name,
+        data_offset,
+    })
+}
+
+/// The magic, the version, and the tensor and key/value counts.
+fn read_header(c: &mut Cursor) -> Result<(u32, usize, usize)> {
     let magic = c.array::<4>(&|| "magic".into())?;
     if &magic != MAGIC {
         return Err(Error::gguf(
@@ -539,15 +597,11 @@ fn parse(buf: &[u8]) -> Result<Parsed> {
     let tensor_count = c.count(24, &|| "tensor_count".into())?;
     // A key/value takes at least 8 (key len) + 4 (type) + 1 byte.
     let kv_count = c.count(13, &|| "kv_count".into())?;
+    Ok((version, tensor_count, kv_count))
+}
 
-    let mut metadata = Metadata::default();
-    for i in 0..kv_count {
-        let key = c.string(&|| format!("metadata key #{i}"))?;
-        let t = c.u32(&|| format!("type of metadata key {key:?}"))?;
-        let value = read_value(&mut c, t, 0, &|| format!("metadata value {key:?}"))?;
-        metadata.insert(key, value)?;
-    }
-
+/// `general.alignment`, or the default: a power of two up to 1 MiB.
+fn alignment_of(metadata: &Metadata) -> Result<u64> {
     let alignment = match metadata.get("general.alignment") {
         None => DEFAULT_ALIGNMENT,
         Some(Value::U32(a)) => u64::from(*a),
@@ -564,99 +618,85 @@ fn parse(buf: &[u8]) -> Result<Parsed> {
             format!("{alignment} is not a power of two between 1 and 1 MiB"),
         ));
     }
+    Ok(alignment)
+}
 
-    struct RawInfo {
-        name: String,
-        dtype: GgmlType,
-        dims: Vec<usize>,
-        rel_offset: u64,
-        size: usize,
+/// Tensor info `#i`: its name, dimensions, type, size and aligned offset.
+fn read_tensor_info(c: &mut Cursor, i: usize, alignment: u64) -> Result<RawInfo> {
+    let name = c.string(&|| format!("tensor info #{i} name"))?;
+    let f = |what: &str| format!("tensor {name:?} {what}");
+    let n_dims = c.u32(&|| f("n_dims"))?;
+    if n_dims == 0 || n_dims > MAX_DIMS {
+        return Err(Error::gguf(
+            f("n_dims"),
+            format!("{n_dims} dimensions; ggml tensors have 1 to {MAX_DIMS}"),
+        ));
     }
-    let mut raw = Vec::with_capacity(tensor_count);
-    let mut by_name = BTreeMap::new();
-    for i in 0..tensor_count {
-        let name = c.string(&|| format!("tensor info #{i} name"))?;
-        let f = |what: &str| format!("tensor {name:?} {what}");
-        let n_dims = c.u32(&|| f("n_dims"))?;
-        if n_dims == 0 || n_dims > MAX_DIMS {
-            return Err(Error::gguf(
-                f("n_dims"),
-                format!("{n_dims} dimensions; ggml tensors have 1 to {MAX_DIMS}"),
-            ));
+    let mut dims = Vec::with_capacity(n_dims as usize);
+    for d in 0..n_dims {
+        let v = c.u64(&|| f(&format!("dimension {d}")))?;
+        if v == 0 {
+            return Err(Error::gguf(f(&format!("dimension {d}")), "is zero"));
         }
-        let mut dims = Vec::with_capacity(n_dims as usize);
-        for d in 0..n_dims {
-            let v = c.u64(&|| f(&format!("dimension {d}")))?;
-            if v == 0 {
-                return Err(Error::gguf(f(&format!("dimension {d}")), "is zero"));
-            }
-            let v = usize::try_from(v).map_err(|_| {
-                Error::gguf(f(&format!("dimension {d}")), format!("{v} is too large"))
-            })?;
-            dims.push(v);
-        }
-        let type_id = c.u32(&|| f("type"))?;
-        let dtype = match GgmlType::from_id(type_id) {
-            Some(t) => t,
-            None if type_id <= MAX_KNOWN_GGML_TYPE_ID => {
-                return Err(Error::unsupported(
-                    format!("tensor {name:?} of ggml type id {type_id}"),
-                    "this engine reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K..Q6_K tensors",
-                ))
-            }
-            None => return Err(Error::gguf(f("type"), format!("unknown ggml type id {type_id}"))),
-        };
-        let rel_offset = c.u64(&|| f("offset"))?;
-        let elems = dims
-            .iter()
-            .try_fold(1usize, |acc, &d| acc.checked_mul(d))
-            .ok_or_else(|| {
-                Error::gguf(f("dimensions"), format!("product of {dims:?} overflows"))
-            })?;
-        if dims[0] % dtype.block_elems() != 0 {
-            return Err(Error::gguf(
-                f("dimension 0"),
-                format!(
-                    "{} is not a multiple of the {} block size {}",
-                    dims[0],
-                    dtype,
-                    dtype.block_elems()
-                ),
-            ));
-        }
-        let size = (elems / dtype.block_elems())
-            .checked_mul(dtype.block_bytes())
-            .ok_or_else(|| Error::gguf(f("dimensions"), "byte size overflows"))?;
-        if rel_offset % alignment != 0 {
-            return Err(Error::gguf(
-                f("offset"),
-                format!("{rel_offset} is not a multiple of the alignment {alignment}"),
-            ));
-        }
-        if by_name.insert(name.clone(), i).is_some() {
-            return Err(Error::gguf(f("name"), "appears twice in the file"));
-        }
-        raw.push(RawInfo {
-            name,
-            dtype,
-            dims,
-            rel_offset,
-            size,
-        });
+        let v = usize::try_from(v)
+            .map_err(|_| Error::gguf(f(&format!("dimension {d}")), format!("{v} is too large")))?;
+        dims.push(v);
     }
+    let type_id = c.u32(&|| f("type"))?;
+    let dtype = match GgmlType::from_id(type_id) {
+        Some(t) => t,
+        None if type_id <= MAX_KNOWN_GGML_TYPE_ID => return Err(Error::unsupported(
+            format!("tensor {name:?} of ggml type id {type_id}"),
+            "this engine reads F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q5_1, Q8_0 and Q2_K..Q6_K tensors",
+        )),
+        None => {
+            return Err(Error::gguf(
+                f("type"),
+                format!("unknown ggml type id {type_id}"),
+            ))
+        }
+    };
+    let rel_offset = c.u64(&|| f("offset"))?;
+    let elems = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .ok_or_else(|| Error::gguf(f("dimensions"), format!("product of {dims:?} overflows")))?;
+    if dims[0] % dtype.block_elems() != 0 {
+        return Err(Error::gguf(
+            f("dimension 0"),
+            format!(
+                "{} is not a multiple of the {} block size {}",
+                dims[0],
+                dtype,
+                dtype.block_elems()
+            ),
+        ));
+    }
+    let size = (elems / dtype.block_elems())
+        .checked_mul(dtype.block_bytes())
+        .ok_or_else(|| Error::gguf(f("dimensions"), "byte size overflows"))?;
+    if rel_offset % alignment != 0 {
+        return Err(Error::gguf(
+            f("offset"),
+            format!("{rel_offset} is not a multiple of the alignment {alignment}"),
+        ));
+    }
+    Ok(RawInfo {
+        name,
+        dtype,
+        dims,
+        rel_offset,
+        size,
+    })
+}
 
-    let data_offset = (c.pos as u64)
-        .checked_next_multiple_of(alignment)
-        .and_then(|v| usize::try_from(v).ok())
-        .filter(|&v| v <= buf.len() || raw.is_empty())
-        .ok_or_else(|| {
-            Error::gguf(
-                "data section",
-                "the file ends before its tensor data section begins (truncated?)",
-            )
-        })?;
-    let data_len = buf.len().saturating_sub(data_offset);
-
+/// The tensors at their absolute offsets; each must lie inside the
+/// `data_len`-byte data section that starts at `data_offset`.
+fn place_tensors(
+    raw: Vec<RawInfo>,
+    data_offset: usize,
+    data_len: usize,
+) -> Result<Vec<TensorInfo>> {
     let mut tensors = Vec::with_capacity(raw.len());
     for r in raw {
         let end = r.rel_offset.checked_add(r.size as u64);
@@ -680,15 +720,7 @@ fn parse(buf: &[u8]) -> Result<Parsed> {
             size: r.size,
         });
     }
-
-    Ok(Parsed {
-        version,
-        alignment,
-        metadata,
-        tensors,
-        by_name,
-        data_offset,
-    })
+    Ok(tensors)
 }
 
 /// Parses GGUF bytes already in memory (used by tests and tools that build files).
