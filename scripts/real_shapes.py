@@ -122,7 +122,7 @@ def header(shape, path, tokenizer, seed):
     w = gguf.GGUFWriter(path, "llama")
     w.add_name(f"{shape} shape, random weights")
     w.add_description(
-        f"atenia scripts/real_shapes.py: {shape} shapes, seed {seed}, "
+        f"atenia scripts/real_shapes.py: {shape} shape, seed {seed}, "
         f"normal std {STD} (numpy {np.__version__} PCG64), norms 1.0; not a trained model")
     w.add_context_length(s["context"])
     w.add_embedding_length(s["hidden"])
@@ -186,13 +186,15 @@ def write(shape, out, tokenizer, seed):
     listed = tensors(shape)
     total = sum(nbytes(d, k) for _, d, k in listed)
     done = 0
+    # A terminal gets one line redrawn per tensor; a log, one line per layer.
+    tty = sys.stdout.isatty()
     for i, (name, dims, kind) in enumerate(listed):
         write_tensor(fout, name, dims, kind, seed, align)
         done += nbytes(dims, kind)
-        if kind == "w" or i == len(listed) - 1:
-            print(f"\r  [{i + 1:4d}/{len(listed)}] {done / 2**30:6.2f} / {total / 2**30:.2f} GiB  {name:<28}",
-                  end="", flush=True)
-    print()
+        last = i == len(listed) - 1
+        if (tty and kind == "w") or last or name.endswith("ffn_down.weight"):
+            line = f"  [{i + 1:4d}/{len(listed)}] {done / 2**30:6.2f} / {total / 2**30:.2f} GiB  {name:<28}"
+            print("\r" + line if tty else line, end="" if tty and not last else "\n", flush=True)
     fout.flush()
     os.fsync(fout.fileno())
     fout.close()
