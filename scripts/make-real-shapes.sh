@@ -17,7 +17,8 @@
 #                  (default: 1b,8b)
 #   --types LIST   comma-separated from f16,q4_k_m,q8_0,q4_0,q6_k (default: all)
 #   --hf SHAPE     also convert SHAPE's F16 file to a Hugging Face bf16 directory
-#                  with `atenia convert --dtype bf16` (default: 1b; none: skip)
+#                  with `atenia convert --dtype bf16` (default: 1b when --shapes has
+#                  it, else none; none: skip)
 #   --seed N       weight seed (default 0; another seed adds -seedN to the names)
 #   --out DIR      where the files go (default: ~/.cache/atenia/models/real-shapes)
 #   --reserve GIB  free space to leave on the disk (default 2)
@@ -62,7 +63,7 @@ out="$models/real-shapes"
 tokenizer="$models/SmolLM2-135M-Instruct.Q4_1.gguf"
 shapes="1b,8b"
 types="f16,q4_k_m,q8_0,q4_0,q6_k"
-hf="1b"
+hf=""  # 1b when --shapes has it
 seed=0
 reserve=2
 drop_f16=0
@@ -85,7 +86,7 @@ while [ $# -gt 0 ]; do
     --reserve=*) reserve="${1#*=}"; shift ;;
     --drop-f16) drop_f16=1; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,55p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) die "unknown argument $1 (see --help)" ;;
   esac
 done
@@ -123,8 +124,12 @@ for t in ${types//,/ }; do
 done
 [ ${#type_list[@]} -gt 0 ] || die "--types is empty"
 hf_shape=""
-if [ "$hf" != none ]; then
+if [ -z "$hf" ]; then
+  [[ " ${shape_list[*]} " == *" llama-3.2-1b "* ]] && hf_shape=llama-3.2-1b
+elif [ "$hf" != none ]; then
   hf_shape="$(long_name "$hf")" || die "unknown --hf shape '$hf' (1b, 8b, 13b or none)"
+  [[ " ${shape_list[*]} " == *" $hf_shape "* ]] ||
+    die "--hf $hf names a shape that --shapes does not make ($shapes); add it there or say --hf none"
 fi
 [ -f "$tokenizer" ] || die "the tokenizer source $tokenizer is missing (scripts/fetch-models.sh fetches it)"
 suffix=""
