@@ -13,7 +13,7 @@
 //! | [`text`] | tokenizer, chat template, streaming detokenization |
 //! | [`memory`] | what the OS says, memory statistics and control, the placement planner |
 //! | [`model`] | model types, binding weights, GGUF and HF config building, opening a path |
-//! | [`exec`] | the decoder session, KV cache, sampler, generation |
+//! | [`exec`] | the decoder session, KV cache, sampler, generation, a model's diagnosis and spec check |
 //! | [`guard`] | the memory guard: policy, wiring, traces |
 //! | [`convert`] | GGUF → Hugging Face directory conversion |
 //! | `cli` | shared command-line pieces (flags, logging, progress); only with the `cli` feature |

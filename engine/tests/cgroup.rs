@@ -42,3 +42,26 @@ fn a_budget_above_the_cgroup_limit_is_lowered() {
         "the cgroup's limit was not read:\n{err}"
     );
 }
+
+#[test]
+fn doctor_reports_the_limit_of_its_own_cgroup() {
+    if !is_root() {
+        eprintln!("not root: scripts/small-machine.sh cannot make a cgroup; CI runs this as root");
+        return;
+    }
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../scripts/small-machine.sh");
+    let out = Command::new(script)
+        .args(["300MiB", env!("CARGO_BIN_EXE_atenia"), "doctor", "--json"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["memory"]["cgroup_limit_bytes"], 300 << 20, "{v}");
+    assert!(v["memory"]["cgroup_source"]
+        .as_str()
+        .is_some_and(|s| s.starts_with("cgroup v")));
+}

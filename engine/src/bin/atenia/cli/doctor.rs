@@ -2,6 +2,7 @@
 //! kernel path chosen, threads, memory and cgroup limits, disk space in the
 //! model cache) and whether the real test models are present.
 
+use atenia_engine::memory::os::CgroupMemory;
 use std::path::{Path, PathBuf};
 
 use atenia_engine::kernels::Isa;
@@ -101,35 +102,24 @@ fn cpu_features() -> Vec<(&'static str, bool)> {
     }
 }
 
-/// `/proc/meminfo` values in bytes.
-pub fn meminfo(key: &str) -> Option<u64> {
-    let info = read("/proc/meminfo")?;
-    let line = info
-        .lines()
-        .find(|l| l.starts_with(key) && l[key.len()..].starts_with(':'))?;
-    let kib: u64 = line[key.len() + 1..]
-        .trim()
-        .trim_end_matches("kB")
-        .trim()
-        .parse()
-        .ok()?;
-    kib.checked_mul(1024)
-}
-
-/// The cgroup memory limit in bytes (`None`: no limit or no cgroup).
+/// The memory limit of this process's own cgroup, v1 or v2 (`None`: no
+/// limit or no cgroup), and where it was read.
 fn cgroup_memory() -> (Option<u64>, Option<String>) {
-    for path in [
-        "/sys/fs/cgroup/memory.max",
-        "/sys/fs/cgroup/memory/memory.limit_in_bytes",
-    ] {
-        if let Some(s) = read(path) {
-            let s = s.trim();
-            // cgroup v1 writes "no limit" as a number near 2^63.
-            let limit = s.parse::<u64>().ok().filter(|&v| v < 1 << 62);
-            return (limit, Some(format!("{path}: {s}")));
-        }
+    match CgroupMemory::read() {
+        Some(c) => (
+            c.limit,
+            Some(format!(
+                "cgroup v{} {}",
+                c.version,
+                if c.version == 1 {
+                    "memory.limit_in_bytes"
+                } else {
+                    "memory.max"
+                }
+            )),
+        ),
+        None => (None, None),
     }
-    (None, None)
 }
 
 /// The cgroup CPU quota in CPUs (`None`: no quota or no cgroup).
@@ -253,8 +243,8 @@ pub fn collect() -> Value {
             })
         })
         .collect();
-    let total = meminfo("MemTotal");
-    let available = meminfo("MemAvailable");
+    let total = atenia_engine::guard::policy::mem_total();
+    let available = atenia_engine::memory::os::mem_available();
     let isa = Isa::detect();
     let mut notes: Vec<String> = Vec::new();
     if isa == Isa::Scalar {
