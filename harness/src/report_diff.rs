@@ -240,6 +240,27 @@ fn summary_rows(out: &mut String, old: &Value, new: &Value) {
         yes_no(new, &["summary", "all_prefill_decode_bit_identical"]).into(),
         String::new(),
     );
+    // The digest of every logit: reports before it have none.
+    let digest = |r: &Value| {
+        at(r, &["summary", "logits_sha256"])
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
+    let (od, nd) = (digest(old), digest(new));
+    let short = |d: &Option<String>| {
+        d.as_deref()
+            .map_or("–".into(), |d| d.chars().take(19).collect())
+    };
+    row(
+        "logits (SHA-256)",
+        short(&od),
+        short(&nd),
+        match (&od, &nd) {
+            (Some(a), Some(b)) if a == b => "bit-identical".into(),
+            (Some(_), Some(_)) => "changed".into(),
+            _ => String::new(),
+        },
+    );
     let bf = |r: &Value| match num(r, &["summary", "bf16_max_abs_diff"]) {
         Some(b) => format!(
             "{} ({}× closer)",

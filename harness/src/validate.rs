@@ -5,6 +5,7 @@
 //! The report's JSON schema is documented in docs/validate-report.md; its
 //! version is [`SCHEMA`].
 
+use atenia_engine::exec::digest::{combined_sha256, logits_sha256};
 use serde::Serialize;
 
 use crate::engine_run::{self, Path};
@@ -90,6 +91,9 @@ pub struct PromptReport {
     pub decode: PathReport,
     /// Prefill and decode logits equal bit for bit at every position.
     pub prefill_decode_bit_identical: bool,
+    /// SHA-256 of the prefill logits of every position (little-endian f32
+    /// bits): any two runs with equal digests computed the same bits.
+    pub logits_sha256: String,
     /// The bfloat16 comparison; `None` (null) when [`Options::bf16`] is off.
     pub bf16: Option<Bf16Report>,
     pub layers: Vec<LayerDrift>,
@@ -120,6 +124,8 @@ pub struct Summary {
     pub argmax_total: usize,
     pub prompts_on_reference_path: usize,
     pub all_prefill_decode_bit_identical: bool,
+    /// SHA-256 of every prompt's prefill logits, prompts in order.
+    pub logits_sha256: String,
     /// Max |bf16 − reference| over every prompt (`None` without [`Options::bf16`]).
     pub bf16_max_abs_diff: Option<f64>,
     /// Positions where the bf16 argmax equals the reference's, out of `argmax_total`.
@@ -393,6 +399,7 @@ pub fn validate_prompt(
         prefill: path_report(Path::Prefill, &prefill, &reference, vocab, &opts.band),
         decode: path_report(Path::Decode, &decode, &reference, vocab, &opts.band),
         prefill_decode_bit_identical: bit_identical,
+        logits_sha256: logits_sha256(&prefill),
         bf16,
         layers,
         error_histogram,
@@ -441,6 +448,7 @@ pub fn validate(
             .filter(|r| r.first_divergence.is_none())
             .count(),
         all_prefill_decode_bit_identical: reports.iter().all(|r| r.prefill_decode_bit_identical),
+        logits_sha256: combined_sha256(reports.iter().map(|r| r.logits_sha256.as_str())),
         bf16_max_abs_diff,
         bf16_argmax_match: bf16
             .as_ref()

@@ -8,7 +8,6 @@ use atenia_engine::cli::args::{check_writable, write_output};
 use atenia_engine::cli::args::GuardArgs;
 use atenia_engine::cli::ui::{load_model as load, Progress};
 use atenia_engine::guard::wiring::RunGuard;
-use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::TokenizerLoad;
 use atenia_engine::outln as println;
 use atenia_engine::Result;
@@ -58,6 +57,8 @@ pub struct Args {
     pub no_bf16: bool,
     #[command(flatten)]
     pub threads: atenia_engine::cli::args::ThreadsArgs,
+    #[command(flatten)]
+    pub isa: atenia_engine::cli::args::IsaArgs,
     #[command(flatten)]
     pub guard: GuardArgs,
 }
@@ -161,7 +162,7 @@ pub fn run(a: Args) -> Result<i32> {
     if let Some(p) = &a.html {
         check_writable(p, "--html")?;
     }
-    let rt = Runtime::new(a.threads.threads, None)?;
+    let rt = a.isa.runtime(&a.threads)?;
     // Built when a text prompt first needs it (an ids-only set may run a
     // model without one).
     let loaded = load(&a.model, TokenizerLoad::Lazy)?;

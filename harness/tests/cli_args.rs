@@ -162,6 +162,43 @@ fn validate_json_on_stdout_and_in_files() {
     assert!(text(&o.stdout).contains("PASS"), "{}", text(&o.stdout));
     let file: Value = serde_json::from_str(&std::fs::read_to_string(&old).unwrap()).unwrap();
     assert_eq!(file["passed"], true);
+
+    // The logits' digest: the same bits on one thread of the scalar path as
+    // on two of the fastest, and a report diff says so.
+    let digest = out["summary"]["logits_sha256"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert!(
+        digest.starts_with("sha256:") && digest.len() == 71,
+        "{digest}"
+    );
+    assert_eq!(
+        out["prompts"][0]["logits_sha256"].as_str().unwrap().len(),
+        71
+    );
+    let a = [
+        "validate",
+        m,
+        "--prompts",
+        p,
+        "--gen-tokens",
+        "1",
+        "--no-bf16",
+    ];
+    let (o, _) = harness(&[&a[..], &["-t", "1", "--isa", "scalar", "--json"]].concat());
+    assert!(o.status.success(), "{}", text(&o.stderr));
+    let scalar: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(
+        scalar["summary"]["logits_sha256"].as_str(),
+        Some(digest.as_str())
+    );
+    let (o, _) = harness(&["report-diff", old.to_str().unwrap(), new.to_str().unwrap()]);
+    assert!(
+        text(&o.stdout).contains("bit-identical"),
+        "{}",
+        text(&o.stdout)
+    );
     for f in [&prompts, &new, &old] {
         let _ = std::fs::remove_file(f);
     }

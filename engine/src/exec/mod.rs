@@ -5,6 +5,7 @@
 
 pub mod decoder;
 pub mod diagnose;
+pub mod digest;
 pub mod generate;
 pub mod kv_cache;
 pub mod sampler;
