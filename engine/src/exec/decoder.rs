@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::exec::kv_cache::KvCache;
+use crate::family::roles::TensorRole;
 use crate::formats::storage::Matrix;
 use crate::kernels::activation::{gated, softcap};
 use crate::kernels::attention::attention;
@@ -68,25 +69,78 @@ pub struct Session<'m> {
     epoch: u64,
 }
 
-/// Matrices a pass reads, by index: 0 the embedding, `1 + 7·layer + j` for
-/// q, k, v, o, gate, up, down, and the output projection last.
-const PER_LAYER: usize = 7;
+/// The matrices of each layer, in the order a pass reads them.
+const LAYER_MATRICES: [TensorRole; 7] = [
+    TensorRole::Q,
+    TensorRole::K,
+    TensorRole::V,
+    TensorRole::O,
+    TensorRole::Gate,
+    TensorRole::Up,
+    TensorRole::Down,
+];
 
-fn matrix_at(w: &Weights, idx: usize) -> &Matrix {
-    let last = 1 + PER_LAYER * w.layers.len();
-    if idx == 0 {
-        return &w.embed;
+/// A weight matrix of a pass, by role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MatrixId {
+    Embed,
+    Layer(usize, TensorRole),
+    Output,
+}
+
+impl MatrixId {
+    /// Every matrix of a pass over `n_layers` layers, in access order: the
+    /// embedding, each layer's [`LAYER_MATRICES`], the output projection.
+    /// A matrix's position in this order indexes the session's placement.
+    fn pass(n_layers: usize) -> impl Iterator<Item = MatrixId> {
+        std::iter::once(MatrixId::Embed)
+            .chain((0..n_layers).flat_map(|li| LAYER_MATRICES.map(|r| MatrixId::Layer(li, r))))
+            .chain(std::iter::once(MatrixId::Output))
     }
-    if idx == last {
-        return &w.output;
+
+    /// How many matrices a pass reads.
+    fn count(n_layers: usize) -> usize {
+        2 + LAYER_MATRICES.len() * n_layers
     }
-    let l = &w.layers[(idx - 1) / PER_LAYER];
-    [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down][(idx - 1) % PER_LAYER]
+
+    /// This matrix's position in [`MatrixId::pass`].
+    fn index(self, n_layers: usize) -> usize {
+        match self {
+            MatrixId::Embed => 0,
+            MatrixId::Layer(li, role) => {
+                let j = LAYER_MATRICES
+                    .iter()
+                    .position(|&r| r == role)
+                    .expect("a layer matrix role");
+                1 + LAYER_MATRICES.len() * li + j
+            }
+            MatrixId::Output => 1 + LAYER_MATRICES.len() * n_layers,
+        }
+    }
+
+    fn layer(self) -> Option<usize> {
+        match self {
+            MatrixId::Layer(li, _) => Some(li),
+            _ => None,
+        }
+    }
+}
+
+fn matrix_of(w: &Weights, id: MatrixId) -> &Matrix {
+    match id {
+        MatrixId::Embed => &w.embed,
+        MatrixId::Output => &w.output,
+        MatrixId::Layer(li, role) => w.layers[li]
+            .matrix(role)
+            .expect("LAYER_MATRICES are matrix roles"),
+    }
 }
 
 /// The session's placement of every matrix and, for each, the next streamed
 /// matrix in access order (what read-ahead fetches while it computes).
 struct Stream {
+    /// The pass's matrices in access order ([`MatrixId::pass`]).
+    ids: Vec<MatrixId>,
     place: Vec<Placement>,
     next_streamed: Vec<Option<usize>>,
 }
@@ -94,18 +148,17 @@ struct Stream {
 /// The tensors of one forward pass in access order, for the planner.
 pub fn plan_tensors(model: &Model) -> Vec<TensorReq> {
     let w = &model.weights;
-    let n = 2 + PER_LAYER * w.layers.len();
-    let mut v: Vec<TensorReq> = (0..n)
-        .map(|i| {
-            let m = matrix_at(w, i);
+    let mut v: Vec<TensorReq> = MatrixId::pass(w.layers.len())
+        .map(|id| {
+            let m = matrix_of(w, id);
             TensorReq {
                 name: m.name.clone(),
-                layer: (i > 0 && i < n - 1).then(|| (i - 1) / PER_LAYER),
+                layer: id.layer(),
                 bytes: m.bytes().len() as u64,
                 row_bytes: m.row_bytes() as u64,
                 owned: !m.is_file_map(),
                 // The output projection tied to the embedding: the same bytes.
-                same_as: (w.tied && i == n - 1).then_some(0),
+                same_as: (w.tied && id == MatrixId::Output).then_some(0),
             }
         })
         .collect();
@@ -190,8 +243,8 @@ pub fn set_memory_budget(model: &Model, budget: Option<u64>) {
 /// eviction does. Owned copies (norms, biases) are untouched.
 pub fn release_weights(model: &Model) {
     let w = &model.weights;
-    for i in 0..2 + PER_LAYER * w.layers.len() {
-        let m = matrix_at(w, i);
+    for id in MatrixId::pass(w.layers.len()) {
+        let m = matrix_of(w, id);
         m.release_rows(0, m.rows);
     }
 }
@@ -272,9 +325,9 @@ impl<'m> Session<'m> {
         Ok(true)
     }
 
-    /// Whether matrix `idx` of the pass (0 the embedding, `1 + 7·layer + j`
-    /// for q, k, v, o, gate, up, down, the output last) is streamed under
-    /// this session's current placement.
+    /// Whether matrix `idx` of the pass (in access order: 0 the embedding,
+    /// then each layer's q, k, v, o, gate, up and down, the output last) is
+    /// streamed under this session's current placement.
     pub fn is_streamed(&self, idx: usize) -> bool {
         self.stream
             .as_ref()
@@ -311,7 +364,7 @@ impl<'m> Session<'m> {
         MemoryStats::set(&st.plan_streamed, p.streamed);
         MemoryStats::set(&st.plan_stream_buffer, p.stream_buffer);
         MemoryStats::set(&st.plan_limit, p.limit.unwrap_or(0));
-        let n = 2 + PER_LAYER * c.n_layers;
+        let n = MatrixId::count(c.n_layers);
         let place: Vec<Placement> = p.placements[..n].to_vec();
         let streamed = place
             .iter()
@@ -334,6 +387,7 @@ impl<'m> Session<'m> {
                 .find(|&j| j != 0 && matches!(place[j], Placement::Streamed { .. }));
         }
         Ok(Some(Stream {
+            ids: MatrixId::pass(c.n_layers).collect(),
             place,
             next_streamed,
         }))
@@ -464,16 +518,20 @@ impl<'m> Session<'m> {
             norm_rows(&s.x, &lw.attn_norm, eps, off, &mut s.h);
             if n == 1 && st.is_none() {
                 // Decode from RAM: Q, K and V in one parallel region.
-                let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
                 let jobs = [
-                    (m(1), &mut s.q[..]),
-                    (m(2), &mut s.k[..]),
-                    (m(3), &mut s.v[..]),
+                    (&lw.q, &mut s.q[..]),
+                    (&lw.k, &mut s.k[..]),
+                    (&lw.v, &mut s.v[..]),
                 ];
                 matvec_many(rt, jobs, &s.h);
             } else {
-                for (k, y) in [(1, &mut s.q), (2, &mut s.k), (3, &mut s.v)] {
-                    mm(rt, st, w, k + PER_LAYER * li, &s.h, n, y, &mut s.piece);
+                for (role, y) in [
+                    (TensorRole::Q, &mut s.q),
+                    (TensorRole::K, &mut s.k),
+                    (TensorRole::V, &mut s.v),
+                ] {
+                    let id = MatrixId::Layer(li, role);
+                    mm(rt, st, w, id, &s.h, n, y, &mut s.piece);
                 }
             }
             add_bias(&mut s.q, lw.q_bias.as_deref());
@@ -512,7 +570,7 @@ impl<'m> Session<'m> {
                 rt,
                 st,
                 w,
-                4 + PER_LAYER * li,
+                MatrixId::Layer(li, TensorRole::O),
                 &s.att,
                 n,
                 &mut s.o,
@@ -529,12 +587,12 @@ impl<'m> Session<'m> {
             norm_rows(&s.x, &lw.ffn_norm, eps, off, &mut s.h);
             if n == 1 && st.is_none() {
                 // Decode from RAM: gate and up in one parallel region.
-                let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
-                let jobs = [(m(5), &mut s.gate[..]), (m(6), &mut s.up[..])];
+                let jobs = [(&lw.gate, &mut s.gate[..]), (&lw.up, &mut s.up[..])];
                 matvec_many(rt, jobs, &s.h);
             } else {
-                for (k, y) in [(5, &mut s.gate), (6, &mut s.up)] {
-                    mm(rt, st, w, k + PER_LAYER * li, &s.h, n, y, &mut s.piece);
+                for (role, y) in [(TensorRole::Gate, &mut s.gate), (TensorRole::Up, &mut s.up)] {
+                    let id = MatrixId::Layer(li, role);
+                    mm(rt, st, w, id, &s.h, n, y, &mut s.piece);
                 }
             }
             gated(c.activation, &mut s.gate, &s.up);
@@ -542,7 +600,7 @@ impl<'m> Session<'m> {
                 rt,
                 st,
                 w,
-                7 + PER_LAYER * li,
+                MatrixId::Layer(li, TensorRole::Down),
                 &s.gate,
                 n,
                 &mut s.o,
@@ -582,7 +640,7 @@ impl<'m> Session<'m> {
             rt,
             st,
             w,
-            1 + PER_LAYER * c.n_layers,
+            MatrixId::Output,
             &s.h[..rows * hid],
             rows,
             out,
@@ -610,13 +668,14 @@ fn mm(
     rt: &Runtime,
     st: Option<(&Stream, &MemoryStats)>,
     w: &Weights,
-    idx: usize,
+    id: MatrixId,
     x: &[f32],
     n: usize,
     y: &mut [f32],
     tmp: &mut Vec<f32>,
 ) {
-    let m = matrix_at(w, idx);
+    let m = matrix_of(w, id);
+    let idx = id.index(w.layers.len());
     let (stream, stats) = match st {
         Some((s, stats)) => (s, stats),
         None => return matmul(rt, m, x, n, y),
@@ -633,7 +692,7 @@ fn mm(
         if r1 < rows {
             m.prefetch_rows(r1, (r1 + rpp).min(rows));
         } else if let Some(j) = stream.next_streamed[idx] {
-            let nm = matrix_at(w, j);
+            let nm = matrix_of(w, stream.ids[j]);
             if let Placement::Streamed { rows_per_piece } = stream.place[j] {
                 nm.prefetch_rows(0, (rows_per_piece as usize).min(nm.rows));
             }

@@ -3,4 +3,5 @@
 //! biases, soft-caps, sliding windows, rope). Uses [`crate::formats`] and the
 //! kernel enums of [`crate::kernels`].
 
+pub mod roles;
 pub mod spec;

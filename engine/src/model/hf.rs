@@ -20,6 +20,7 @@ pub const MODEL_DIR_NEEDS: &str =
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::family::roles::TensorRole;
 use crate::family::spec::{FamilySpec, HfFormat, HfLayerTypes, HfSliding};
 use crate::formats::limits::{MAX_DIM, MAX_LAYERS, MAX_VOCAB};
 use crate::formats::safetensors::SafetensorsSet;
@@ -86,7 +87,7 @@ pub fn load_dir_with_spec(
         .unused()
         .into_iter()
         .filter(|n| !n.ends_with(".rotary_emb.inv_freq"))
-        .filter(|n| !(model.weights.tied && *n == hf.tensors.output))
+        .filter(|n| !(model.weights.tied && *n == hf.tensors.get(TensorRole::Output)))
         .collect();
     if !unused.is_empty() {
         let count = unused.len();

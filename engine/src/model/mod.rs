@@ -14,7 +14,8 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use crate::error::{Error, Result};
-use crate::family::spec::{FamilySpec, SlidingPattern, TensorNames};
+use crate::family::roles::{TensorNames, TensorRole};
+use crate::family::spec::{FamilySpec, SlidingPattern};
 use crate::formats::ggml_type::GgmlType;
 use crate::formats::gguf::GgufFile;
 use crate::formats::gguf::GgufSource;
@@ -102,6 +103,23 @@ pub struct LayerWeights {
     pub up: Matrix,
     pub down: Matrix,
     pub post_ffn_norm: Option<Vec<f32>>,
+}
+
+impl LayerWeights {
+    /// The matrix playing `role` (`None` for a role that is no matrix of a
+    /// layer: norms, biases, and the fused `qkv`, bound as `q`, `k` and `v`).
+    pub fn matrix(&self, role: TensorRole) -> Option<&Matrix> {
+        match role {
+            TensorRole::Q => Some(&self.q),
+            TensorRole::K => Some(&self.k),
+            TensorRole::V => Some(&self.v),
+            TensorRole::O => Some(&self.o),
+            TensorRole::Gate => Some(&self.gate),
+            TensorRole::Up => Some(&self.up),
+            TensorRole::Down => Some(&self.down),
+            _ => None,
+        }
+    }
 }
 
 pub struct Weights {
@@ -472,7 +490,7 @@ impl Model {
         if let Some(tokens) = m.array("tokenizer.ggml.tokens")? {
             if tokens.len() != model.config.vocab {
                 return Err(Error::weights(
-                    &names.embed,
+                    names.get(TensorRole::Embed),
                     format!(
                         "has {} rows but tokenizer.ggml.tokens has {} tokens; each token needs one row",
                         model.config.vocab,
@@ -510,26 +528,28 @@ impl Model {
             layers,
             tie,
         } = plan;
-        let embed = t.matrix_any_rows(&names.embed, hidden)?;
-        let vocab = bounded(embed.rows, &names.embed, MAX_VOCAB)?;
+        use TensorRole as R;
+        let embed_name = names.get(R::Embed);
+        let embed = t.matrix_any_rows(embed_name, hidden)?;
+        let vocab = bounded(embed.rows, embed_name, MAX_VOCAB)?;
         if vocab == 0 {
-            return Err(Error::weights(&names.embed, "has no rows"));
+            return Err(Error::weights(embed_name, "has no rows"));
         }
         if let Some(v) = declared_vocab {
             if v != vocab {
                 return Err(Error::weights(
-                    &names.embed,
+                    embed_name,
                     format!("has {vocab} rows but the configuration declares a vocabulary of {v}"),
                 ));
             }
         }
         let untied = match tie {
-            Tie::IfAbsent => t.has(&names.output)?,
+            Tie::IfAbsent => t.has(names.get(R::Output))?,
             Tie::Tied => false,
             Tie::Untied => true,
         };
         let (output, tied) = if untied {
-            (t.matrix(&names.output, vocab, hidden)?, false)
+            (t.matrix(names.get(R::Output), vocab, hidden)?, false)
         } else {
             (embed.clone(), true)
         };
@@ -537,78 +557,71 @@ impl Model {
         let kv_dim = n_kv_heads * head_dim;
         let mut layers_w = Vec::with_capacity(n_layers);
         for i in 0..n_layers {
-            let n = |s: &str| s.replace("{i}", &i.to_string());
-            let (q, k, v) = match &names.qkv {
-                Some(qkv) if !t.has(&n(&names.q))? && t.has(&n(qkv))? => {
-                    let fused = t.matrix(&n(qkv), q_dim + 2 * kv_dim, hidden)?;
-                    (
-                        fused.slice_rows(format!("{}[q]", n(qkv)), 0, q_dim)?,
-                        fused.slice_rows(format!("{}[k]", n(qkv)), q_dim, q_dim + kv_dim)?,
-                        fused.slice_rows(
-                            format!("{}[v]", n(qkv)),
-                            q_dim + kv_dim,
-                            q_dim + 2 * kv_dim,
-                        )?,
-                    )
-                }
-                _ => (
-                    t.matrix(&n(&names.q), q_dim, hidden)?,
-                    t.matrix(&n(&names.k), kv_dim, hidden)?,
-                    t.matrix(&n(&names.v), kv_dim, hidden)?,
-                ),
-            };
-            let (gate, up) = if spec.fused_gate_up {
-                let fused = t.matrix(&n(&names.up), 2 * ffn_hidden, hidden)?;
+            let n = |r: TensorRole| names.layer(r, i);
+            let (q, k, v) = if !t.has(&n(R::Q))? && t.has(&n(R::Qkv))? {
+                let qkv = n(R::Qkv);
+                let fused = t.matrix(&qkv, q_dim + 2 * kv_dim, hidden)?;
                 (
-                    fused.slice_rows(format!("{}[gate]", n(&names.up)), 0, ffn_hidden)?,
-                    fused.slice_rows(
-                        format!("{}[up]", n(&names.up)),
-                        ffn_hidden,
-                        2 * ffn_hidden,
-                    )?,
+                    fused.slice_rows(format!("{qkv}[q]"), 0, q_dim)?,
+                    fused.slice_rows(format!("{qkv}[k]"), q_dim, q_dim + kv_dim)?,
+                    fused.slice_rows(format!("{qkv}[v]"), q_dim + kv_dim, q_dim + 2 * kv_dim)?,
                 )
             } else {
                 (
-                    t.matrix(&n(&names.gate), ffn_hidden, hidden)?,
-                    t.matrix(&n(&names.up), ffn_hidden, hidden)?,
+                    t.matrix(&n(R::Q), q_dim, hidden)?,
+                    t.matrix(&n(R::K), kv_dim, hidden)?,
+                    t.matrix(&n(R::V), kv_dim, hidden)?,
                 )
             };
-            let q_norm = t.opt_vector(&n(&names.q_norm), head_dim)?;
-            let k_norm = t.opt_vector(&n(&names.k_norm), head_dim)?;
+            let (gate, up) = if spec.fused_gate_up {
+                let gate_up = n(R::Up);
+                let fused = t.matrix(&gate_up, 2 * ffn_hidden, hidden)?;
+                (
+                    fused.slice_rows(format!("{gate_up}[gate]"), 0, ffn_hidden)?,
+                    fused.slice_rows(format!("{gate_up}[up]"), ffn_hidden, 2 * ffn_hidden)?,
+                )
+            } else {
+                (
+                    t.matrix(&n(R::Gate), ffn_hidden, hidden)?,
+                    t.matrix(&n(R::Up), ffn_hidden, hidden)?,
+                )
+            };
+            let q_norm = t.opt_vector(&n(R::QNorm), head_dim)?;
+            let k_norm = t.opt_vector(&n(R::KNorm), head_dim)?;
             if spec.qk_norm && (q_norm.is_none() || k_norm.is_none()) {
                 return Err(Error::weights(
-                    n(&names.q_norm),
+                    n(R::QNorm),
                     format!("the {} family needs per-head q and k norms", spec.name),
                 ));
             }
             let (post_attn_norm, post_ffn_norm) = if spec.post_norms {
                 (
-                    Some(t.vector(&n(&names.post_attn_norm), hidden)?),
-                    Some(t.vector(&n(&names.post_ffn_norm), hidden)?),
+                    Some(t.vector(&n(R::PostAttnNorm), hidden)?),
+                    Some(t.vector(&n(R::PostFfnNorm), hidden)?),
                 )
             } else {
                 (None, None)
             };
             layers_w.push(LayerWeights {
-                attn_norm: t.vector(&n(&names.attn_norm), hidden)?,
+                attn_norm: t.vector(&n(R::AttnNorm), hidden)?,
                 q,
                 k,
                 v,
-                o: t.matrix(&n(&names.o), hidden, q_dim)?,
-                q_bias: t.opt_vector(&n(&names.q_bias), q_dim)?,
-                k_bias: t.opt_vector(&n(&names.k_bias), kv_dim)?,
-                v_bias: t.opt_vector(&n(&names.v_bias), kv_dim)?,
+                o: t.matrix(&n(R::O), hidden, q_dim)?,
+                q_bias: t.opt_vector(&n(R::QBias), q_dim)?,
+                k_bias: t.opt_vector(&n(R::KBias), kv_dim)?,
+                v_bias: t.opt_vector(&n(R::VBias), kv_dim)?,
                 q_norm,
                 k_norm,
                 post_attn_norm,
-                ffn_norm: t.vector(&n(&names.ffn_norm), hidden)?,
+                ffn_norm: t.vector(&n(R::FfnNorm), hidden)?,
                 gate,
                 up,
-                down: t.matrix(&n(&names.down), hidden, ffn_hidden)?,
+                down: t.matrix(&n(R::Down), hidden, ffn_hidden)?,
                 post_ffn_norm,
             });
         }
-        let final_norm = t.vector(&names.final_norm, hidden)?;
+        let final_norm = t.vector(names.get(R::FinalNorm), hidden)?;
 
         let config = ModelConfig {
             family: spec.name.clone(),

@@ -7,9 +7,10 @@ use std::path::{Path, PathBuf};
 
 use serde_json::{json, Map, Value};
 
+use atenia_engine::family::roles::{TensorNames, TensorRole};
 use atenia_engine::family::spec::{
-    FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, TensorNames, BUILTIN_SPEC_FILES,
-    SCHEMA_VERSION, TENSOR_FIELDS,
+    FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, BUILTIN_SPEC_FILES,
+    SCHEMA_VERSION,
 };
 use atenia_engine::formats::gguf::{self, GgufFile};
 use atenia_engine::kernels::activation::Activation;
@@ -286,7 +287,7 @@ fn matching(f: &Found) -> Option<FamilySpec> {
 
 /// Templates of the checkpoint that no field of `names` matches.
 fn unread(f: &Found, names: &TensorNames) -> Vec<String> {
-    let known: BTreeSet<&str> = names.entries().into_iter().map(|(_, n)| n).collect();
+    let known: BTreeSet<&str> = names.entries().map(|(_, n)| n).collect();
     by_template(f)
         .into_keys()
         .filter(|t| !known.contains(t.as_str()) && !ignorable(f.format, t))
@@ -318,28 +319,8 @@ fn roles(f: &Found) -> (BTreeMap<&'static str, String>, Vec<String>) {
 }
 
 fn set_field(t: &mut TensorNames, field: &str, v: String) {
-    match field {
-        "embed" => t.embed = v,
-        "output" => t.output = v,
-        "final_norm" => t.final_norm = v,
-        "attn_norm" => t.attn_norm = v,
-        "q" => t.q = v,
-        "k" => t.k = v,
-        "v" => t.v = v,
-        "qkv" => t.qkv = Some(v),
-        "o" => t.o = v,
-        "q_bias" => t.q_bias = v,
-        "k_bias" => t.k_bias = v,
-        "v_bias" => t.v_bias = v,
-        "q_norm" => t.q_norm = v,
-        "k_norm" => t.k_norm = v,
-        "post_attn_norm" => t.post_attn_norm = v,
-        "ffn_norm" => t.ffn_norm = v,
-        "gate" => t.gate = v,
-        "up" => t.up = v,
-        "down" => t.down = v,
-        "post_ffn_norm" => t.post_ffn_norm = v,
-        _ => {}
+    if let Some(role) = TensorRole::from_key(field) {
+        t.set(role, v);
     }
 }
 
@@ -509,7 +490,8 @@ fn draft(f: &Found) -> (FamilySpec, BTreeMap<String, String>) {
             for (field, name) in &found {
                 set_field(&mut t, field, name.clone());
             }
-            for (field, _) in TensorNames::entries(&llama.tensors) {
+            for (role, _) in llama.tensors.entries() {
+                let field = role.key();
                 if !found.contains_key(field) {
                     notes.insert(
                         format!("tensors.{field}"),
@@ -562,7 +544,8 @@ fn draft(f: &Found) -> (FamilySpec, BTreeMap<String, String>) {
             for (field, name) in &found {
                 set_field(&mut t, field, name.clone());
             }
-            for (field, _) in TensorNames::entries(&llama.hf.as_ref().unwrap().tensors) {
+            for (role, _) in llama.hf.as_ref().unwrap().tensors.entries() {
+                let field = role.key();
                 if !found.contains_key(field) {
                     notes.insert(
                         format!("hf.tensors.{field}"),
@@ -661,10 +644,9 @@ fn hf_conventional(found: &BTreeMap<&'static str, String>) -> TensorNames {
         .find_map(|n| n.find("{i}.").map(|p| n[..p + 4].to_string()));
     if let Some(p) = prefix {
         if p != "model.layers.{i}." {
-            for (field, _) in TENSOR_FIELDS.iter().filter(|(_, per_layer)| *per_layer) {
-                if let Some(v) = t.get(field).map(str::to_string) {
-                    set_field(&mut t, field, v.replace("model.layers.{i}.", &p));
-                }
+            for role in TensorRole::ALL.into_iter().filter(|r| r.per_layer()) {
+                let v = t.get(role).replace("model.layers.{i}.", &p);
+                t.set(role, v);
             }
         }
     }
