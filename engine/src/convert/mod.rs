@@ -37,7 +37,7 @@ use crate::formats::ggml_type::GgmlType;
 use crate::formats::gguf::GgufFile;
 use crate::kernels::activation::Activation;
 use crate::kernels::rope::RopeStyle;
-use crate::model::Model;
+use crate::model::types::Model;
 use crate::text::tokenizer::Tokenizer;
 
 /// The element type of the written weights.

@@ -16,7 +16,7 @@ use crate::kernels::runtime::{Runtime, POOL_STACK_BYTES};
 use crate::memory;
 use crate::memory::placement::{self, Placement, PlanInput, TensorReq};
 use crate::memory::stats::MemoryStats;
-use crate::model::{Model, Weights};
+use crate::model::types::{Model, Weights};
 
 /// Which positions' logits a forward call computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

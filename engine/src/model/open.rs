@@ -10,7 +10,7 @@ use std::sync::{Arc, OnceLock};
 use crate::error::{Error, Result};
 use crate::formats::gguf::{GgufFile, Metadata};
 use crate::formats::storage::Storage;
-use crate::model::Model;
+use crate::model::types::Model;
 use crate::text::tokenizer::Tokenizer;
 
 /// A model ready to run; its tokenizer is built when first asked for.
