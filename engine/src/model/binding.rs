@@ -168,6 +168,13 @@ impl Model {
         names: &TensorNames,
         spec: FamilySpec,
     ) -> Result<Model> {
+        let (embed, output, tied) = bind_embeddings(&plan, t, names)?;
+        let vocab = embed.rows;
+        let layers_w = (0..plan.n_layers)
+            .map(|i| bind_layer(&plan, t, names, &spec, i))
+            .collect::<Result<Vec<_>>>()?;
+        let final_norm = t.vector(names.get(TensorRole::FinalNorm), plan.hidden)?;
+
         let Plan {
             architecture,
             n_layers,
@@ -176,7 +183,7 @@ impl Model {
             n_kv_heads,
             head_dim,
             ffn_hidden,
-            vocab: declared_vocab,
+            vocab: _,
             context_length,
             norm_eps,
             norm_weight_offset,
@@ -185,103 +192,8 @@ impl Model {
             ropes,
             long_context,
             layers,
-            tie,
+            tie: _,
         } = plan;
-        use TensorRole as R;
-        let embed_name = names.get(R::Embed);
-        let embed = t.matrix_any_rows(embed_name, hidden)?;
-        let vocab = bounded(embed.rows, embed_name, MAX_VOCAB)?;
-        if vocab == 0 {
-            return Err(Error::weights(embed_name, "has no rows"));
-        }
-        if let Some(v) = declared_vocab {
-            if v != vocab {
-                return Err(Error::weights(
-                    embed_name,
-                    format!("has {vocab} rows but the configuration declares a vocabulary of {v}"),
-                ));
-            }
-        }
-        let untied = match tie {
-            Tie::IfAbsent => t.has(names.get(R::Output))?,
-            Tie::Tied => false,
-            Tie::Untied => true,
-        };
-        let (output, tied) = if untied {
-            (t.matrix(names.get(R::Output), vocab, hidden)?, false)
-        } else {
-            (embed.clone(), true)
-        };
-        let q_dim = n_heads * head_dim;
-        let kv_dim = n_kv_heads * head_dim;
-        let mut layers_w = Vec::with_capacity(n_layers);
-        for i in 0..n_layers {
-            let n = |r: TensorRole| names.layer(r, i);
-            let (q, k, v) = if !t.has(&n(R::Q))? && t.has(&n(R::Qkv))? {
-                let qkv = n(R::Qkv);
-                let fused = t.matrix(&qkv, q_dim + 2 * kv_dim, hidden)?;
-                (
-                    fused.slice_rows(format!("{qkv}[q]"), 0, q_dim)?,
-                    fused.slice_rows(format!("{qkv}[k]"), q_dim, q_dim + kv_dim)?,
-                    fused.slice_rows(format!("{qkv}[v]"), q_dim + kv_dim, q_dim + 2 * kv_dim)?,
-                )
-            } else {
-                (
-                    t.matrix(&n(R::Q), q_dim, hidden)?,
-                    t.matrix(&n(R::K), kv_dim, hidden)?,
-                    t.matrix(&n(R::V), kv_dim, hidden)?,
-                )
-            };
-            let (gate, up) = if spec.fused_gate_up {
-                let gate_up = n(R::Up);
-                let fused = t.matrix(&gate_up, 2 * ffn_hidden, hidden)?;
-                (
-                    fused.slice_rows(format!("{gate_up}[gate]"), 0, ffn_hidden)?,
-                    fused.slice_rows(format!("{gate_up}[up]"), ffn_hidden, 2 * ffn_hidden)?,
-                )
-            } else {
-                (
-                    t.matrix(&n(R::Gate), ffn_hidden, hidden)?,
-                    t.matrix(&n(R::Up), ffn_hidden, hidden)?,
-                )
-            };
-            let q_norm = t.opt_vector(&n(R::QNorm), head_dim)?;
-            let k_norm = t.opt_vector(&n(R::KNorm), head_dim)?;
-            if spec.qk_norm && (q_norm.is_none() || k_norm.is_none()) {
-                return Err(Error::weights(
-                    n(R::QNorm),
-                    format!("the {} family needs per-head q and k norms", spec.name),
-                ));
-            }
-            let (post_attn_norm, post_ffn_norm) = if spec.post_norms {
-                (
-                    Some(t.vector(&n(R::PostAttnNorm), hidden)?),
-                    Some(t.vector(&n(R::PostFfnNorm), hidden)?),
-                )
-            } else {
-                (None, None)
-            };
-            layers_w.push(LayerWeights {
-                attn_norm: t.vector(&n(R::AttnNorm), hidden)?,
-                q,
-                k,
-                v,
-                o: t.matrix(&n(R::O), hidden, q_dim)?,
-                q_bias: t.opt_vector(&n(R::QBias), q_dim)?,
-                k_bias: t.opt_vector(&n(R::KBias), kv_dim)?,
-                v_bias: t.opt_vector(&n(R::VBias), kv_dim)?,
-                q_norm,
-                k_norm,
-                post_attn_norm,
-                ffn_norm: t.vector(&n(R::FfnNorm), hidden)?,
-                gate,
-                up,
-                down: t.matrix(&n(R::Down), hidden, ffn_hidden)?,
-                post_ffn_norm,
-            });
-        }
-        let final_norm = t.vector(names.get(R::FinalNorm), hidden)?;
-
         let config = ModelConfig {
             family: spec.name.clone(),
             architecture,
@@ -315,4 +227,120 @@ impl Model {
             memory: Arc::default(),
         })
     }
+}
+
+/// The embeddings (whose rows decide the vocabulary) and the output
+/// projection, or the embeddings again when tied: `(embed, output, tied)`.
+fn bind_embeddings(
+    plan: &Plan,
+    t: &Binder<'_>,
+    names: &TensorNames,
+) -> Result<(Matrix, Matrix, bool)> {
+    let hidden = plan.hidden;
+    let embed_name = names.get(TensorRole::Embed);
+    let embed = t.matrix_any_rows(embed_name, hidden)?;
+    let vocab = bounded(embed.rows, embed_name, MAX_VOCAB)?;
+    if vocab == 0 {
+        return Err(Error::weights(embed_name, "has no rows"));
+    }
+    if let Some(v) = plan.vocab {
+        if v != vocab {
+            return Err(Error::weights(
+                embed_name,
+                format!("has {vocab} rows but the configuration declares a vocabulary of {v}"),
+            ));
+        }
+    }
+    let output_name = names.get(TensorRole::Output);
+    let untied = match plan.tie {
+        Tie::IfAbsent => t.has(output_name)?,
+        Tie::Tied => false,
+        Tie::Untied => true,
+    };
+    if untied {
+        let output = t.matrix(output_name, vocab, hidden)?;
+        Ok((embed, output, false))
+    } else {
+        let output = embed.clone();
+        Ok((embed, output, true))
+    }
+}
+
+/// Layer `i`'s weights, each read by its role and checked for its shape.
+fn bind_layer(
+    plan: &Plan,
+    t: &Binder<'_>,
+    names: &TensorNames,
+    spec: &FamilySpec,
+    i: usize,
+) -> Result<LayerWeights> {
+    use TensorRole as R;
+    let (hidden, head_dim, ffn) = (plan.hidden, plan.head_dim, plan.ffn_hidden);
+    let q_dim = plan.n_heads * head_dim;
+    let kv_dim = plan.n_kv_heads * head_dim;
+    let n = |r: TensorRole| names.layer(r, i);
+    let (q, k, v) = if !t.has(&n(R::Q))? && t.has(&n(R::Qkv))? {
+        // q|k|v rows of one matrix.
+        let qkv = n(R::Qkv);
+        let fused = t.matrix(&qkv, q_dim + 2 * kv_dim, hidden)?;
+        (
+            fused.slice_rows(format!("{qkv}[q]"), 0, q_dim)?,
+            fused.slice_rows(format!("{qkv}[k]"), q_dim, q_dim + kv_dim)?,
+            fused.slice_rows(format!("{qkv}[v]"), q_dim + kv_dim, q_dim + 2 * kv_dim)?,
+        )
+    } else {
+        (
+            t.matrix(&n(R::Q), q_dim, hidden)?,
+            t.matrix(&n(R::K), kv_dim, hidden)?,
+            t.matrix(&n(R::V), kv_dim, hidden)?,
+        )
+    };
+    let (gate, up) = if spec.fused_gate_up {
+        // gate|up rows of one matrix, under the `up` role.
+        let gate_up = n(R::Up);
+        let fused = t.matrix(&gate_up, 2 * ffn, hidden)?;
+        (
+            fused.slice_rows(format!("{gate_up}[gate]"), 0, ffn)?,
+            fused.slice_rows(format!("{gate_up}[up]"), ffn, 2 * ffn)?,
+        )
+    } else {
+        (
+            t.matrix(&n(R::Gate), ffn, hidden)?,
+            t.matrix(&n(R::Up), ffn, hidden)?,
+        )
+    };
+    let q_norm = t.opt_vector(&n(R::QNorm), head_dim)?;
+    let k_norm = t.opt_vector(&n(R::KNorm), head_dim)?;
+    if spec.qk_norm && (q_norm.is_none() || k_norm.is_none()) {
+        return Err(Error::weights(
+            n(R::QNorm),
+            format!("the {} family needs per-head q and k norms", spec.name),
+        ));
+    }
+    let (post_attn_norm, post_ffn_norm) = if spec.post_norms {
+        (
+            Some(t.vector(&n(R::PostAttnNorm), hidden)?),
+            Some(t.vector(&n(R::PostFfnNorm), hidden)?),
+        )
+    } else {
+        (None, None)
+    };
+    Ok(LayerWeights {
+        attn_norm: t.vector(&n(R::AttnNorm), hidden)?,
+        q,
+        k,
+        v,
+        o: t.matrix(&n(R::O), hidden, q_dim)?,
+        q_bias: t.opt_vector(&n(R::QBias), q_dim)?,
+        k_bias: t.opt_vector(&n(R::KBias), kv_dim)?,
+        v_bias: t.opt_vector(&n(R::VBias), kv_dim)?,
+        q_norm,
+        k_norm,
+        post_attn_norm,
+        ffn_norm: t.vector(&n(R::FfnNorm), hidden)?,
+        gate,
+        up,
+        down: t.matrix(&n(R::Down), hidden, ffn)?,
+        post_ffn_norm,
+    })
 }

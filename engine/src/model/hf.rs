@@ -25,6 +25,7 @@ use crate::formats::limits::{MAX_DIM, MAX_LAYERS, MAX_VOCAB};
 use crate::formats::safetensors::SafetensorsSet;
 use crate::kernels::activation::Activation;
 use crate::kernels::attention::AttnShape;
+use crate::kernels::rope::Rope;
 use crate::model::binding::{bounded, Binder, Plan, Tie};
 use crate::model::config_json::{positive, Cfg, FULL, SLIDING};
 use crate::model::rope_scaling::{build_rope, rope_dicts, RopeDict};
@@ -348,6 +349,95 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
         map: config,
         defaults: &hf.defaults,
     };
+    let sh = read_shape(&cfg)?;
+    let norm_eps = cfg
+        .f64("rms_norm_eps")?
+        .ok_or_else(|| Error::config("rms_norm_eps", "missing"))?;
+    if !(0.0..1.0).contains(&norm_eps) {
+        return Err(Error::config(
+            "rms_norm_eps",
+            format!("{norm_eps} is not in [0, 1)"),
+        ));
+    }
+    let context_length = cfg.usize("max_position_embeddings")?.unwrap_or(2048);
+    if context_length == 0 {
+        return Err(Error::config("max_position_embeddings", "is zero"));
+    }
+    let activation = read_activation(&cfg, hf)?;
+    let scale = match &hf.attn_scale_key {
+        Some(k) => {
+            let s = cfg
+                .f64(k)?
+                .ok_or_else(|| Error::config(k.as_str(), "missing"))?;
+            1.0 / positive(s, k)?.sqrt()
+        }
+        None => 1.0 / (sh.head_dim as f64).sqrt(),
+    };
+    let softcap = |k: &Option<String>| -> Result<Option<f64>> {
+        match k {
+            Some(k) => cfg.f64(k)?.map(|c| positive(c, k)).transpose(),
+            None => Ok(None),
+        }
+    };
+    let attn_softcap = softcap(&hf.attn_softcap_key)?;
+    let final_softcap = softcap(&hf.final_softcap_key)?;
+    let tie = match cfg.bool("tie_word_embeddings")? {
+        Some(false) => Tie::Untied,
+        // transformers' PretrainedConfig ties by default.
+        _ => Tie::Tied,
+    };
+    let window = sliding_window(&cfg, hf)?;
+    let sliding = layer_types(&cfg, hf, sh.n_layers, window)?;
+    let (ropes, long_context, sliding_rope) =
+        read_ropes(&cfg, hf, sh.head_dim, context_length, &sliding)?;
+    let layers = sliding
+        .iter()
+        .map(|&s| LayerConfig {
+            attn: AttnShape {
+                n_heads: sh.n_heads,
+                n_kv_heads: sh.n_kv_heads,
+                head_dim: sh.head_dim,
+                scale,
+                softcap: attn_softcap,
+                window: if s { window } else { None },
+            },
+            rope: if s { sliding_rope } else { 0 },
+        })
+        .collect();
+
+    Ok(Plan {
+        architecture,
+        n_layers: sh.n_layers,
+        hidden: sh.hidden,
+        n_heads: sh.n_heads,
+        n_kv_heads: sh.n_kv_heads,
+        head_dim: sh.head_dim,
+        ffn_hidden: sh.ffn_hidden,
+        vocab: Some(sh.vocab),
+        context_length,
+        norm_eps,
+        norm_weight_offset: hf.norm_weight_offset,
+        activation,
+        final_softcap,
+        ropes,
+        long_context,
+        layers,
+        tie,
+    })
+}
+
+/// The sizes a config.json declares.
+struct Shape {
+    n_layers: usize,
+    hidden: usize,
+    ffn_hidden: usize,
+    n_heads: usize,
+    vocab: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+}
+
+fn read_shape(cfg: &Cfg<'_>) -> Result<Shape> {
     let n_layers = cfg.required("num_hidden_layers", MAX_LAYERS)?;
     let hidden = cfg.required("hidden_size", MAX_DIM)?;
     let ffn_hidden = cfg.required("intermediate_size", MAX_DIM)?;
@@ -382,20 +472,21 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
         "num_attention_heads × head_dim",
         MAX_DIM,
     )?;
-    let norm_eps = cfg
-        .f64("rms_norm_eps")?
-        .ok_or_else(|| Error::config("rms_norm_eps", "missing"))?;
-    if !(0.0..1.0).contains(&norm_eps) {
-        return Err(Error::config(
-            "rms_norm_eps",
-            format!("{norm_eps} is not in [0, 1)"),
-        ));
-    }
-    let context_length = cfg.usize("max_position_embeddings")?.unwrap_or(2048);
-    if context_length == 0 {
-        return Err(Error::config("max_position_embeddings", "is zero"));
-    }
-    let activation = match hf
+    Ok(Shape {
+        n_layers,
+        hidden,
+        ffn_hidden,
+        n_heads,
+        vocab,
+        n_kv_heads,
+        head_dim,
+    })
+}
+
+/// The MLP activation: the first of the spec's keys set in config.json,
+/// else the first the config class defaults.
+fn read_activation(cfg: &Cfg<'_>, hf: &HfFormat) -> Result<Activation> {
+    match hf
         .activation_keys
         .iter()
         .find_map(|k| cfg.value(k).map(|v| (k, v)))
@@ -409,33 +500,13 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
             v.as_str()
                 .ok_or_else(|| Error::config(k.as_str(), format!("{v} is not a string")))?,
             k,
-        )?,
-        None => return Err(Error::config(hf.activation_keys.join(" / "), "missing")),
-    };
-    let scale = match &hf.attn_scale_key {
-        Some(k) => {
-            let s = cfg
-                .f64(k)?
-                .ok_or_else(|| Error::config(k.as_str(), "missing"))?;
-            1.0 / positive(s, k)?.sqrt()
-        }
-        None => 1.0 / (head_dim as f64).sqrt(),
-    };
-    let softcap = |k: &Option<String>| -> Result<Option<f64>> {
-        match k {
-            Some(k) => cfg.f64(k)?.map(|c| positive(c, k)).transpose(),
-            None => Ok(None),
-        }
-    };
-    let attn_softcap = softcap(&hf.attn_softcap_key)?;
-    let final_softcap = softcap(&hf.final_softcap_key)?;
-    let tie = match cfg.bool("tie_word_embeddings")? {
-        Some(false) => Tie::Untied,
-        // transformers' PretrainedConfig ties by default.
-        _ => Tie::Tied,
-    };
+        ),
+        None => Err(Error::config(hf.activation_keys.join(" / "), "missing")),
+    }
+}
 
-    // Sliding windows.
+/// The sliding window, when the family slides and config.json enables it.
+fn sliding_window(cfg: &Cfg<'_>, hf: &HfFormat) -> Result<Option<usize>> {
     let mut window = match hf.sliding {
         HfSliding::None => None,
         _ => cfg.usize("sliding_window")?,
@@ -452,10 +523,20 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
             window = None;
         }
     }
-    let sliding = layer_types(&cfg, hf, n_layers, window)?;
+    Ok(window)
+}
 
-    // Rotations: full-attention layers use ropes[0], sliding layers ropes[1] when it differs.
-    let (full_d, sliding_d, per_type) = rope_dicts(&cfg, hf)?;
+/// The rotations: full-attention layers use `ropes[0]`, sliding layers
+/// `ropes[1]` when it differs (the index returned); LongRoPE's long factors
+/// as the long-context variant.
+fn read_ropes(
+    cfg: &Cfg<'_>,
+    hf: &HfFormat,
+    head_dim: usize,
+    context_length: usize,
+    sliding: &[bool],
+) -> Result<(Vec<Rope>, Option<LongContext>, usize)> {
+    let (full_d, sliding_d, per_type) = rope_dicts(cfg, hf)?;
     let theta_of = |d: &RopeDict, fallback: &str| -> Result<(f64, String)> {
         match d.f64("rope_theta")? {
             Some(t) => Ok((t, d.key("rope_theta"))),
@@ -469,30 +550,24 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
     let (full_theta, full_key) = theta_of(&full_d, "rope_theta")?;
     let sliding_fallback = hf.sliding_rope_theta_key.as_deref().unwrap_or("rope_theta");
     let (sliding_theta, sliding_key) = theta_of(&sliding_d, sliding_fallback)?;
-    let (full, full_long) = build_rope(
-        &cfg,
-        &full_d,
-        full_theta,
-        &full_key,
-        head_dim,
-        hf.rope_style,
-        per_type,
-        context_length,
-    )?;
-    let mut ropes = vec![full.clone()];
-    let mut long_ropes = vec![full_long.as_ref().map_or(full, |(_, r)| r.clone())];
-    let mut above = full_long.as_ref().map(|(a, _)| *a);
-    let sliding_rope = if sliding.iter().any(|&s| s) {
-        let (r, long) = build_rope(
-            &cfg,
-            &sliding_d,
-            sliding_theta,
-            &sliding_key,
+    let build = |d: &RopeDict, theta: f64, key: &str| {
+        build_rope(
+            cfg,
+            d,
+            theta,
+            key,
             head_dim,
             hf.rope_style,
             per_type,
             context_length,
-        )?;
+        )
+    };
+    let (full, full_long) = build(&full_d, full_theta, &full_key)?;
+    let mut ropes = vec![full.clone()];
+    let mut long_ropes = vec![full_long.as_ref().map_or(full, |(_, r)| r.clone())];
+    let mut above = full_long.as_ref().map(|(a, _)| *a);
+    let sliding_rope = if sliding.iter().any(|&s| s) {
+        let (r, long) = build(&sliding_d, sliding_theta, &sliding_key)?;
         if let (Some((a, _)), Some(b)) = (&long, above) {
             if *a != b {
                 return Err(Error::unsupported(
@@ -517,41 +592,7 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
         above,
         ropes: long_ropes,
     });
-
-    let layers = sliding
-        .iter()
-        .map(|&s| LayerConfig {
-            attn: AttnShape {
-                n_heads,
-                n_kv_heads,
-                head_dim,
-                scale,
-                softcap: attn_softcap,
-                window: if s { window } else { None },
-            },
-            rope: if s { sliding_rope } else { 0 },
-        })
-        .collect();
-
-    Ok(Plan {
-        architecture,
-        n_layers,
-        hidden,
-        n_heads,
-        n_kv_heads,
-        head_dim,
-        ffn_hidden,
-        vocab: Some(vocab),
-        context_length,
-        norm_eps,
-        norm_weight_offset: hf.norm_weight_offset,
-        activation,
-        final_softcap,
-        ropes,
-        long_context,
-        layers,
-        tie,
-    })
+    Ok((ropes, long_context, sliding_rope))
 }
 
 impl Model {

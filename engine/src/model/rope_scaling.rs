@@ -114,7 +114,8 @@ pub(crate) fn rope_dicts(cfg: &Cfg<'_>, hf: &HfFormat) -> Result<(RopeDict, Rope
     }
 }
 
-/// One attention type's rotation, and its long-context variant (LongRoPE).
+/// One attention type's rotation, and its long-context variant (LongRoPE):
+/// `(rope, Some((original context, long rope)))`.
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn build_rope(
     cfg: &Cfg<'_>,
@@ -132,7 +133,48 @@ pub(crate) fn build_rope(
             format!("{theta} must be a finite number above 1"),
         ));
     }
-    // A top-level partial_rotary_factor overrides the dict's (transformers' standardization).
+    let rotary_dim = rotary_dim(cfg, d, head_dim)?;
+    let half = rotary_dim / 2;
+    let base = |i: usize| theta.powf((2 * i) as f64 / rotary_dim as f64);
+    let plain = |inv_freq: Vec<f64>, attention_factor: f64| Rope {
+        style,
+        rotary_dim,
+        inv_freq,
+        attention_factor,
+    };
+    let original = || original_context(cfg, d, per_type, max_pos);
+    let rope_type = d.rope_type()?;
+    match rope_type.as_str() {
+        "default" => Ok((plain((0..half).map(|i| 1.0 / base(i)).collect(), 1.0), None)),
+        "linear" => {
+            let factor = required_positive(d, "factor")?;
+            Ok((
+                plain((0..half).map(|i| 1.0 / base(i) / factor).collect(), 1.0),
+                None,
+            ))
+        }
+        "llama3" => {
+            let inv_freq = llama3_inv_freq(d, half, &base, &original)?;
+            Ok((plain(inv_freq, 1.0), None))
+        }
+        "longrope" => {
+            let original = original()?;
+            let (short, long, attention_factor) = longrope(d, half, &base, original, max_pos)?;
+            Ok((
+                plain(short, attention_factor),
+                Some((original, plain(long, attention_factor))),
+            ))
+        }
+        other => Err(Error::unsupported(
+            format!("{} {other:?}", d.key("rope_type")),
+            "this rotary scaling is not implemented (default, linear, llama3 and longrope are)",
+        )),
+    }
+}
+
+/// How many dimensions of a head rotate: all, or `partial_rotary_factor` of
+/// them (a top-level value overrides the dict's, as transformers standardizes).
+fn rotary_dim(cfg: &Cfg<'_>, d: &RopeDict, head_dim: usize) -> Result<usize> {
     let partial = match cfg.f64("partial_rotary_factor")? {
         Some(p) => Some((p, "partial_rotary_factor".to_string())),
         None => d
@@ -156,106 +198,95 @@ pub(crate) fn build_rope(
             ),
         ));
     }
-    let half = rotary_dim / 2;
-    let base = |i: usize| theta.powf((2 * i) as f64 / rotary_dim as f64);
-    let plain = |inv_freq: Vec<f64>, attention_factor: f64| Rope {
-        style,
-        rotary_dim,
-        inv_freq,
-        attention_factor,
+    Ok(rotary_dim)
+}
+
+/// The context the model was trained at before scaling
+/// (`original_max_position_embeddings`; `max_pos` when absent).
+fn original_context(cfg: &Cfg<'_>, d: &RopeDict, per_type: bool, max_pos: usize) -> Result<usize> {
+    let key = "original_max_position_embeddings";
+    let v = if !per_type && cfg.has(key) {
+        cfg.usize(key)?
+    } else {
+        d.get(key).map(|v| as_usize(v, &d.key(key))).transpose()?
     };
-    let original = || -> Result<usize> {
-        let key = "original_max_position_embeddings";
-        let v = if !per_type && cfg.has(key) {
-            cfg.usize(key)?
-        } else {
-            d.get(key).map(|v| as_usize(v, &d.key(key))).transpose()?
-        };
-        let v = v.unwrap_or(max_pos);
-        if v == 0 {
-            return Err(Error::config(key, "is zero"));
-        }
-        Ok(v)
-    };
-    let rope_type = d.rope_type()?;
-    match rope_type.as_str() {
-        "default" => Ok((plain((0..half).map(|i| 1.0 / base(i)).collect(), 1.0), None)),
-        "linear" => {
-            let key = d.key("factor");
-            let factor = positive(
-                d.f64("factor")?
-                    .ok_or_else(|| Error::config(&key, "missing"))?,
-                &key,
-            )?;
-            Ok((
-                plain((0..half).map(|i| 1.0 / base(i) / factor).collect(), 1.0),
-                None,
-            ))
-        }
-        "llama3" => {
-            let req = |k: &str| -> Result<f64> {
-                let key = d.key(k);
-                positive(
-                    d.f64(k)?.ok_or_else(|| Error::config(&key, "missing"))?,
-                    &key,
-                )
-            };
-            let factor = req("factor")?;
-            let low = req("low_freq_factor")?;
-            let high = req("high_freq_factor")?;
-            if high <= low {
-                return Err(Error::config(
-                    d.key("high_freq_factor"),
-                    format!("{high} must exceed low_freq_factor {low}"),
-                ));
-            }
-            let old = original()? as f64;
-            let (low_wavelen, high_wavelen) = (old / low, old / high);
-            let inv_freq = (0..half)
-                .map(|i| {
-                    let f = 1.0 / base(i);
-                    let wavelen = 2.0 * std::f64::consts::PI / f;
-                    if wavelen < high_wavelen {
-                        f
-                    } else if wavelen > low_wavelen {
-                        f / factor
-                    } else {
-                        let smooth = (old / wavelen - low) / (high - low);
-                        (1.0 - smooth) * f / factor + smooth * f
-                    }
-                })
-                .collect();
-            Ok((plain(inv_freq, 1.0), None))
-        }
-        "longrope" => {
-            let original = original()?;
-            if original < 2 {
-                return Err(Error::config(
-                    "original_max_position_embeddings",
-                    format!("{original} must be at least 2 for LongRoPE"),
-                ));
-            }
-            let short = d.factors("short_factor", half)?;
-            let long = d.factors("long_factor", half)?;
-            let factor = match d.f64("factor")? {
-                Some(f) => positive(f, &d.key("factor"))?,
-                None => max_pos as f64 / original as f64,
-            };
-            let attention_factor = match d.f64("attention_factor")? {
-                Some(a) => positive(a, &d.key("attention_factor"))?,
-                None if factor <= 1.0 => 1.0,
-                None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
-            };
-            let with =
-                |ext: &[f64]| -> Vec<f64> { (0..half).map(|i| 1.0 / (ext[i] * base(i))).collect() };
-            Ok((
-                plain(with(&short), attention_factor),
-                Some((original, plain(with(&long), attention_factor))),
-            ))
-        }
-        other => Err(Error::unsupported(
-            format!("{} {other:?}", d.key("rope_type")),
-            "this rotary scaling is not implemented (default, linear, llama3 and longrope are)",
-        )),
+    let v = v.unwrap_or(max_pos);
+    if v == 0 {
+        return Err(Error::config(key, "is zero"));
     }
+    Ok(v)
+}
+
+/// A positive number the dict must hold.
+fn required_positive(d: &RopeDict, k: &str) -> Result<f64> {
+    let key = d.key(k);
+    positive(
+        d.f64(k)?.ok_or_else(|| Error::config(&key, "missing"))?,
+        &key,
+    )
+}
+
+/// Llama 3's frequencies: long wavelengths divided by `factor`, short ones
+/// kept, a smooth blend between.
+fn llama3_inv_freq(
+    d: &RopeDict,
+    half: usize,
+    base: &dyn Fn(usize) -> f64,
+    original: &dyn Fn() -> Result<usize>,
+) -> Result<Vec<f64>> {
+    let factor = required_positive(d, "factor")?;
+    let low = required_positive(d, "low_freq_factor")?;
+    let high = required_positive(d, "high_freq_factor")?;
+    if high <= low {
+        return Err(Error::config(
+            d.key("high_freq_factor"),
+            format!("{high} must exceed low_freq_factor {low}"),
+        ));
+    }
+    let old = original()? as f64;
+    let (low_wavelen, high_wavelen) = (old / low, old / high);
+    Ok((0..half)
+        .map(|i| {
+            let f = 1.0 / base(i);
+            let wavelen = 2.0 * std::f64::consts::PI / f;
+            if wavelen < high_wavelen {
+                f
+            } else if wavelen > low_wavelen {
+                f / factor
+            } else {
+                let smooth = (old / wavelen - low) / (high - low);
+                (1.0 - smooth) * f / factor + smooth * f
+            }
+        })
+        .collect())
+}
+
+/// LongRoPE: frequencies for short and for long contexts, and the attention
+/// factor both use: `(short, long, attention_factor)`.
+fn longrope(
+    d: &RopeDict,
+    half: usize,
+    base: &dyn Fn(usize) -> f64,
+    original: usize,
+    max_pos: usize,
+) -> Result<(Vec<f64>, Vec<f64>, f64)> {
+    if original < 2 {
+        return Err(Error::config(
+            "original_max_position_embeddings",
+            format!("{original} must be at least 2 for LongRoPE"),
+        ));
+    }
+    let short = d.factors("short_factor", half)?;
+    let long = d.factors("long_factor", half)?;
+    let factor = match d.f64("factor")? {
+        Some(f) => positive(f, &d.key("factor"))?,
+        None => max_pos as f64 / original as f64,
+    };
+    let attention_factor = match d.f64("attention_factor")? {
+        Some(a) => positive(a, &d.key("attention_factor"))?,
+        None if factor <= 1.0 => 1.0,
+        None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
+    };
+    let with = |ext: &[f64]| -> Vec<f64> { (0..half).map(|i| 1.0 / (ext[i] * base(i))).collect() };
+    Ok((with(&short), with(&long), attention_factor))
 }
