@@ -296,6 +296,26 @@ impl FamilySpec {
     /// (legal, but probably not what was meant).
     pub fn check(&self) -> SpecCheck {
         let mut c = SpecCheck::default();
+        self.check_identity(&mut c);
+        check_offset(&mut c, "norm_weight_offset", self.norm_weight_offset);
+        self.check_sliding(&mut c);
+        for (field, key) in [
+            ("attn_softcap_key", &self.attn_softcap_key),
+            ("final_softcap_key", &self.final_softcap_key),
+        ] {
+            if let Some(k) = key {
+                check_key(&mut c, field, k, true);
+            }
+        }
+        check_tensors(&mut c, "tensors", &self.tensors, TensorFormat::Gguf, self);
+        if let Some(hf) = &self.hf {
+            check_hf(&mut c, hf, self);
+        }
+        c
+    }
+
+    /// The schema, the name, and which files the spec reads.
+    fn check_identity(&self, c: &mut SpecCheck) {
         if self.schema != SCHEMA_VERSION {
             c.errors.push(format!(
                 "schema: {} is not supported (this engine reads {SCHEMA_VERSION})",
@@ -314,14 +334,13 @@ impl FamilySpec {
                 self.name
             ));
         }
-        let hf_archs = self.hf.as_ref().map_or(0, |h| h.architectures.len());
         if self.gguf_architectures.is_empty() && self.hf.is_none() {
             c.errors.push(
                 "gguf_architectures: is empty and there is no `hf:` section, so the spec reads no file"
                     .into(),
             );
         }
-        check_list(&mut c, "gguf_architectures", &self.gguf_architectures);
+        check_list(c, "gguf_architectures", &self.gguf_architectures);
         for a in &self.gguf_architectures {
             if a.chars()
                 .any(|ch| ch.is_ascii_uppercase() || ch.is_whitespace())
@@ -332,12 +351,15 @@ impl FamilySpec {
                 ));
             }
         }
-        check_offset(&mut c, "norm_weight_offset", self.norm_weight_offset);
+    }
+
+    /// The GGUF sliding pattern and the sliding layers' rope base.
+    fn check_sliding(&self, c: &mut SpecCheck) {
         match &self.sliding {
             SlidingPattern::Periodic { period, period_key } => {
-                check_period(&mut c, "sliding.periodic.period", *period);
+                check_period(c, "sliding.periodic.period", *period);
                 if let Some(k) = period_key {
-                    check_key(&mut c, "sliding.periodic.period_key", k, true);
+                    check_key(c, "sliding.periodic.period_key", k, true);
                 }
             }
             SlidingPattern::None => {
@@ -357,107 +379,6 @@ impl FamilySpec {
                 ));
             }
         }
-        for (field, key) in [
-            ("attn_softcap_key", &self.attn_softcap_key),
-            ("final_softcap_key", &self.final_softcap_key),
-        ] {
-            if let Some(k) = key {
-                check_key(&mut c, field, k, true);
-            }
-        }
-        check_tensors(&mut c, "tensors", &self.tensors, TensorFormat::Gguf, self);
-        if let Some(hf) = &self.hf {
-            if hf_archs == 0 {
-                c.errors.push(
-                    "hf.architectures: is empty; list the config.json `architectures` entries this spec reads"
-                        .into(),
-                );
-            }
-            check_list(&mut c, "hf.architectures", &hf.architectures);
-            check_list(&mut c, "hf.model_types", &hf.model_types);
-            for a in &hf.architectures {
-                if !a.ends_with("ForCausalLM") {
-                    c.warnings.push(format!(
-                        "hf.architectures: {a:?} does not end in ForCausalLM; \
-                         decoder-only checkpoints name a *ForCausalLM class"
-                    ));
-                }
-            }
-            check_offset(&mut c, "hf.norm_weight_offset", hf.norm_weight_offset);
-            if hf.rope_style != RopeStyle::Half {
-                c.warnings.push(
-                    "hf.rope_style: Hugging Face checkpoints pair rotary dimensions (i, i + d/2) \
-                     in every family (`half`)"
-                        .into(),
-                );
-            }
-            if hf.activation_keys.is_empty() {
-                c.errors.push(
-                    "hf.activation_keys: is empty; name the config.json key of the MLP activation \
-                     (usually hidden_act)"
-                        .into(),
-                );
-            }
-            for k in &hf.activation_keys {
-                check_key(&mut c, "hf.activation_keys", k, false);
-            }
-            match &hf.sliding {
-                HfSliding::None | HfSliding::All => {}
-                HfSliding::LayerTypes {
-                    default,
-                    enable_key,
-                } => {
-                    if let Some(k) = enable_key {
-                        check_key(&mut c, "hf.sliding.layer_types.enable_key", k, false);
-                    }
-                    match default {
-                        HfLayerTypes::Periodic {
-                            period,
-                            period_keys,
-                        } => {
-                            check_period(
-                                &mut c,
-                                "hf.sliding.layer_types.default.periodic.period",
-                                *period,
-                            );
-                            for k in period_keys {
-                                check_key(
-                                    &mut c,
-                                    "hf.sliding.layer_types.default.periodic.period_keys",
-                                    k,
-                                    false,
-                                );
-                            }
-                        }
-                        HfLayerTypes::FromLayer { key } => check_key(
-                            &mut c,
-                            "hf.sliding.layer_types.default.from_layer.key",
-                            key,
-                            false,
-                        ),
-                    }
-                }
-            }
-            for (field, key) in [
-                ("hf.attn_scale_key", &hf.attn_scale_key),
-                ("hf.attn_softcap_key", &hf.attn_softcap_key),
-                ("hf.final_softcap_key", &hf.final_softcap_key),
-                ("hf.sliding_rope_theta_key", &hf.sliding_rope_theta_key),
-            ] {
-                if let Some(k) = key {
-                    check_key(&mut c, field, k, false);
-                }
-            }
-            for key in ["rope_theta", "rms_norm_eps"] {
-                if !hf.defaults.contains_key(key) {
-                    c.warnings.push(format!(
-                        "hf.defaults: has no {key}; a config.json without it will not load"
-                    ));
-                }
-            }
-            check_tensors(&mut c, "hf.tensors", &hf.tensors, TensorFormat::Hf, self);
-        }
-        c
     }
 
     /// [`FamilySpec::check`] as a result: the warnings, or one error listing every problem.
@@ -471,6 +392,98 @@ impl FamilySpec {
                 format!("{} error(s): {}", c.errors.len(), c.errors.join("; ")),
             ))
         }
+    }
+}
+
+/// The `hf:` section.
+fn check_hf(c: &mut SpecCheck, hf: &HfFormat, spec: &FamilySpec) {
+    if hf.architectures.is_empty() {
+        c.errors.push(
+            "hf.architectures: is empty; list the config.json `architectures` entries this spec reads"
+                .into(),
+        );
+    }
+    check_list(c, "hf.architectures", &hf.architectures);
+    check_list(c, "hf.model_types", &hf.model_types);
+    for a in &hf.architectures {
+        if !a.ends_with("ForCausalLM") {
+            c.warnings.push(format!(
+                "hf.architectures: {a:?} does not end in ForCausalLM; \
+                 decoder-only checkpoints name a *ForCausalLM class"
+            ));
+        }
+    }
+    check_offset(c, "hf.norm_weight_offset", hf.norm_weight_offset);
+    if hf.rope_style != RopeStyle::Half {
+        c.warnings.push(
+            "hf.rope_style: Hugging Face checkpoints pair rotary dimensions (i, i + d/2) \
+             in every family (`half`)"
+                .into(),
+        );
+    }
+    if hf.activation_keys.is_empty() {
+        c.errors.push(
+            "hf.activation_keys: is empty; name the config.json key of the MLP activation \
+             (usually hidden_act)"
+                .into(),
+        );
+    }
+    for k in &hf.activation_keys {
+        check_key(c, "hf.activation_keys", k, false);
+    }
+    check_hf_sliding(c, &hf.sliding);
+    for (field, key) in [
+        ("hf.attn_scale_key", &hf.attn_scale_key),
+        ("hf.attn_softcap_key", &hf.attn_softcap_key),
+        ("hf.final_softcap_key", &hf.final_softcap_key),
+        ("hf.sliding_rope_theta_key", &hf.sliding_rope_theta_key),
+    ] {
+        if let Some(k) = key {
+            check_key(c, field, k, false);
+        }
+    }
+    for key in ["rope_theta", "rms_norm_eps"] {
+        if !hf.defaults.contains_key(key) {
+            c.warnings.push(format!(
+                "hf.defaults: has no {key}; a config.json without it will not load"
+            ));
+        }
+    }
+    check_tensors(c, "hf.tensors", &hf.tensors, TensorFormat::Hf, spec);
+}
+
+fn check_hf_sliding(c: &mut SpecCheck, sliding: &HfSliding) {
+    let HfSliding::LayerTypes {
+        default,
+        enable_key,
+    } = sliding
+    else {
+        return;
+    };
+    if let Some(k) = enable_key {
+        check_key(c, "hf.sliding.layer_types.enable_key", k, false);
+    }
+    match default {
+        HfLayerTypes::Periodic {
+            period,
+            period_keys,
+        } => {
+            check_period(c, "hf.sliding.layer_types.default.periodic.period", *period);
+            for k in period_keys {
+                check_key(
+                    c,
+                    "hf.sliding.layer_types.default.periodic.period_keys",
+                    k,
+                    false,
+                );
+            }
+        }
+        HfLayerTypes::FromLayer { key } => check_key(
+            c,
+            "hf.sliding.layer_types.default.from_layer.key",
+            key,
+            false,
+        ),
     }
 }
 
