@@ -261,7 +261,7 @@ fn a_family_override_replaces_the_default_name() {
         [(TensorRole::Down, "blk.{i}.mlp_out.weight")]
     );
     // The override reaches the binder: a llama file lacks that tensor.
-    let g = GgufFile::open(&llama_q8()).unwrap();
+    let g = GgufFile::open(llama_q8()).unwrap();
     let e = Model::from_gguf_with_spec(&g, g.storage(), s)
         .err()
         .unwrap();
