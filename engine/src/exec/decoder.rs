@@ -469,16 +469,19 @@ impl<'m> Session<'m> {
         s.grow_for(c, n);
         s.rope_tables(ropes, self.pos, n);
 
-        // x: [n, hidden] (f64), the residual stream.
+        // x: [n, hidden] (f64), the residual stream: the tokens' embeddings.
         pass.embed(c, tokens, s)?;
         for (li, (lc, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
+            // x += attention over the cache's pos + n positions; k, v appended to it.
             pass.attention_block(li, lc, lw, &ropes[lc.rope], &mut self.cache, s);
+            // x += gated MLP.
             pass.mlp_block(li, c, lw, s);
             if let Some(obs) = observer.as_deref_mut() {
                 obs(li, &s.x);
             }
         }
         self.pos += n;
+        // out: [n, vocab] (Logits::All) or [1, vocab] (Logits::Last)
         pass.logits(c, which, s, out, observer);
         MemoryStats::add(&stats.forward_ns, started.elapsed().as_nanos() as u64);
         MemoryStats::add(&stats.passes, 1);
@@ -841,5 +844,26 @@ fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
                 *v = (*v as f64 + bb as f64) as f32;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_matrix_index_is_its_place_in_the_pass() {
+        for n_layers in [0, 1, 3] {
+            let ids: Vec<MatrixId> = MatrixId::pass(n_layers).collect();
+            assert_eq!(ids.len(), MatrixId::count(n_layers));
+            for (i, id) in ids.iter().enumerate() {
+                assert_eq!(id.index(n_layers), i, "{id:?}");
+            }
+            assert_eq!(ids.first(), Some(&MatrixId::Embed));
+            assert_eq!(ids.last(), Some(&MatrixId::Output));
+        }
+        // Layer 1's down projection: after the embedding and layer 0's seven.
+        assert_eq!(MatrixId::Layer(1, TensorRole::Down).index(3), 1 + 7 + 6);
+        assert_eq!(MatrixId::Layer(2, TensorRole::Q).layer(), Some(2));
     }
 }
