@@ -5,14 +5,14 @@
 
 use atenia_testkit as tk;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::family::roles::{TensorFormat, TensorNames, TensorRole};
 use atenia_engine::family::spec::{
-    FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, SpmFlavor, TensorNames,
-    BUILTIN_SPEC_FILES, SCHEMA_VERSION,
+    FamilySpec, HfLayerTypes, HfSliding, SlidingPattern, SpmFlavor, BUILTIN_SPEC_FILES,
 };
 use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::kernels::activation::Activation;
@@ -22,313 +22,290 @@ use atenia_engine::model::Model;
 use serde_json::json;
 
 // ---------------------------------------------------------------------------
-// The Rust builders of the built-in families, as they were before the YAML
-// files replaced them (kept here as the reference the files must equal).
+// The role table: one default table of tensor names, per-family overrides.
 
-fn gguf_names() -> TensorNames {
-    let b = |s: &str| format!("blk.{{i}}.{s}.weight");
-    TensorNames {
-        embed: "token_embd.weight".into(),
-        output: "output.weight".into(),
-        final_norm: "output_norm.weight".into(),
-        attn_norm: b("attn_norm"),
-        q: b("attn_q"),
-        k: b("attn_k"),
-        v: b("attn_v"),
-        qkv: Some(b("attn_qkv")),
-        o: b("attn_output"),
-        q_bias: "blk.{i}.attn_q.bias".into(),
-        k_bias: "blk.{i}.attn_k.bias".into(),
-        v_bias: "blk.{i}.attn_v.bias".into(),
-        q_norm: b("attn_q_norm"),
-        k_norm: b("attn_k_norm"),
-        post_attn_norm: b("post_attention_norm"),
-        ffn_norm: b("ffn_norm"),
-        gate: b("ffn_gate"),
-        up: b("ffn_up"),
-        down: b("ffn_down"),
-        post_ffn_norm: b("post_ffw_norm"),
-    }
-}
-
-fn hf_names() -> TensorNames {
-    let l = |s: &str| format!("model.layers.{{i}}.{s}");
-    TensorNames {
-        embed: "model.embed_tokens.weight".into(),
-        output: "lm_head.weight".into(),
-        final_norm: "model.norm.weight".into(),
-        attn_norm: l("input_layernorm.weight"),
-        q: l("self_attn.q_proj.weight"),
-        k: l("self_attn.k_proj.weight"),
-        v: l("self_attn.v_proj.weight"),
-        qkv: Some(l("self_attn.qkv_proj.weight")),
-        o: l("self_attn.o_proj.weight"),
-        q_bias: l("self_attn.q_proj.bias"),
-        k_bias: l("self_attn.k_proj.bias"),
-        v_bias: l("self_attn.v_proj.bias"),
-        q_norm: l("self_attn.q_norm.weight"),
-        k_norm: l("self_attn.k_norm.weight"),
-        post_attn_norm: l("post_attention_norm.weight"),
-        ffn_norm: l("post_attention_layernorm.weight"),
-        gate: l("mlp.gate_proj.weight"),
-        up: l("mlp.up_proj.weight"),
-        down: l("mlp.down_proj.weight"),
-        post_ffn_norm: l("post_feedforward_layernorm.weight"),
-    }
-}
-
-fn hf_sandwich_names() -> TensorNames {
-    let l = |s: &str| format!("model.layers.{{i}}.{s}");
-    TensorNames {
-        post_attn_norm: l("post_attention_layernorm.weight"),
-        ffn_norm: l("pre_feedforward_layernorm.weight"),
-        ..hf_names()
-    }
-}
-
-fn hf_format(archs: &[&str], model_types: &[&str]) -> HfFormat {
-    HfFormat {
-        architectures: archs.iter().map(|s| s.to_string()).collect(),
-        model_types: model_types.iter().map(|s| s.to_string()).collect(),
-        tensors: hf_names(),
-        norm_weight_offset: 0.0,
-        rope_style: RopeStyle::Half,
-        activation_keys: vec!["hidden_act".into()],
-        sliding: HfSliding::None,
-        attn_scale_key: None,
-        attn_softcap_key: None,
-        final_softcap_key: None,
-        sliding_rope_theta_key: None,
-        defaults: BTreeMap::new(),
-    }
-}
-
-fn with_defaults(mut h: HfFormat, kv: &[(&str, serde_json::Value)]) -> HfFormat {
-    for (k, v) in kv {
-        h.defaults.insert(k.to_string(), v.clone());
-    }
-    h
-}
-
-fn base(name: &str, archs: &[&str]) -> FamilySpec {
-    FamilySpec {
-        schema: SCHEMA_VERSION,
-        name: name.into(),
-        gguf_architectures: archs.iter().map(|s| s.to_string()).collect(),
-        norm_weight_offset: 0.0,
-        activation: Activation::Silu,
-        embed_scale_sqrt_hidden: false,
-        rope_style: RopeStyle::Half,
-        qk_norm: false,
-        post_norms: false,
-        sliding: SlidingPattern::None,
-        sliding_rope_theta: None,
-        attn_softcap_key: None,
-        final_softcap_key: None,
-        fused_gate_up: false,
-        tensors: gguf_names(),
-        hf: None,
-        sentencepiece: None,
-    }
-}
-
-fn legacy_builtin() -> Vec<FamilySpec> {
-    let common = [
-        ("rope_theta", json!(10000.0)),
-        ("rms_norm_eps", json!(1e-6)),
-        ("hidden_act", json!("silu")),
-        ("tie_word_embeddings", json!(false)),
-    ];
-
-    let mut llama = base("llama", &["llama"]);
-    llama.rope_style = RopeStyle::Interleaved;
-    llama.hf = Some(with_defaults(
-        with_defaults(hf_format(&["LlamaForCausalLM"], &["llama"]), &common),
-        &[("max_position_embeddings", json!(2048))],
-    ));
-
-    let mut mistral = base("mistral", &[]);
-    let mut hf = with_defaults(
-        with_defaults(hf_format(&["MistralForCausalLM"], &["mistral"]), &common),
-        &[
-            ("sliding_window", json!(4096)),
-            ("max_position_embeddings", json!(4096 * 32)),
-        ],
-    );
-    hf.sliding = HfSliding::All;
-    mistral.hf = Some(hf);
-
-    let qwen_sliding = HfSliding::LayerTypes {
-        default: HfLayerTypes::FromLayer {
-            key: "max_window_layers".into(),
-        },
-        enable_key: Some("use_sliding_window".into()),
-    };
-    let qwen_defaults = [
-        ("use_sliding_window", json!(false)),
-        ("sliding_window", json!(4096)),
-        ("max_window_layers", json!(28)),
-        ("max_position_embeddings", json!(32768)),
-    ];
-    let mut qwen2 = base("qwen2", &["qwen2"]);
-    let mut hf = with_defaults(
-        with_defaults(hf_format(&["Qwen2ForCausalLM"], &["qwen2"]), &common),
-        &qwen_defaults,
-    );
-    hf.sliding = qwen_sliding.clone();
-    qwen2.hf = Some(hf);
-
-    let mut qwen3 = base("qwen3", &["qwen3"]);
-    qwen3.qk_norm = true;
-    let mut hf = with_defaults(
-        with_defaults(hf_format(&["Qwen3ForCausalLM"], &["qwen3"]), &common),
-        &qwen_defaults,
-    );
-    hf.sliding = qwen_sliding;
-    qwen3.hf = Some(hf);
-
-    let gemma_defaults = [
-        ("rope_theta", json!(10000.0)),
-        ("rms_norm_eps", json!(1e-6)),
-        ("hidden_activation", json!("gelu_pytorch_tanh")),
-        ("tie_word_embeddings", json!(true)),
-        ("head_dim", json!(256)),
-    ];
-    let mut gemma = base("gemma", &["gemma"]);
-    gemma.activation = Activation::GeluTanh;
-    gemma.embed_scale_sqrt_hidden = true;
-    gemma.sentencepiece = Some(SpmFlavor::Gemma);
-    let mut hf = with_defaults(
-        with_defaults(
-            hf_format(&["GemmaForCausalLM"], &["gemma"]),
-            &gemma_defaults,
-        ),
-        &[("max_position_embeddings", json!(8192))],
-    );
-    hf.norm_weight_offset = 1.0;
-    hf.activation_keys = vec!["hidden_activation".into()];
-    gemma.hf = Some(hf);
-
-    let mut gemma2 = gemma.clone();
-    gemma2.name = "gemma2".into();
-    gemma2.gguf_architectures = vec!["gemma2".into()];
-    gemma2.post_norms = true;
-    gemma2.sliding = SlidingPattern::Periodic {
-        period: 2,
-        period_key: None,
-    };
-    gemma2.attn_softcap_key = Some("{arch}.attn_logit_softcapping".into());
-    gemma2.final_softcap_key = Some("{arch}.final_logit_softcapping".into());
-    let mut hf = with_defaults(
-        with_defaults(
-            hf_format(&["Gemma2ForCausalLM"], &["gemma2"]),
-            &gemma_defaults,
-        ),
-        &[
-            ("max_position_embeddings", json!(8192)),
-            ("query_pre_attn_scalar", json!(256)),
-            ("attn_logit_softcapping", json!(50.0)),
-            ("final_logit_softcapping", json!(30.0)),
-            ("sliding_window", json!(4096)),
-        ],
-    );
-    hf.tensors = hf_sandwich_names();
-    hf.norm_weight_offset = 1.0;
-    hf.activation_keys = vec!["hidden_activation".into()];
-    hf.sliding = HfSliding::LayerTypes {
-        default: HfLayerTypes::Periodic {
-            period: 2,
-            period_keys: vec![],
-        },
-        enable_key: None,
-    };
-    hf.attn_scale_key = Some("query_pre_attn_scalar".into());
-    hf.attn_softcap_key = Some("attn_logit_softcapping".into());
-    hf.final_softcap_key = Some("final_logit_softcapping".into());
-    gemma2.hf = Some(hf);
-
-    let mut gemma3 = gemma.clone();
-    gemma3.name = "gemma3".into();
-    gemma3.gguf_architectures = vec!["gemma3".into()];
-    gemma3.post_norms = true;
-    gemma3.qk_norm = true;
-    gemma3.sliding = SlidingPattern::Periodic {
-        period: 6,
-        period_key: Some("{arch}.attention.sliding_window_pattern".into()),
-    };
-    gemma3.sliding_rope_theta = Some(10_000.0);
-    let mut hf = with_defaults(
-        with_defaults(
-            hf_format(&["Gemma3ForCausalLM"], &["gemma3_text"]),
-            &gemma_defaults,
-        ),
-        &[
-            ("rope_theta", json!(1_000_000.0)),
-            ("rope_local_base_freq", json!(10_000.0)),
-            ("max_position_embeddings", json!(131_072)),
-            ("query_pre_attn_scalar", json!(256)),
-            ("attn_logit_softcapping", serde_json::Value::Null),
-            ("final_logit_softcapping", serde_json::Value::Null),
-            ("sliding_window", json!(4096)),
-        ],
-    );
-    hf.tensors = hf_sandwich_names();
-    hf.norm_weight_offset = 1.0;
-    hf.activation_keys = vec!["hidden_activation".into()];
-    hf.sliding = HfSliding::LayerTypes {
-        default: HfLayerTypes::Periodic {
-            period: 6,
-            period_keys: vec![
-                "sliding_window_pattern".into(),
-                "_sliding_window_pattern".into(),
-            ],
-        },
-        enable_key: None,
-    };
-    hf.attn_scale_key = Some("query_pre_attn_scalar".into());
-    hf.attn_softcap_key = Some("attn_logit_softcapping".into());
-    hf.final_softcap_key = Some("final_logit_softcapping".into());
-    hf.sliding_rope_theta_key = Some("rope_local_base_freq".into());
-    gemma3.hf = Some(hf);
-
-    let mut phi3 = base("phi3", &["phi3"]);
-    phi3.fused_gate_up = true;
-    phi3.sentencepiece = Some(SpmFlavor::Phi3);
-    let mut hf = with_defaults(
-        with_defaults(hf_format(&["Phi3ForCausalLM"], &["phi3"]), &common),
-        &[
-            ("rms_norm_eps", json!(1e-5)),
-            ("max_position_embeddings", json!(4096)),
-            ("original_max_position_embeddings", json!(4096)),
-            ("sliding_window", serde_json::Value::Null),
-        ],
-    );
-    hf.tensors.up = "model.layers.{i}.mlp.gate_up_proj.weight".into();
-    hf.sliding = HfSliding::All;
-    phi3.hf = Some(hf);
-
-    vec![llama, mistral, qwen2, qwen3, gemma, gemma2, gemma3, phi3]
-}
-
-// ---------------------------------------------------------------------------
-
+/// What each built-in family is, in brief: the fields that tell the families
+/// apart, and the tensor names each overrides (GGUF, Hugging Face).
 #[test]
-fn builtin_yaml_files_equal_the_former_rust_builders() {
-    let legacy = legacy_builtin();
-    let builtin = FamilySpec::builtin();
-    assert_eq!(builtin.len(), BUILTIN_SPEC_FILES.len());
-    assert_eq!(
-        builtin.iter().map(|s| &s.name).collect::<Vec<_>>(),
-        legacy.iter().map(|s| &s.name).collect::<Vec<_>>()
+fn builtin_specs_are_the_families_they_claim() {
+    type Row = (
+        &'static str,
+        &'static [&'static str],
+        Activation,
+        RopeStyle,
+        [bool; 4], // embed_scale_sqrt_hidden, qk_norm, post_norms, fused_gate_up
+        &'static [&'static str],
     );
-    for (got, want) in builtin.iter().zip(&legacy) {
-        assert_eq!(got, want, "{}", want.name);
+    let sandwich: &[&str] = &["post_attn_norm", "ffn_norm"];
+    let rows: [Row; 8] = [
+        (
+            "llama",
+            &["llama"],
+            Activation::Silu,
+            RopeStyle::Interleaved,
+            [false; 4],
+            &[],
+        ),
+        (
+            "mistral",
+            &[],
+            Activation::Silu,
+            RopeStyle::Half,
+            [false; 4],
+            &[],
+        ),
+        (
+            "qwen2",
+            &["qwen2"],
+            Activation::Silu,
+            RopeStyle::Half,
+            [false; 4],
+            &[],
+        ),
+        (
+            "qwen3",
+            &["qwen3"],
+            Activation::Silu,
+            RopeStyle::Half,
+            [false, true, false, false],
+            &[],
+        ),
+        (
+            "gemma",
+            &["gemma"],
+            Activation::GeluTanh,
+            RopeStyle::Half,
+            [true, false, false, false],
+            &[],
+        ),
+        (
+            "gemma2",
+            &["gemma2"],
+            Activation::GeluTanh,
+            RopeStyle::Half,
+            [true, false, true, false],
+            sandwich,
+        ),
+        (
+            "gemma3",
+            &["gemma3"],
+            Activation::GeluTanh,
+            RopeStyle::Half,
+            [true, true, true, false],
+            sandwich,
+        ),
+        (
+            "phi3",
+            &["phi3"],
+            Activation::Silu,
+            RopeStyle::Half,
+            [false, false, false, true],
+            &["up"],
+        ),
+    ];
+    let builtin = FamilySpec::builtin();
+    assert_eq!(builtin.len(), rows.len());
+    assert_eq!(builtin.len(), BUILTIN_SPEC_FILES.len());
+    for (s, (name, archs, act, rope, flags, hf_over)) in builtin.iter().zip(rows) {
+        assert_eq!(s.name, name);
+        assert_eq!(s.gguf_architectures, archs, "{name}");
+        assert_eq!(s.activation, act, "{name}");
+        assert_eq!(s.rope_style, rope, "{name}");
+        assert_eq!(
+            [
+                s.embed_scale_sqrt_hidden,
+                s.qk_norm,
+                s.post_norms,
+                s.fused_gate_up
+            ],
+            flags,
+            "{name}"
+        );
+        // How a GGUF SentencePiece vocabulary is tokenized: data, not a name.
+        let spm = match name {
+            "gemma" | "gemma2" | "gemma3" => Some(SpmFlavor::Gemma),
+            "phi3" => Some(SpmFlavor::Phi3),
+            _ => None,
+        };
+        assert_eq!(s.sentencepiece, spm, "{name}");
+        assert!(s.tensors.overrides(TensorFormat::Gguf).is_empty(), "{name}");
+        let hf = s.hf.as_ref().unwrap();
+        let got: Vec<&str> = hf
+            .tensors
+            .overrides(TensorFormat::Hf)
+            .iter()
+            .map(|(r, _)| r.key())
+            .collect();
+        let mut want = hf_over.to_vec();
+        want.sort_by_key(|k| TensorRole::from_key(k).unwrap());
+        assert_eq!(got, want, "{name}");
     }
     // Each file is named after its family.
     for ((file, _), spec) in BUILTIN_SPEC_FILES.iter().zip(&builtin) {
         assert_eq!(*file, format!("{}.yaml", spec.name));
     }
 }
+
+/// Tensor names of a GGUF file or a checkpoint directory.
+fn tensor_names(path: &Path) -> BTreeSet<String> {
+    if path.is_dir() {
+        let bytes = std::fs::read(path.join("model.safetensors")).unwrap();
+        let st = safetensors::SafeTensors::deserialize(&bytes).unwrap();
+        st.names().into_iter().map(str::to_string).collect()
+    } else {
+        let g = GgufFile::open(path).unwrap();
+        g.tensors.iter().map(|t| t.name.clone()).collect()
+    }
+}
+
+/// Roles a file of the family may lack: read only when present, or in
+/// place of another (a fused qkv instead of q, k, v), or not read by it.
+fn optional(spec: &FamilySpec, role: TensorRole, fused_qkv: bool) -> bool {
+    use TensorRole as R;
+    match role {
+        R::Output | R::QBias | R::KBias | R::VBias => true,
+        R::Qkv => !fused_qkv,
+        R::Q | R::K | R::V => fused_qkv,
+        R::QNorm | R::KNorm => !spec.qk_norm,
+        R::PostAttnNorm | R::PostFfnNorm => !spec.post_norms,
+        R::Gate => spec.fused_gate_up,
+        _ => false,
+    }
+}
+
+/// Every golden fixture with the built-in spec that reads it.
+fn fixtures_by_family() -> Vec<(FamilySpec, TensorFormat, PathBuf)> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(tk::golden().join("gguf")).unwrap() {
+        let dir = e.unwrap().path();
+        if !dir.is_dir() {
+            continue;
+        }
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            if f.extension().is_some_and(|x| x == "gguf") {
+                let arch = GgufFile::open(&f)
+                    .unwrap()
+                    .architecture()
+                    .unwrap()
+                    .to_string();
+                let spec = FamilySpec::for_gguf_architecture(&arch).unwrap();
+                out.push((spec, TensorFormat::Gguf, f));
+            }
+        }
+    }
+    for e in std::fs::read_dir(tk::golden().join("hf")).unwrap() {
+        let dir = e.unwrap().path();
+        let cfg: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("config.json")).unwrap())
+                .unwrap();
+        let arch = cfg["architectures"][0].as_str().unwrap();
+        let spec = FamilySpec::for_hf_architecture(arch).unwrap();
+        out.push((spec, TensorFormat::Hf, dir));
+    }
+    out
+}
+
+#[test]
+fn every_role_resolves_to_a_tensor_of_the_familys_fixtures() {
+    let fixtures = fixtures_by_family();
+    let families: BTreeSet<&str> = fixtures.iter().map(|(s, _, _)| s.name.as_str()).collect();
+    assert_eq!(families.len(), FamilySpec::builtin().len(), "{families:?}");
+    for (spec, format, path) in &fixtures {
+        let names = match format {
+            TensorFormat::Gguf => &spec.tensors,
+            TensorFormat::Hf => &spec.hf.as_ref().unwrap().tensors,
+        };
+        let present = tensor_names(path);
+        let at = |role: TensorRole, layer: usize| names.layer(role, layer);
+        let fused_qkv = present.contains(&at(TensorRole::Qkv, 0));
+        let mut read = BTreeSet::new();
+        for role in TensorRole::ALL {
+            let found = present.contains(&at(role, 0));
+            assert!(
+                found || optional(spec, role, fused_qkv),
+                "{}: {role} ({}) is not in {}",
+                spec.name,
+                at(role, 0),
+                path.display()
+            );
+            for layer in 0..64 {
+                read.insert(at(role, layer));
+            }
+        }
+        // ...and no tensor of the fixture is left without a role.
+        let unread: Vec<&String> = present
+            .iter()
+            .filter(|n| !read.contains(*n) && !n.ends_with("rotary_emb.inv_freq"))
+            .collect();
+        assert!(unread.is_empty(), "{}: {unread:?}", path.display());
+    }
+}
+
+#[test]
+fn a_family_override_replaces_the_default_name() {
+    let phi3 = FamilySpec::builtin_named("phi3").unwrap();
+    let llama = FamilySpec::builtin_named("llama").unwrap();
+    let (p, l) = (&phi3.hf.unwrap().tensors, &llama.hf.unwrap().tensors);
+    assert_eq!(
+        p.get(TensorRole::Up),
+        "model.layers.{i}.mlp.gate_up_proj.weight"
+    );
+    assert_eq!(l.get(TensorRole::Up), "model.layers.{i}.mlp.up_proj.weight");
+    for role in TensorRole::ALL.into_iter().filter(|&r| r != TensorRole::Up) {
+        assert_eq!(p.get(role), l.get(role), "{role}");
+    }
+    // In a file of one's own: a GGUF override, the rest left to the defaults.
+    let text = format!(
+        "{}tensors:\n  down: blk.{{i}}.mlp_out.weight\n",
+        builtin_text("llama")
+    );
+    let s = FamilySpec::from_yaml(&text, "t.yaml").unwrap();
+    assert_eq!(s.tensors.layer(TensorRole::Down, 3), "blk.3.mlp_out.weight");
+    assert_eq!(s.tensors.get(TensorRole::Up), "blk.{i}.ffn_up.weight");
+    assert_eq!(
+        s.tensors.overrides(TensorFormat::Gguf),
+        [(TensorRole::Down, "blk.{i}.mlp_out.weight")]
+    );
+    // The override reaches the binder: a llama file lacks that tensor.
+    let g = GgufFile::open(llama_q8()).unwrap();
+    let e = Model::from_gguf_with_spec(&g, g.storage(), s)
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("blk.0.mlp_out.weight"), "{e}");
+}
+
+#[test]
+fn an_unknown_role_is_refused_with_its_name_and_line() {
+    let text = format!(
+        "{}tensors:\n  down: blk.{{i}}.ffn_down.weight\n  dwn: blk.{{i}}.ffn_down.weight\n",
+        builtin_text("llama")
+    );
+    let at = text.lines().count();
+    let e = FamilySpec::from_yaml(&text, "t.yaml").unwrap_err();
+    let msg = e.to_string();
+    assert_eq!(e.code(), "E-SPEC");
+    assert!(msg.contains("unknown variant `dwn`"), "{msg}");
+    assert!(msg.contains("expected one of `embed`"), "{msg}");
+    assert!(msg.contains(&format!("line {at}")), "{msg}");
+    assert!(msg.contains("t.yaml"), "{msg}");
+}
+
+/// A spec written with the whole table, as before the default table existed,
+/// reads the same as one that lists only overrides.
+#[test]
+fn a_full_tensor_table_still_reads() {
+    let full = FamilySpec::builtin_named("gemma3").unwrap().to_yaml();
+    assert!(
+        full.contains("    k_bias: model.layers.{i}.self_attn.k_proj.bias"),
+        "{full}"
+    );
+    assert!(full.contains("  down: blk.{i}.ffn_down.weight"), "{full}");
+    let back = FamilySpec::from_yaml(&full, "full.yaml").unwrap();
+    assert_eq!(back, FamilySpec::builtin_named("gemma3").unwrap());
+}
+
+// ---------------------------------------------------------------------------
 
 #[test]
 fn builtin_specs_validate_without_errors_or_warnings() {
@@ -373,13 +350,17 @@ fn unknown_fields_are_rejected_with_their_name_and_line() {
     assert!(msg.contains("qk_normm"), "{msg}");
     assert!(msg.contains(&format!("line {at}")), "{msg}");
     assert!(msg.contains("t.yaml"), "{msg}");
-    // A misspelt tensor field, nested two levels down.
-    let at = line_of(text, "k_bias: model.layers");
+    // A misspelt tensor role, nested two levels down.
+    let at = line_of(text, "model_types:");
     let e = FamilySpec::from_yaml(
-        &edit_line(at, "    kbias: model.layers.{i}.self_attn.k_proj.bias"),
+        &edit_line(
+            at,
+            "  tensors:\n    kbias: model.layers.{i}.self_attn.k_proj.bias\n  model_types:",
+        ),
         "t.yaml",
     )
     .unwrap_err();
+    let at = at + 1;
     let msg = e.to_string();
     assert!(msg.contains("kbias"), "{msg}");
     assert!(msg.contains(&format!("line {at}")), "{msg}");
@@ -427,19 +408,28 @@ fn validation_tells_errors_from_warnings() {
     // Errors.
     let cases: Vec<(FamilySpec, &str)> = vec![
         (
-            llama_with(|s| s.tensors.q = "blk.attn_q.weight".into()),
+            llama_with(|s| s.tensors.set(TensorRole::Q, "blk.attn_q.weight".into())),
             "tensors.q: \"blk.attn_q.weight\" is a per-layer tensor but has no {i}",
         ),
         (
-            llama_with(|s| s.tensors.embed = "blk.{i}.token_embd.weight".into()),
+            llama_with(|s| {
+                s.tensors
+                    .set(TensorRole::Embed, "blk.{i}.token_embd.weight".into())
+            }),
             "tensors.embed",
         ),
         (
-            llama_with(|s| s.tensors.q = "blk.{layer}.attn_q.weight".into()),
+            llama_with(|s| {
+                s.tensors
+                    .set(TensorRole::Q, "blk.{layer}.attn_q.weight".into())
+            }),
             "placeholder {layer}",
         ),
         (
-            llama_with(|s| s.tensors.k = s.tensors.q.clone()),
+            llama_with(|s| {
+                s.tensors
+                    .set(TensorRole::K, s.tensors.get(TensorRole::Q).into())
+            }),
             "two weights cannot be one tensor",
         ),
         (
@@ -503,15 +493,15 @@ fn validation_tells_errors_from_warnings() {
     // Warnings only.
     let cases: Vec<(FamilySpec, &str)> = vec![
         (
-            llama_with(|s| s.tensors.q = "model.layers.{i}.self_attn.q_proj.weight".into()),
+            llama_with(|s| s.tensors.set(TensorRole::Q, "model.layers.{i}.self_attn.q_proj.weight".into())),
             "tensors.q: \"model.layers.{i}.self_attn.q_proj.weight\" does not look like a GGUF tensor name",
         ),
         (
-            llama_with(|s| s.hf.as_mut().unwrap().tensors.q = "blk.{i}.attn_q.weight".into()),
+            llama_with(|s| s.hf.as_mut().unwrap().tensors.set(TensorRole::Q, "blk.{i}.attn_q.weight".into())),
             "does not look like a Hugging Face tensor name",
         ),
         (
-            llama_with(|s| s.tensors.q_bias = "blk.{i}.attn_q.weight_b".into()),
+            llama_with(|s| s.tensors.set(TensorRole::QBias, "blk.{i}.attn_q.weight_b".into())),
             "does not end in .bias",
         ),
         (
@@ -565,11 +555,15 @@ fn validation_tells_errors_from_warnings() {
         assert!(has(&spec.validate().unwrap(), want));
     }
     // Names that the binder never reads together may coincide.
-    let s = llama_with(|s| s.tensors.gate = s.tensors.up.clone());
+    let s = llama_with(|s| {
+        s.tensors
+            .set(TensorRole::Gate, s.tensors.get(TensorRole::Up).into())
+    });
     assert!(!s.check().errors.is_empty());
     let s = llama_with(|s| {
         s.fused_gate_up = true;
-        s.tensors.gate = s.tensors.up.clone();
+        s.tensors
+            .set(TensorRole::Gate, s.tensors.get(TensorRole::Up).into());
     });
     assert!(s.check().errors.is_empty(), "{:?}", s.check());
 }
@@ -577,22 +571,14 @@ fn validation_tells_errors_from_warnings() {
 #[test]
 fn optional_fields_take_their_documented_defaults() {
     let text =
-        "schema: 1\nname: tiny\ngguf_architectures: [tiny]\nactivation: silu\nrope_style: half\n\
-                tensors:\n"
-            .to_string()
-            + &gguf_names_yaml();
-    let s = FamilySpec::from_yaml(&text, "tiny.yaml").unwrap();
-    let mut want = base("tiny", &["tiny"]);
-    want.tensors = gguf_names();
+        "schema: 1\nname: tiny\ngguf_architectures: [tiny]\nactivation: silu\nrope_style: half\n";
+    let s = FamilySpec::from_yaml(text, "tiny.yaml").unwrap();
+    let mut want = FamilySpec::builtin_named("qwen2").unwrap();
+    want.name = "tiny".into();
+    want.gguf_architectures = vec!["tiny".into()];
+    want.hf = None;
     assert_eq!(s, want);
-}
-
-fn gguf_names_yaml() -> String {
-    let t = gguf_names();
-    t.entries()
-        .into_iter()
-        .map(|(f, n)| format!("  {f}: {n}\n"))
-        .collect()
+    assert_eq!(s.tensors, TensorNames::defaults(TensorFormat::Gguf));
 }
 
 // ---------------------------------------------------------------------------
@@ -704,10 +690,9 @@ fn a_new_llama_family_needs_only_a_yaml_file() {
          name: my-llama\n\
          gguf_architectures: [llama]\n\
          activation: silu\n\
-         rope_style: interleaved\n\
-         tensors:\n",
+         rope_style: interleaved\n",
     );
-    text += &gguf_names_yaml();
+    text += "# No tensors: the names of engine/specs/tensors.yaml.\n";
     std::fs::write(&spec, &text).unwrap();
 
     let want = builtin_gguf_logits(&llama_q8(), IDS);
@@ -805,8 +790,7 @@ fn load_errors_are_clear() {
     assert!(err.contains("unknown field `qk_normm`"), "{err}");
     assert!(err.contains(&format!("line {at}")), "{err}");
     // A validation error.
-    let at = line_of(text, "q: blk.");
-    std::fs::write(&bad, edit_line(at, "  q: blk.attn_q.weight")).unwrap();
+    std::fs::write(&bad, format!("{text}tensors:\n  q: blk.attn_q.weight\n")).unwrap();
     let (rc, _, err) = atenia(&["load", bad.to_str().unwrap(), "-m", q8, "--ids", "1"]);
     assert_eq!(rc, 2);
     assert!(err.contains("has no {i}"), "{err}");

@@ -5,7 +5,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::family::spec::FamilySpec;
-use crate::model::Model;
+use crate::model::types::Model;
 
 /// Loads the checkpoint in `out` with `spec` and fails when its plan differs
 /// from `model`'s (the rope pairing aside when the rows were `restyled`).

@@ -12,7 +12,7 @@ use crate::error::{Error, Result};
 use crate::family::spec::{FamilySpec, HfFormat, HfSliding, SlidingPattern};
 use crate::formats::gguf::GgufFile;
 use crate::kernels::activation::Activation;
-use crate::model::{Model, ModelConfig};
+use crate::model::types::{Model, ModelConfig};
 use crate::text::tokenizer::Tokenizer;
 
 /// A GGUF f32 value as config.json should hold it: the f64 it widens to, so

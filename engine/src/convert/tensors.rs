@@ -5,11 +5,12 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::error::{Error, Result};
-use crate::family::spec::{FamilySpec, HfFormat, TensorNames};
+use crate::family::roles::{TensorNames, TensorRole};
+use crate::family::spec::{FamilySpec, HfFormat};
 use crate::formats::ggml_type::GgmlType;
 use crate::formats::gguf::GgufFile;
 use crate::kernels::rope::RopeStyle;
-use crate::model::Model;
+use crate::model::types::Model;
 
 /// One tensor to write.
 pub(crate) struct Item {
@@ -58,69 +59,47 @@ fn read_set(
 ) -> Result<Vec<(&'static str, String, String)>> {
     let mut out = vec![];
     let has = |n: &str| file.tensor(n).is_some();
-    let mut push = |field: &'static str, gi: &str, hi: &str, layer: Option<usize>| {
+    let mut push = |role: TensorRole, layer: Option<usize>| {
         let sub = |s: &str| match layer {
             Some(i) => s.replace("{i}", &i.to_string()),
             None => s.to_string(),
         };
-        out.push((field, sub(gi), sub(hi)));
+        out.push((role.key(), sub(g.get(role)), sub(h.get(role))));
     };
-    push("embed", &g.embed, &h.embed, None);
+    use TensorRole as R;
+    push(R::Embed, None);
     if !model.weights.tied {
-        push("output", &g.output, &h.output, None);
+        push(R::Output, None);
     }
     let spec = &model.spec;
     for i in 0..model.config.n_layers {
-        let n = |s: &str| s.replace("{i}", &i.to_string());
-        push("attn_norm", &g.attn_norm, &h.attn_norm, Some(i));
-        match (&g.qkv, &h.qkv) {
-            (Some(gq), hq) if !has(&n(&g.q)) && has(&n(gq)) => {
-                let hq = hq.as_ref().ok_or_else(|| {
-                    Error::unsupported(
-                        format!("tensor {}", n(gq)),
-                        format!(
-                            "the {} spec has no Hugging Face name for a fused qkv matrix (hf.tensors.qkv)",
-                            spec.name
-                        ),
-                    )
-                })?;
-                push("qkv", gq, hq, Some(i));
-            }
-            _ => {
-                push("q", &g.q, &h.q, Some(i));
-                push("k", &g.k, &h.k, Some(i));
-                push("v", &g.v, &h.v, Some(i));
-            }
+        let n = |r: TensorRole| g.layer(r, i);
+        push(R::AttnNorm, Some(i));
+        if !has(&n(R::Q)) && has(&n(R::Qkv)) {
+            push(R::Qkv, Some(i));
+        } else {
+            push(R::Q, Some(i));
+            push(R::K, Some(i));
+            push(R::V, Some(i));
         }
-        push("o", &g.o, &h.o, Some(i));
-        for (f, gn, hn) in [
-            ("q_bias", &g.q_bias, &h.q_bias),
-            ("k_bias", &g.k_bias, &h.k_bias),
-            ("v_bias", &g.v_bias, &h.v_bias),
-            ("q_norm", &g.q_norm, &h.q_norm),
-            ("k_norm", &g.k_norm, &h.k_norm),
-        ] {
-            if has(&n(gn)) {
-                push(f, gn, hn, Some(i));
+        push(R::O, Some(i));
+        for r in [R::QBias, R::KBias, R::VBias, R::QNorm, R::KNorm] {
+            if has(&n(r)) {
+                push(r, Some(i));
             }
         }
         if spec.post_norms {
-            push(
-                "post_attn_norm",
-                &g.post_attn_norm,
-                &h.post_attn_norm,
-                Some(i),
-            );
-            push("post_ffn_norm", &g.post_ffn_norm, &h.post_ffn_norm, Some(i));
+            push(R::PostAttnNorm, Some(i));
+            push(R::PostFfnNorm, Some(i));
         }
-        push("ffn_norm", &g.ffn_norm, &h.ffn_norm, Some(i));
+        push(R::FfnNorm, Some(i));
         if !spec.fused_gate_up {
-            push("gate", &g.gate, &h.gate, Some(i));
+            push(R::Gate, Some(i));
         }
-        push("up", &g.up, &h.up, Some(i));
-        push("down", &g.down, &h.down, Some(i));
+        push(R::Up, Some(i));
+        push(R::Down, Some(i));
     }
-    push("final_norm", &g.final_norm, &h.final_norm, None);
+    push(R::FinalNorm, None);
     Ok(out)
 }
 
@@ -277,7 +256,7 @@ impl Undo {
 
     /// Whether this tensor is shifted by [`Undo::shift`].
     pub(crate) fn shifts(&self, it: &Item) -> bool {
-        self.shift != 0.0 && TensorNames::is_norm(it.field)
+        self.shift != 0.0 && TensorRole::from_key(it.field).is_some_and(TensorRole::is_norm)
     }
 
     /// Undoes in `buf` (the tensor's dequantized weights) what this tensor

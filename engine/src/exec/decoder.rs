@@ -7,15 +7,17 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::exec::kv_cache::KvCache;
+use crate::family::roles::TensorRole;
 use crate::formats::storage::Matrix;
 use crate::kernels::activation::{gated, softcap};
 use crate::kernels::attention::attention;
 use crate::kernels::matmul::{matmul, matvec_many};
+use crate::kernels::rope::Rope;
 use crate::kernels::runtime::{Runtime, POOL_STACK_BYTES};
 use crate::memory;
 use crate::memory::placement::{self, Placement, PlanInput, TensorReq};
 use crate::memory::stats::MemoryStats;
-use crate::model::{Model, Weights};
+use crate::model::types::{LayerConfig, LayerWeights, Model, ModelConfig, Weights};
 
 /// Which positions' logits a forward call computes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,25 +70,78 @@ pub struct Session<'m> {
     epoch: u64,
 }
 
-/// Matrices a pass reads, by index: 0 the embedding, `1 + 7·layer + j` for
-/// q, k, v, o, gate, up, down, and the output projection last.
-const PER_LAYER: usize = 7;
+/// The matrices of each layer, in the order a pass reads them.
+const LAYER_MATRICES: [TensorRole; 7] = [
+    TensorRole::Q,
+    TensorRole::K,
+    TensorRole::V,
+    TensorRole::O,
+    TensorRole::Gate,
+    TensorRole::Up,
+    TensorRole::Down,
+];
 
-fn matrix_at(w: &Weights, idx: usize) -> &Matrix {
-    let last = 1 + PER_LAYER * w.layers.len();
-    if idx == 0 {
-        return &w.embed;
+/// A weight matrix of a pass, by role.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum MatrixId {
+    Embed,
+    Layer(usize, TensorRole),
+    Output,
+}
+
+impl MatrixId {
+    /// Every matrix of a pass over `n_layers` layers, in access order: the
+    /// embedding, each layer's [`LAYER_MATRICES`], the output projection.
+    /// A matrix's position in this order indexes the session's placement.
+    fn pass(n_layers: usize) -> impl Iterator<Item = MatrixId> {
+        std::iter::once(MatrixId::Embed)
+            .chain((0..n_layers).flat_map(|li| LAYER_MATRICES.map(|r| MatrixId::Layer(li, r))))
+            .chain(std::iter::once(MatrixId::Output))
     }
-    if idx == last {
-        return &w.output;
+
+    /// How many matrices a pass reads.
+    fn count(n_layers: usize) -> usize {
+        2 + LAYER_MATRICES.len() * n_layers
     }
-    let l = &w.layers[(idx - 1) / PER_LAYER];
-    [&l.q, &l.k, &l.v, &l.o, &l.gate, &l.up, &l.down][(idx - 1) % PER_LAYER]
+
+    /// This matrix's position in [`MatrixId::pass`].
+    fn index(self, n_layers: usize) -> usize {
+        match self {
+            MatrixId::Embed => 0,
+            MatrixId::Layer(li, role) => {
+                let j = LAYER_MATRICES
+                    .iter()
+                    .position(|&r| r == role)
+                    .expect("a layer matrix role");
+                1 + LAYER_MATRICES.len() * li + j
+            }
+            MatrixId::Output => 1 + LAYER_MATRICES.len() * n_layers,
+        }
+    }
+
+    fn layer(self) -> Option<usize> {
+        match self {
+            MatrixId::Layer(li, _) => Some(li),
+            _ => None,
+        }
+    }
+}
+
+fn matrix_of(w: &Weights, id: MatrixId) -> &Matrix {
+    match id {
+        MatrixId::Embed => &w.embed,
+        MatrixId::Output => &w.output,
+        MatrixId::Layer(li, role) => w.layers[li]
+            .matrix(role)
+            .expect("LAYER_MATRICES are matrix roles"),
+    }
 }
 
 /// The session's placement of every matrix and, for each, the next streamed
 /// matrix in access order (what read-ahead fetches while it computes).
 struct Stream {
+    /// The pass's matrices in access order ([`MatrixId::pass`]).
+    ids: Vec<MatrixId>,
     place: Vec<Placement>,
     next_streamed: Vec<Option<usize>>,
 }
@@ -94,18 +149,17 @@ struct Stream {
 /// The tensors of one forward pass in access order, for the planner.
 pub fn plan_tensors(model: &Model) -> Vec<TensorReq> {
     let w = &model.weights;
-    let n = 2 + PER_LAYER * w.layers.len();
-    let mut v: Vec<TensorReq> = (0..n)
-        .map(|i| {
-            let m = matrix_at(w, i);
+    let mut v: Vec<TensorReq> = MatrixId::pass(w.layers.len())
+        .map(|id| {
+            let m = matrix_of(w, id);
             TensorReq {
                 name: m.name.clone(),
-                layer: (i > 0 && i < n - 1).then(|| (i - 1) / PER_LAYER),
+                layer: id.layer(),
                 bytes: m.bytes().len() as u64,
                 row_bytes: m.row_bytes() as u64,
                 owned: !m.is_file_map(),
                 // The output projection tied to the embedding: the same bytes.
-                same_as: (w.tied && i == n - 1).then_some(0),
+                same_as: (w.tied && id == MatrixId::Output).then_some(0),
             }
         })
         .collect();
@@ -190,8 +244,8 @@ pub fn set_memory_budget(model: &Model, budget: Option<u64>) {
 /// eviction does. Owned copies (norms, biases) are untouched.
 pub fn release_weights(model: &Model) {
     let w = &model.weights;
-    for i in 0..2 + PER_LAYER * w.layers.len() {
-        let m = matrix_at(w, i);
+    for id in MatrixId::pass(w.layers.len()) {
+        let m = matrix_of(w, id);
         m.release_rows(0, m.rows);
     }
 }
@@ -272,9 +326,9 @@ impl<'m> Session<'m> {
         Ok(true)
     }
 
-    /// Whether matrix `idx` of the pass (0 the embedding, `1 + 7·layer + j`
-    /// for q, k, v, o, gate, up, down, the output last) is streamed under
-    /// this session's current placement.
+    /// Whether matrix `idx` of the pass (in access order: 0 the embedding,
+    /// then each layer's q, k, v, o, gate, up and down, the output last) is
+    /// streamed under this session's current placement.
     pub fn is_streamed(&self, idx: usize) -> bool {
         self.stream
             .as_ref()
@@ -311,7 +365,7 @@ impl<'m> Session<'m> {
         MemoryStats::set(&st.plan_streamed, p.streamed);
         MemoryStats::set(&st.plan_stream_buffer, p.stream_buffer);
         MemoryStats::set(&st.plan_limit, p.limit.unwrap_or(0));
-        let n = 2 + PER_LAYER * c.n_layers;
+        let n = MatrixId::count(c.n_layers);
         let place: Vec<Placement> = p.placements[..n].to_vec();
         let streamed = place
             .iter()
@@ -334,6 +388,7 @@ impl<'m> Session<'m> {
                 .find(|&j| j != 0 && matches!(place[j], Placement::Streamed { .. }));
         }
         Ok(Some(Stream {
+            ids: MatrixId::pass(c.n_layers).collect(),
             place,
             next_streamed,
         }))
@@ -383,6 +438,9 @@ impl<'m> Session<'m> {
         rt.install(|| self.forward_in_pool(tokens, which, out, observer))
     }
 
+    /// One forward pass, step by step as the model computes it. Shapes:
+    /// `n` tokens in this call, `hidden` the model width, `q_dim` =
+    /// `n_heads·head_dim`, `kv_dim` = `n_kv_heads·head_dim`, `ffn` the MLP width.
     fn forward_in_pool(
         &mut self,
         tokens: &[u32],
@@ -393,7 +451,47 @@ impl<'m> Session<'m> {
         let model = self.model;
         let c = &model.config;
         let w = &model.weights;
-        let rt = self.rt;
+        self.check_tokens(tokens)?;
+        let n = tokens.len();
+        let started = Instant::now();
+        let stats = &model.memory.stats;
+        let pass = Pass {
+            rt: self.rt,
+            st: self.stream.as_ref().map(|x| (x, stats)),
+            w,
+            n,
+            pos: self.pos,
+            eps: c.norm_eps,
+            off: c.norm_weight_offset,
+        };
+        let ropes = c.ropes_for(self.cache.capacity);
+        let s = &mut self.s;
+        s.grow_for(c, n);
+        s.rope_tables(ropes, self.pos, n);
+
+        // x: [n, hidden] (f64), the residual stream: the tokens' embeddings.
+        pass.embed(c, tokens, s)?;
+        for (li, (lc, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
+            // x += attention over the cache's pos + n positions; k, v appended to it.
+            pass.attention_block(li, lc, lw, &ropes[lc.rope], &mut self.cache, s);
+            // x += gated MLP.
+            pass.mlp_block(li, c, lw, s);
+            if let Some(obs) = observer.as_deref_mut() {
+                obs(li, &s.x);
+            }
+        }
+        self.pos += n;
+        // out: [n, vocab] (Logits::All) or [1, vocab] (Logits::Last)
+        pass.logits(c, which, s, out, observer);
+        MemoryStats::add(&stats.forward_ns, started.elapsed().as_nanos() as u64);
+        MemoryStats::add(&stats.passes, 1);
+        Ok(())
+    }
+
+    /// Refuses a call the session cannot run: no tokens, more positions than
+    /// the cache holds, an id outside the vocabulary.
+    fn check_tokens(&self, tokens: &[u32]) -> Result<()> {
+        let c = &self.model.config;
         let n = tokens.len();
         if n == 0 {
             return Err(Error::argument("tokens", "nothing to run"));
@@ -414,175 +512,228 @@ impl<'m> Session<'m> {
                 format!("{bad} is outside the vocabulary of {}", c.vocab),
             ));
         }
+        Ok(())
+    }
+}
+
+impl Scratch {
+    /// Sizes every buffer for a call of `n` tokens.
+    fn grow_for(&mut self, c: &ModelConfig, n: usize) {
         let (hid, qd, kvd, ffn) = (c.hidden, c.q_dim(), c.kv_dim(), c.ffn_hidden);
-        let started = Instant::now();
-        let stats = &model.memory.stats;
-        let st = self.stream.as_ref().map(|x| (x, stats));
-        let s = &mut self.s;
-        grow(&mut s.x, n * hid);
-        grow(&mut s.h, n * hid);
-        grow(&mut s.q, n * qd);
-        grow(&mut s.k, n * kvd);
-        grow(&mut s.v, n * kvd);
-        grow(&mut s.att, n * qd);
-        grow(&mut s.o, n * hid);
-        grow(&mut s.gate, n * ffn);
-        grow(&mut s.up, n * ffn);
-        grow(&mut s.row, hid);
-        let ropes = c.ropes_for(self.cache.capacity);
-        s.cs.resize(ropes.len(), Vec::new());
-        for (r, cs) in ropes.iter().zip(s.cs.iter_mut()) {
+        grow(&mut self.x, n * hid);
+        grow(&mut self.h, n * hid);
+        grow(&mut self.q, n * qd);
+        grow(&mut self.k, n * kvd);
+        grow(&mut self.v, n * kvd);
+        grow(&mut self.att, n * qd);
+        grow(&mut self.o, n * hid);
+        grow(&mut self.gate, n * ffn);
+        grow(&mut self.up, n * ffn);
+        grow(&mut self.row, hid);
+    }
+
+    /// cs[r]: [n, rotary_dim of rope r], the cos/sin pairs of positions
+    /// `pos..pos + n` for each rotation the layers use.
+    fn rope_tables(&mut self, ropes: &[Rope], pos: usize, n: usize) {
+        self.cs.resize(ropes.len(), Vec::new());
+        for (r, cs) in ropes.iter().zip(self.cs.iter_mut()) {
             grow(cs, n * r.rotary_dim);
             for t in 0..n {
-                r.cos_sin(
-                    self.pos + t,
-                    &mut cs[t * r.rotary_dim..(t + 1) * r.rotary_dim],
-                );
+                r.cos_sin(pos + t, &mut cs[t * r.rotary_dim..(t + 1) * r.rotary_dim]);
             }
         }
+    }
+}
 
-        // Embeddings.
+/// What every step of one forward pass reads.
+struct Pass<'a> {
+    rt: &'a Runtime,
+    /// The streaming placement, when some matrices are streamed.
+    st: Option<(&'a Stream, &'a MemoryStats)>,
+    w: &'a Weights,
+    /// Tokens in this call.
+    n: usize,
+    /// Position of the first of them.
+    pos: usize,
+    eps: f64,
+    off: f64,
+}
+
+impl Pass<'_> {
+    /// `y = x · Wᵀ` for the matrix `id`, streamed or not.
+    fn mm(&self, id: MatrixId, x: &[f32], n: usize, y: &mut [f32], piece: &mut Vec<f32>) {
+        mm(self.rt, self.st, self.w, id, x, n, y, piece);
+    }
+
+    /// x: [n, hidden] = embedding rows of the tokens (times sqrt(hidden) for Gemma).
+    fn embed(&self, c: &ModelConfig, tokens: &[u32], s: &mut Scratch) -> Result<()> {
+        let (w, hid) = (self.w, c.hidden);
         for (t, &tok) in tokens.iter().enumerate() {
+            // row: [hidden]
             w.embed.dequantize_row_into(tok as usize, &mut s.row)?;
             let scale = c.embed_scale.unwrap_or(1.0);
             for (x, &e) in s.x[t * hid..(t + 1) * hid].iter_mut().zip(&s.row) {
                 *x = e as f64 * scale;
             }
         }
-        if let Some((stream, _)) = st {
+        if let Some((stream, _)) = self.st {
             if matches!(stream.place[0], Placement::Streamed { .. }) {
                 for &tok in tokens {
                     w.embed.release_rows(tok as usize, tok as usize + 1);
                 }
             }
         }
+        Ok(())
+    }
 
-        let eps = c.norm_eps;
-        let off = c.norm_weight_offset;
-        for (li, (lc, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
-            // Attention block.
-            norm_rows(&s.x, &lw.attn_norm, eps, off, &mut s.h);
-            if n == 1 && st.is_none() {
-                // Decode from RAM: Q, K and V in one parallel region.
-                let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
-                let jobs = [
-                    (m(1), &mut s.q[..]),
-                    (m(2), &mut s.k[..]),
-                    (m(3), &mut s.v[..]),
-                ];
-                matvec_many(rt, jobs, &s.h);
-            } else {
-                for (k, y) in [(1, &mut s.q), (2, &mut s.k), (3, &mut s.v)] {
-                    mm(rt, st, w, k + PER_LAYER * li, &s.h, n, y, &mut s.piece);
-                }
-            }
-            add_bias(&mut s.q, lw.q_bias.as_deref());
-            add_bias(&mut s.k, lw.k_bias.as_deref());
-            add_bias(&mut s.v, lw.v_bias.as_deref());
-            let hd = lc.attn.head_dim;
-            if let Some(qn) = &lw.q_norm {
-                for head in s.q.chunks_exact_mut(hd) {
-                    crate::kernels::norm::rms_norm_inplace(head, qn, eps, off);
-                }
-            }
-            if let Some(kn) = &lw.k_norm {
-                for head in s.k.chunks_exact_mut(hd) {
-                    crate::kernels::norm::rms_norm_inplace(head, kn, eps, off);
-                }
-            }
-            let rope = &ropes[lc.rope];
-            let cs = &s.cs[lc.rope];
-            let rd = rope.rotary_dim;
-            for t in 0..n {
-                rope.apply(
-                    &mut s.q[t * qd..(t + 1) * qd],
-                    hd,
-                    &cs[t * rd..(t + 1) * rd],
-                );
-                rope.apply(
-                    &mut s.k[t * kvd..(t + 1) * kvd],
-                    hd,
-                    &cs[t * rd..(t + 1) * rd],
-                );
-            }
-            self.cache.write(li, self.pos, &s.k, &s.v);
-            let (keys, values) = self.cache.layer(li, self.pos + n);
-            attention(rt, &lc.attn, &s.q, n, self.pos, keys, values, &mut s.att);
-            mm(
-                rt,
-                st,
-                w,
-                4 + PER_LAYER * li,
-                &s.att,
-                n,
-                &mut s.o,
-                &mut s.piece,
-            );
-            if let Some(pn) = &lw.post_attn_norm {
-                norm_rows_f32(&mut s.o, pn, eps, off, hid);
-            }
-            for (x, &o) in s.x.iter_mut().zip(&s.o) {
-                *x += o as f64;
-            }
-
-            // MLP block.
-            norm_rows(&s.x, &lw.ffn_norm, eps, off, &mut s.h);
-            if n == 1 && st.is_none() {
-                // Decode from RAM: gate and up in one parallel region.
-                let m = |k: usize| matrix_at(w, k + PER_LAYER * li);
-                let jobs = [(m(5), &mut s.gate[..]), (m(6), &mut s.up[..])];
-                matvec_many(rt, jobs, &s.h);
-            } else {
-                for (k, y) in [(5, &mut s.gate), (6, &mut s.up)] {
-                    mm(rt, st, w, k + PER_LAYER * li, &s.h, n, y, &mut s.piece);
-                }
-            }
-            gated(c.activation, &mut s.gate, &s.up);
-            mm(
-                rt,
-                st,
-                w,
-                7 + PER_LAYER * li,
-                &s.gate,
-                n,
-                &mut s.o,
-                &mut s.piece,
-            );
-            if let Some(pn) = &lw.post_ffn_norm {
-                norm_rows_f32(&mut s.o, pn, eps, off, hid);
-            }
-            for (x, &o) in s.x.iter_mut().zip(&s.o) {
-                *x += o as f64;
-            }
-            if let Some(obs) = observer.as_deref_mut() {
-                obs(li, &s.x);
+    /// x += post_attn_norm(o(attention(rope(q), rope(k), v))) of norm(x).
+    fn attention_block(
+        &self,
+        li: usize,
+        lc: &LayerConfig,
+        lw: &LayerWeights,
+        rope: &Rope,
+        cache: &mut KvCache,
+        s: &mut Scratch,
+    ) {
+        let (n, eps, off) = (self.n, self.eps, self.off);
+        let hid = lw.attn_norm.len();
+        // h: [n, hidden] = RMSNorm(x)
+        norm_rows(&s.x, &lw.attn_norm, eps, off, &mut s.h);
+        // q: [n, q_dim], k: [n, kv_dim], v: [n, kv_dim]
+        if n == 1 && self.st.is_none() {
+            // Decode from RAM: Q, K and V in one parallel region.
+            let jobs = [
+                (&lw.q, &mut s.q[..]),
+                (&lw.k, &mut s.k[..]),
+                (&lw.v, &mut s.v[..]),
+            ];
+            matvec_many(self.rt, jobs, &s.h);
+        } else {
+            for (role, y) in [
+                (TensorRole::Q, &mut s.q),
+                (TensorRole::K, &mut s.k),
+                (TensorRole::V, &mut s.v),
+            ] {
+                self.mm(MatrixId::Layer(li, role), &s.h, n, y, &mut s.piece);
             }
         }
-        self.pos += n;
+        add_bias(&mut s.q, lw.q_bias.as_deref());
+        add_bias(&mut s.k, lw.k_bias.as_deref());
+        add_bias(&mut s.v, lw.v_bias.as_deref());
+        // Per-head norms, each head: [head_dim].
+        let hd = lc.attn.head_dim;
+        if let Some(qn) = &lw.q_norm {
+            for head in s.q.chunks_exact_mut(hd) {
+                crate::kernels::norm::rms_norm_inplace(head, qn, eps, off);
+            }
+        }
+        if let Some(kn) = &lw.k_norm {
+            for head in s.k.chunks_exact_mut(hd) {
+                crate::kernels::norm::rms_norm_inplace(head, kn, eps, off);
+            }
+        }
+        // Rotate q and k by position; cs: [n, rotary_dim].
+        let (qd, kvd) = (s.q.len() / n, s.k.len() / n);
+        let cs = &s.cs[lc.rope];
+        let rd = rope.rotary_dim;
+        for t in 0..n {
+            rope.apply(
+                &mut s.q[t * qd..(t + 1) * qd],
+                hd,
+                &cs[t * rd..(t + 1) * rd],
+            );
+            rope.apply(
+                &mut s.k[t * kvd..(t + 1) * kvd],
+                hd,
+                &cs[t * rd..(t + 1) * rd],
+            );
+        }
+        // The cache's keys and values: [pos + n, kv_dim] each.
+        cache.write(li, self.pos, &s.k, &s.v);
+        let (keys, values) = cache.layer(li, self.pos + n);
+        // att: [n, q_dim]
+        attention(
+            self.rt, &lc.attn, &s.q, n, self.pos, keys, values, &mut s.att,
+        );
+        // o: [n, hidden]
+        self.mm(
+            MatrixId::Layer(li, TensorRole::O),
+            &s.att,
+            n,
+            &mut s.o,
+            &mut s.piece,
+        );
+        if let Some(pn) = &lw.post_attn_norm {
+            norm_rows_f32(&mut s.o, pn, eps, off, hid);
+        }
+        // x: [n, hidden] += o
+        for (x, &o) in s.x.iter_mut().zip(&s.o) {
+            *x += o as f64;
+        }
+    }
 
-        // Final norm and logits.
+    /// x += post_ffn_norm(down(act(gate(h)) · up(h))), h = norm(x).
+    fn mlp_block(&self, li: usize, c: &ModelConfig, lw: &LayerWeights, s: &mut Scratch) {
+        let (n, eps, off, hid) = (self.n, self.eps, self.off, c.hidden);
+        // h: [n, hidden] = RMSNorm(x)
+        norm_rows(&s.x, &lw.ffn_norm, eps, off, &mut s.h);
+        // gate: [n, ffn], up: [n, ffn]
+        if n == 1 && self.st.is_none() {
+            // Decode from RAM: gate and up in one parallel region.
+            let jobs = [(&lw.gate, &mut s.gate[..]), (&lw.up, &mut s.up[..])];
+            matvec_many(self.rt, jobs, &s.h);
+        } else {
+            for (role, y) in [(TensorRole::Gate, &mut s.gate), (TensorRole::Up, &mut s.up)] {
+                self.mm(MatrixId::Layer(li, role), &s.h, n, y, &mut s.piece);
+            }
+        }
+        // gate: [n, ffn] = act(gate) · up
+        gated(c.activation, &mut s.gate, &s.up);
+        // o: [n, hidden] = down(gate)
+        let down = MatrixId::Layer(li, TensorRole::Down);
+        self.mm(down, &s.gate, n, &mut s.o, &mut s.piece);
+        if let Some(pn) = &lw.post_ffn_norm {
+            norm_rows_f32(&mut s.o, pn, eps, off, hid);
+        }
+        // x: [n, hidden] += o
+        for (x, &o) in s.x.iter_mut().zip(&s.o) {
+            *x += o as f64;
+        }
+    }
+
+    /// out: [rows, vocab] = output(RMSNorm(x)) of the last position, or of
+    /// every position, soft-capped when the family caps them.
+    fn logits(
+        &self,
+        c: &ModelConfig,
+        which: Logits,
+        s: &mut Scratch,
+        out: &mut Vec<f32>,
+        observer: Option<&mut LayerObserver<'_>>,
+    ) {
+        let (n, hid) = (self.n, c.hidden);
         let first = match which {
             Logits::All => 0,
             Logits::Last => n - 1,
         };
         let rows = n - first;
+        // h: [rows, hidden] = RMSNorm(x[first..])
         norm_rows(
             &s.x[first * hid..],
-            &w.final_norm,
-            eps,
-            off,
+            &self.w.final_norm,
+            self.eps,
+            self.off,
             &mut s.h[..rows * hid],
         );
         if let Some(obs) = observer {
             let normed: Vec<f64> = s.h[..rows * hid].iter().map(|&v| v as f64).collect();
             obs(c.n_layers, &normed);
         }
+        // out: [rows, vocab]
         out.resize(rows * c.vocab, 0.0);
-        mm(
-            rt,
-            st,
-            w,
-            1 + PER_LAYER * c.n_layers,
+        self.mm(
+            MatrixId::Output,
             &s.h[..rows * hid],
             rows,
             out,
@@ -593,9 +744,6 @@ impl<'m> Session<'m> {
                 *l = softcap(*l as f64, cap) as f32;
             }
         }
-        MemoryStats::add(&stats.forward_ns, started.elapsed().as_nanos() as u64);
-        MemoryStats::add(&stats.passes, 1);
-        Ok(())
     }
 }
 
@@ -610,13 +758,14 @@ fn mm(
     rt: &Runtime,
     st: Option<(&Stream, &MemoryStats)>,
     w: &Weights,
-    idx: usize,
+    id: MatrixId,
     x: &[f32],
     n: usize,
     y: &mut [f32],
     tmp: &mut Vec<f32>,
 ) {
-    let m = matrix_at(w, idx);
+    let m = matrix_of(w, id);
+    let idx = id.index(w.layers.len());
     let (stream, stats) = match st {
         Some((s, stats)) => (s, stats),
         None => return matmul(rt, m, x, n, y),
@@ -633,7 +782,7 @@ fn mm(
         if r1 < rows {
             m.prefetch_rows(r1, (r1 + rpp).min(rows));
         } else if let Some(j) = stream.next_streamed[idx] {
-            let nm = matrix_at(w, j);
+            let nm = matrix_of(w, stream.ids[j]);
             if let Placement::Streamed { rows_per_piece } = stream.place[j] {
                 nm.prefetch_rows(0, (rows_per_piece as usize).min(nm.rows));
             }
@@ -695,5 +844,26 @@ fn add_bias(x: &mut [f32], bias: Option<&[f32]>) {
                 *v = (*v as f64 + bb as f64) as f32;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_matrix_index_is_its_place_in_the_pass() {
+        for n_layers in [0, 1, 3] {
+            let ids: Vec<MatrixId> = MatrixId::pass(n_layers).collect();
+            assert_eq!(ids.len(), MatrixId::count(n_layers));
+            for (i, id) in ids.iter().enumerate() {
+                assert_eq!(id.index(n_layers), i, "{id:?}");
+            }
+            assert_eq!(ids.first(), Some(&MatrixId::Embed));
+            assert_eq!(ids.last(), Some(&MatrixId::Output));
+        }
+        // Layer 1's down projection: after the embedding and layer 0's seven.
+        assert_eq!(MatrixId::Layer(1, TensorRole::Down).index(3), 1 + 7 + 6);
+        assert_eq!(MatrixId::Layer(2, TensorRole::Q).layer(), Some(2));
     }
 }

@@ -6,7 +6,7 @@ use std::time::Instant;
 use crate::error::{Error, Result};
 use crate::exec::decoder::{Logits, Session};
 use crate::exec::sampler::Sampler;
-use crate::model::ModelConfig;
+use crate::model::types::ModelConfig;
 
 /// Why generation stopped. One spelling everywhere ([`StopReason::as_str`]):
 /// the stderr timing lines of `generate` and `chat`, `stop_reason` in

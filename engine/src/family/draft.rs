@@ -13,9 +13,10 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use crate::family::inventory::{by_template, roles, unread, Inventory};
+use crate::family::roles::{TensorNames, TensorRole};
 use crate::family::spec::{
-    FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, TensorNames, BUILTIN_SPEC_FILES,
-    SCHEMA_VERSION, TENSOR_FIELDS,
+    FamilySpec, HfFormat, HfLayerTypes, HfSliding, SlidingPattern, BUILTIN_SPEC_FILES,
+    SCHEMA_VERSION,
 };
 use crate::kernels::activation::Activation;
 use crate::kernels::rope::RopeStyle;
@@ -115,7 +116,8 @@ fn draft_gguf(
     for (field, name) in found {
         set_field(&mut t, field, name.clone());
     }
-    for (field, _) in TensorNames::entries(&llama.tensors) {
+    for (role, _) in llama.tensors.entries() {
+        let field = role.key();
         if !found.contains_key(field) {
             notes.insert(
                 format!("tensors.{field}"),
@@ -189,7 +191,8 @@ fn draft_hf(
     for (field, name) in found {
         set_field(&mut t, field, name.clone());
     }
-    for (field, _) in TensorNames::entries(&llama.hf.as_ref().unwrap().tensors) {
+    for (role, _) in llama.hf.as_ref().unwrap().tensors.entries() {
+        let field = role.key();
         if !found.contains_key(field) {
             notes.insert(
                 format!("hf.tensors.{field}"),
@@ -320,10 +323,9 @@ fn hf_conventional(found: &Found) -> TensorNames {
         .find_map(|n| n.find("{i}.").map(|p| n[..p + 4].to_string()));
     if let Some(p) = prefix {
         if p != "model.layers.{i}." {
-            for (field, _) in TENSOR_FIELDS.iter().filter(|(_, per_layer)| *per_layer) {
-                if let Some(v) = t.get(field).map(str::to_string) {
-                    set_field(&mut t, field, v.replace("model.layers.{i}.", &p));
-                }
+            for role in TensorRole::ALL.into_iter().filter(|r| r.per_layer()) {
+                let v = t.get(role).replace("model.layers.{i}.", &p);
+                t.set(role, v);
             }
         }
     }
@@ -530,28 +532,8 @@ pub fn gguf_rope_style(arch: &str) -> (RopeStyle, &'static str) {
 }
 
 fn set_field(t: &mut TensorNames, field: &str, v: String) {
-    match field {
-        "embed" => t.embed = v,
-        "output" => t.output = v,
-        "final_norm" => t.final_norm = v,
-        "attn_norm" => t.attn_norm = v,
-        "q" => t.q = v,
-        "k" => t.k = v,
-        "v" => t.v = v,
-        "qkv" => t.qkv = Some(v),
-        "o" => t.o = v,
-        "q_bias" => t.q_bias = v,
-        "k_bias" => t.k_bias = v,
-        "v_bias" => t.v_bias = v,
-        "q_norm" => t.q_norm = v,
-        "k_norm" => t.k_norm = v,
-        "post_attn_norm" => t.post_attn_norm = v,
-        "ffn_norm" => t.ffn_norm = v,
-        "gate" => t.gate = v,
-        "up" => t.up = v,
-        "down" => t.down = v,
-        "post_ffn_norm" => t.post_ffn_norm = v,
-        _ => {}
+    if let Some(role) = TensorRole::from_key(field) {
+        t.set(role, v);
     }
 }
 
@@ -681,10 +663,11 @@ mod tests {
             (&d.tensors, &b.tensors)
         };
         for field in found.keys() {
+            let role = TensorRole::from_key(field).expect("found keys are roles");
             same(
                 &format!("tensors.{field}"),
-                format!("{:?}", dt.get(field)),
-                format!("{:?}", bt.get(field)),
+                format!("{:?}", dt.get(role)),
+                format!("{:?}", bt.get(role)),
             );
         }
         out

@@ -10,7 +10,8 @@ use std::path::Path;
 use serde_json::{json, Map, Value};
 
 use crate::error::{Error, Result};
-use crate::family::spec::{FamilySpec, TensorNames};
+use crate::family::roles::TensorNames;
+use crate::family::spec::FamilySpec;
 use crate::formats::gguf::{self, GgufFile};
 use crate::formats::safetensors::SafetensorsSet;
 
@@ -279,7 +280,7 @@ pub fn matching(f: &Inventory) -> Option<FamilySpec> {
 
 /// Templates of the checkpoint that no field of `names` matches.
 pub fn unread(f: &Inventory, names: &TensorNames) -> Vec<String> {
-    let known: BTreeSet<&str> = names.entries().into_iter().map(|(_, n)| n).collect();
+    let known: BTreeSet<&str> = names.entries().map(|(_, n)| n).collect();
     by_template(f)
         .into_keys()
         .filter(|t| !known.contains(t.as_str()) && !ignorable(f.format, t))

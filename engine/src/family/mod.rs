@@ -6,4 +6,5 @@
 
 pub mod draft;
 pub mod inventory;
+pub mod roles;
 pub mod spec;

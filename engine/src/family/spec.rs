@@ -12,6 +12,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use crate::error::{Error, Result};
+use crate::family::roles::{self, TensorFormat, TensorNames, TensorRole};
 use crate::kernels::activation::Activation;
 use crate::kernels::rope::RopeStyle;
 
@@ -52,100 +53,6 @@ pub enum SlidingPattern {
 
 fn sliding_none() -> SlidingPattern {
     SlidingPattern::None
-}
-
-/// Tensor names in a model file (GGUF or a Hugging Face checkpoint); `{i}` is the layer index.
-#[derive(Clone, Debug, PartialEq, serde::Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct TensorNames {
-    pub embed: String,
-    pub output: String,
-    pub final_norm: String,
-    pub attn_norm: String,
-    pub q: String,
-    pub k: String,
-    pub v: String,
-    /// A fused q|k|v matrix, used when `q` is absent.
-    #[serde(default)]
-    pub qkv: Option<String>,
-    pub o: String,
-    pub q_bias: String,
-    pub k_bias: String,
-    pub v_bias: String,
-    pub q_norm: String,
-    pub k_norm: String,
-    pub post_attn_norm: String,
-    pub ffn_norm: String,
-    pub gate: String,
-    pub up: String,
-    pub down: String,
-    pub post_ffn_norm: String,
-}
-
-/// The spec fields naming one tensor each, in file order: `(field, is per layer)`.
-pub const TENSOR_FIELDS: &[(&str, bool)] = &[
-    ("embed", false),
-    ("output", false),
-    ("final_norm", false),
-    ("attn_norm", true),
-    ("q", true),
-    ("k", true),
-    ("v", true),
-    ("qkv", true),
-    ("o", true),
-    ("q_bias", true),
-    ("k_bias", true),
-    ("v_bias", true),
-    ("q_norm", true),
-    ("k_norm", true),
-    ("post_attn_norm", true),
-    ("ffn_norm", true),
-    ("gate", true),
-    ("up", true),
-    ("down", true),
-    ("post_ffn_norm", true),
-];
-
-impl TensorNames {
-    /// The name template of a field of [`TENSOR_FIELDS`] (`None` for an absent `qkv`).
-    pub fn get(&self, field: &str) -> Option<&str> {
-        Some(match field {
-            "embed" => &self.embed,
-            "output" => &self.output,
-            "final_norm" => &self.final_norm,
-            "attn_norm" => &self.attn_norm,
-            "q" => &self.q,
-            "k" => &self.k,
-            "v" => &self.v,
-            "qkv" => return self.qkv.as_deref(),
-            "o" => &self.o,
-            "q_bias" => &self.q_bias,
-            "k_bias" => &self.k_bias,
-            "v_bias" => &self.v_bias,
-            "q_norm" => &self.q_norm,
-            "k_norm" => &self.k_norm,
-            "post_attn_norm" => &self.post_attn_norm,
-            "ffn_norm" => &self.ffn_norm,
-            "gate" => &self.gate,
-            "up" => &self.up,
-            "down" => &self.down,
-            "post_ffn_norm" => &self.post_ffn_norm,
-            _ => return None,
-        })
-    }
-
-    /// Every `(field, template)` pair, in [`TENSOR_FIELDS`] order.
-    pub fn entries(&self) -> Vec<(&'static str, &str)> {
-        TENSOR_FIELDS
-            .iter()
-            .filter_map(|(f, _)| self.get(f).map(|t| (*f, t)))
-            .collect()
-    }
-
-    /// Whether the field holds a norm weight (a 1-D tensor the norm offset applies to).
-    pub fn is_norm(field: &str) -> bool {
-        field.ends_with("norm")
-    }
 }
 
 /// How config.json decides which layers use sliding-window attention.
@@ -197,6 +104,12 @@ pub struct HfFormat {
     /// `model_type` values, used when config.json has no `architectures`.
     #[serde(default)]
     pub model_types: Vec<String>,
+    /// Tensor names in the safetensors files: `engine/specs/tensors.yaml`'s
+    /// `hf` table with the roles this family names otherwise.
+    #[serde(
+        default = "roles::hf_defaults",
+        deserialize_with = "roles::hf_overrides"
+    )]
     pub tensors: TensorNames,
     /// Added to every norm weight; HF Gemma checkpoints store `w` of `(1 + w)`.
     #[serde(default)]
@@ -288,6 +201,12 @@ pub struct FamilySpec {
     /// The MLP's gate and up are one fused matrix (`up` holds gate|up).
     #[serde(default)]
     pub fused_gate_up: bool,
+    /// Tensor names in GGUF files: `engine/specs/tensors.yaml`'s `gguf`
+    /// table with the roles this family names otherwise.
+    #[serde(
+        default = "roles::gguf_defaults",
+        deserialize_with = "roles::gguf_overrides"
+    )]
     pub tensors: TensorNames,
     /// How Hugging Face checkpoints of the family are read (none: GGUF only).
     #[serde(default)]
@@ -399,6 +318,26 @@ impl FamilySpec {
     /// (legal, but probably not what was meant).
     pub fn check(&self) -> SpecCheck {
         let mut c = SpecCheck::default();
+        self.check_identity(&mut c);
+        check_offset(&mut c, "norm_weight_offset", self.norm_weight_offset);
+        self.check_sliding(&mut c);
+        for (field, key) in [
+            ("attn_softcap_key", &self.attn_softcap_key),
+            ("final_softcap_key", &self.final_softcap_key),
+        ] {
+            if let Some(k) = key {
+                check_key(&mut c, field, k, true);
+            }
+        }
+        check_tensors(&mut c, "tensors", &self.tensors, TensorFormat::Gguf, self);
+        if let Some(hf) = &self.hf {
+            check_hf(&mut c, hf, self);
+        }
+        c
+    }
+
+    /// The schema, the name, and which files the spec reads.
+    fn check_identity(&self, c: &mut SpecCheck) {
         if self.schema != SCHEMA_VERSION {
             c.errors.push(format!(
                 "schema: {} is not supported (this engine reads {SCHEMA_VERSION})",
@@ -417,14 +356,13 @@ impl FamilySpec {
                 self.name
             ));
         }
-        let hf_archs = self.hf.as_ref().map_or(0, |h| h.architectures.len());
         if self.gguf_architectures.is_empty() && self.hf.is_none() {
             c.errors.push(
                 "gguf_architectures: is empty and there is no `hf:` section, so the spec reads no file"
                     .into(),
             );
         }
-        check_list(&mut c, "gguf_architectures", &self.gguf_architectures);
+        check_list(c, "gguf_architectures", &self.gguf_architectures);
         for a in &self.gguf_architectures {
             if a.chars()
                 .any(|ch| ch.is_ascii_uppercase() || ch.is_whitespace())
@@ -435,12 +373,15 @@ impl FamilySpec {
                 ));
             }
         }
-        check_offset(&mut c, "norm_weight_offset", self.norm_weight_offset);
+    }
+
+    /// The GGUF sliding pattern and the sliding layers' rope base.
+    fn check_sliding(&self, c: &mut SpecCheck) {
         match &self.sliding {
             SlidingPattern::Periodic { period, period_key } => {
-                check_period(&mut c, "sliding.periodic.period", *period);
+                check_period(c, "sliding.periodic.period", *period);
                 if let Some(k) = period_key {
-                    check_key(&mut c, "sliding.periodic.period_key", k, true);
+                    check_key(c, "sliding.periodic.period_key", k, true);
                 }
             }
             SlidingPattern::None => {
@@ -460,107 +401,6 @@ impl FamilySpec {
                 ));
             }
         }
-        for (field, key) in [
-            ("attn_softcap_key", &self.attn_softcap_key),
-            ("final_softcap_key", &self.final_softcap_key),
-        ] {
-            if let Some(k) = key {
-                check_key(&mut c, field, k, true);
-            }
-        }
-        check_tensors(&mut c, "tensors", &self.tensors, Format::Gguf, self);
-        if let Some(hf) = &self.hf {
-            if hf_archs == 0 {
-                c.errors.push(
-                    "hf.architectures: is empty; list the config.json `architectures` entries this spec reads"
-                        .into(),
-                );
-            }
-            check_list(&mut c, "hf.architectures", &hf.architectures);
-            check_list(&mut c, "hf.model_types", &hf.model_types);
-            for a in &hf.architectures {
-                if !a.ends_with("ForCausalLM") {
-                    c.warnings.push(format!(
-                        "hf.architectures: {a:?} does not end in ForCausalLM; \
-                         decoder-only checkpoints name a *ForCausalLM class"
-                    ));
-                }
-            }
-            check_offset(&mut c, "hf.norm_weight_offset", hf.norm_weight_offset);
-            if hf.rope_style != RopeStyle::Half {
-                c.warnings.push(
-                    "hf.rope_style: Hugging Face checkpoints pair rotary dimensions (i, i + d/2) \
-                     in every family (`half`)"
-                        .into(),
-                );
-            }
-            if hf.activation_keys.is_empty() {
-                c.errors.push(
-                    "hf.activation_keys: is empty; name the config.json key of the MLP activation \
-                     (usually hidden_act)"
-                        .into(),
-                );
-            }
-            for k in &hf.activation_keys {
-                check_key(&mut c, "hf.activation_keys", k, false);
-            }
-            match &hf.sliding {
-                HfSliding::None | HfSliding::All => {}
-                HfSliding::LayerTypes {
-                    default,
-                    enable_key,
-                } => {
-                    if let Some(k) = enable_key {
-                        check_key(&mut c, "hf.sliding.layer_types.enable_key", k, false);
-                    }
-                    match default {
-                        HfLayerTypes::Periodic {
-                            period,
-                            period_keys,
-                        } => {
-                            check_period(
-                                &mut c,
-                                "hf.sliding.layer_types.default.periodic.period",
-                                *period,
-                            );
-                            for k in period_keys {
-                                check_key(
-                                    &mut c,
-                                    "hf.sliding.layer_types.default.periodic.period_keys",
-                                    k,
-                                    false,
-                                );
-                            }
-                        }
-                        HfLayerTypes::FromLayer { key } => check_key(
-                            &mut c,
-                            "hf.sliding.layer_types.default.from_layer.key",
-                            key,
-                            false,
-                        ),
-                    }
-                }
-            }
-            for (field, key) in [
-                ("hf.attn_scale_key", &hf.attn_scale_key),
-                ("hf.attn_softcap_key", &hf.attn_softcap_key),
-                ("hf.final_softcap_key", &hf.final_softcap_key),
-                ("hf.sliding_rope_theta_key", &hf.sliding_rope_theta_key),
-            ] {
-                if let Some(k) = key {
-                    check_key(&mut c, field, k, false);
-                }
-            }
-            for key in ["rope_theta", "rms_norm_eps"] {
-                if !hf.defaults.contains_key(key) {
-                    c.warnings.push(format!(
-                        "hf.defaults: has no {key}; a config.json without it will not load"
-                    ));
-                }
-            }
-            check_tensors(&mut c, "hf.tensors", &hf.tensors, Format::Hf, self);
-        }
-        c
     }
 
     /// [`FamilySpec::check`] as a result: the warnings, or one error listing every problem.
@@ -577,10 +417,96 @@ impl FamilySpec {
     }
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Format {
-    Gguf,
-    Hf,
+/// The `hf:` section.
+fn check_hf(c: &mut SpecCheck, hf: &HfFormat, spec: &FamilySpec) {
+    if hf.architectures.is_empty() {
+        c.errors.push(
+            "hf.architectures: is empty; list the config.json `architectures` entries this spec reads"
+                .into(),
+        );
+    }
+    check_list(c, "hf.architectures", &hf.architectures);
+    check_list(c, "hf.model_types", &hf.model_types);
+    for a in &hf.architectures {
+        if !a.ends_with("ForCausalLM") {
+            c.warnings.push(format!(
+                "hf.architectures: {a:?} does not end in ForCausalLM; \
+                 decoder-only checkpoints name a *ForCausalLM class"
+            ));
+        }
+    }
+    check_offset(c, "hf.norm_weight_offset", hf.norm_weight_offset);
+    if hf.rope_style != RopeStyle::Half {
+        c.warnings.push(
+            "hf.rope_style: Hugging Face checkpoints pair rotary dimensions (i, i + d/2) \
+             in every family (`half`)"
+                .into(),
+        );
+    }
+    if hf.activation_keys.is_empty() {
+        c.errors.push(
+            "hf.activation_keys: is empty; name the config.json key of the MLP activation \
+             (usually hidden_act)"
+                .into(),
+        );
+    }
+    for k in &hf.activation_keys {
+        check_key(c, "hf.activation_keys", k, false);
+    }
+    check_hf_sliding(c, &hf.sliding);
+    for (field, key) in [
+        ("hf.attn_scale_key", &hf.attn_scale_key),
+        ("hf.attn_softcap_key", &hf.attn_softcap_key),
+        ("hf.final_softcap_key", &hf.final_softcap_key),
+        ("hf.sliding_rope_theta_key", &hf.sliding_rope_theta_key),
+    ] {
+        if let Some(k) = key {
+            check_key(c, field, k, false);
+        }
+    }
+    for key in ["rope_theta", "rms_norm_eps"] {
+        if !hf.defaults.contains_key(key) {
+            c.warnings.push(format!(
+                "hf.defaults: has no {key}; a config.json without it will not load"
+            ));
+        }
+    }
+    check_tensors(c, "hf.tensors", &hf.tensors, TensorFormat::Hf, spec);
+}
+
+fn check_hf_sliding(c: &mut SpecCheck, sliding: &HfSliding) {
+    let HfSliding::LayerTypes {
+        default,
+        enable_key,
+    } = sliding
+    else {
+        return;
+    };
+    if let Some(k) = enable_key {
+        check_key(c, "hf.sliding.layer_types.enable_key", k, false);
+    }
+    match default {
+        HfLayerTypes::Periodic {
+            period,
+            period_keys,
+        } => {
+            check_period(c, "hf.sliding.layer_types.default.periodic.period", *period);
+            for k in period_keys {
+                check_key(
+                    c,
+                    "hf.sliding.layer_types.default.periodic.period_keys",
+                    k,
+                    false,
+                );
+            }
+        }
+        HfLayerTypes::FromLayer { key } => check_key(
+            c,
+            "hf.sliding.layer_types.default.from_layer.key",
+            key,
+            false,
+        ),
+    }
 }
 
 fn check_list(c: &mut SpecCheck, field: &str, list: &[String]) {
@@ -664,93 +590,100 @@ fn check_key(c: &mut SpecCheck, field: &str, key: &str, gguf: bool) {
     }
 }
 
-fn check_tensors(c: &mut SpecCheck, at: &str, t: &TensorNames, format: Format, spec: &FamilySpec) {
-    let mut seen: Vec<(&str, &str)> = vec![];
-    for (field, name) in t.entries() {
-        let per_layer = TENSOR_FIELDS.iter().any(|(f, layer)| *f == field && *layer);
-        let path = format!("{at}.{field}");
+fn check_tensors(
+    c: &mut SpecCheck,
+    at: &str,
+    t: &TensorNames,
+    format: TensorFormat,
+    spec: &FamilySpec,
+) {
+    let mut seen: Vec<(TensorRole, &str)> = vec![];
+    for (role, name) in t.entries() {
+        let path = format!("{at}.{role}");
         if name.trim().is_empty() {
             c.errors.push(format!("{path}: is empty"));
             continue;
         }
-        let ph = placeholders(name);
-        for p in &ph {
-            if p != "i" {
-                c.errors.push(format!(
-                    "{path}: {name:?} has the placeholder {{{p}}}; tensor names know only {{i}} (the layer)"
-                ));
-            }
-        }
-        let has_i = ph.iter().any(|p| p == "i");
-        if per_layer && !has_i {
-            c.errors.push(format!(
-                "{path}: {name:?} is a per-layer tensor but has no {{i}}, so every layer would read the same tensor"
-            ));
-        }
-        if !per_layer && has_i {
-            c.errors.push(format!(
-                "{path}: {name:?} has {{i}} but names one tensor of the whole model"
-            ));
-        }
+        check_placeholders(c, &path, name, role.per_layer());
         if let Some((other, _)) = seen.iter().find(|(_, n)| *n == name) {
-            // Fields the binder never reads together may share a name.
-            let unused = |f: &str| {
-                (f == "gate" && spec.fused_gate_up)
-                    || ((f == "post_attn_norm" || f == "post_ffn_norm") && !spec.post_norms)
+            // Roles the binder never reads together may share a name.
+            let unused = |r: TensorRole| {
+                (r == TensorRole::Gate && spec.fused_gate_up)
+                    || ((r == TensorRole::PostAttnNorm || r == TensorRole::PostFfnNorm)
+                        && !spec.post_norms)
             };
-            if !unused(field) && !unused(other) {
+            if !unused(role) && !unused(*other) {
                 c.errors.push(format!(
                     "{path}: {name:?} is also {at}.{other}; two weights cannot be one tensor"
                 ));
             }
         }
-        seen.push((field, name));
-        // Names no file of the format will have.
-        let looks = match format {
-            Format::Gguf => {
-                if per_layer {
-                    name.starts_with("blk.{i}.")
-                } else {
-                    !name.contains('{') && !name.starts_with("model.")
-                }
+        seen.push((role, name));
+        check_name_style(c, &path, name, role, format);
+    }
+}
+
+/// `{i}` in exactly the per-layer names, and no other placeholder.
+fn check_placeholders(c: &mut SpecCheck, path: &str, name: &str, per_layer: bool) {
+    let ph = placeholders(name);
+    for p in &ph {
+        if p != "i" {
+            c.errors.push(format!(
+                "{path}: {name:?} has the placeholder {{{p}}}; tensor names know only {{i}} (the layer)"
+            ));
+        }
+    }
+    let has_i = ph.iter().any(|p| p == "i");
+    if per_layer && !has_i {
+        c.errors.push(format!(
+            "{path}: {name:?} is a per-layer tensor but has no {{i}}, so every layer would read the same tensor"
+        ));
+    }
+    if !per_layer && has_i {
+        c.errors.push(format!(
+            "{path}: {name:?} has {{i}} but names one tensor of the whole model"
+        ));
+    }
+}
+
+/// Warns about names no file of the format will have.
+fn check_name_style(
+    c: &mut SpecCheck,
+    path: &str,
+    name: &str,
+    role: TensorRole,
+    format: TensorFormat,
+) {
+    let looks = match format {
+        TensorFormat::Gguf => {
+            if role.per_layer() {
+                name.starts_with("blk.{i}.")
+            } else {
+                !name.contains('{') && !name.starts_with("model.")
             }
-            Format::Hf => !name.starts_with("blk."),
-        };
-        if !looks {
-            c.warnings.push(format!(
-                "{path}: {name:?} does not look like a {} tensor name (expected {})",
-                if format == Format::Gguf {
-                    "GGUF"
-                } else {
-                    "Hugging Face"
-                },
-                if format == Format::Gguf {
-                    "`blk.{i}.NAME.weight` per layer, e.g. `token_embd.weight` otherwise"
-                } else {
-                    "e.g. `model.layers.{i}.self_attn.q_proj.weight`"
-                }
-            ));
         }
-        let suffix_ok = if field.ends_with("_bias") {
-            name.ends_with(".bias")
-        } else {
-            name.ends_with(".weight")
-        };
-        if !suffix_ok && looks {
-            c.warnings.push(format!(
-                "{path}: {name:?} does not end in .{}; files name {} tensors that way",
-                if field.ends_with("_bias") {
-                    "bias"
-                } else {
-                    "weight"
-                },
-                if field.ends_with("_bias") {
-                    "bias"
-                } else {
-                    "weight"
-                },
-            ));
-        }
+        TensorFormat::Hf => !name.starts_with("blk."),
+    };
+    if !looks {
+        c.warnings.push(format!(
+            "{path}: {name:?} does not look like a {} tensor name (expected {})",
+            if format == TensorFormat::Gguf {
+                "GGUF"
+            } else {
+                "Hugging Face"
+            },
+            if format == TensorFormat::Gguf {
+                "`blk.{i}.NAME.weight` per layer, e.g. `token_embd.weight` otherwise"
+            } else {
+                "e.g. `model.layers.{i}.self_attn.q_proj.weight`"
+            }
+        ));
+    }
+    let kind = if role.is_bias() { "bias" } else { "weight" };
+    if looks && !name.ends_with(&format!(".{kind}")) {
+        c.warnings.push(format!(
+            "{path}: {name:?} does not end in .{kind}; files name {kind} tensors that way"
+        ));
     }
 }
 

@@ -316,7 +316,7 @@ impl Guard {
 /// `threads` workers can work under: KV cache, scratch and owned tensors plus
 /// one row of the widest streamed tensor (what [`crate::memory::placement::plan`]
 /// names in its error). The start decision refuses below it.
-pub fn needed_bytes(model: &crate::model::Model, capacity: usize, threads: usize) -> u64 {
+pub fn needed_bytes(model: &crate::model::types::Model, capacity: usize, threads: usize) -> u64 {
     let c = &model.config;
     let kv = 2 * (c.n_layers * capacity * c.kv_dim() * 4) as u64;
     let scratch = crate::exec::decoder::scratch_bytes(model, capacity, threads);

@@ -34,7 +34,7 @@ use crate::guard::trace::{Phase, TraceWriter, Tracer};
 use crate::memory;
 use crate::memory::placement::format_size;
 use crate::memory::stats::MemoryStats;
-use crate::model::Model;
+use crate::model::types::Model;
 
 /// A sensor: (milliseconds since start, budget in force) → a reading.
 pub type Sensor = Box<dyn FnMut(u64, Option<u64>) -> Reading>;

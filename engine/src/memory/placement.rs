@@ -149,6 +149,13 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
             _ => {}
         }
     }
+    check_fits(input, limit, base)?;
+    Ok(stream(input, limit, base, resident))
+}
+
+/// Refuses a limit below the fixed bytes plus one row of the widest tensor,
+/// naming the smallest budget that works.
+fn check_fits(input: &PlanInput, limit: Option<u64>, base: u64) -> Result<()> {
     let widest_row = input
         .tensors
         .iter()
@@ -181,6 +188,13 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
             ),
         });
     }
+    Ok(())
+}
+
+/// Keeps mapped what fits beside one stream buffer, in access order, and
+/// streams the rest.
+fn stream(input: &PlanInput, limit: Option<u64>, base: u64, resident: u64) -> Plan {
+    let own_bytes = |t: &TensorReq| !t.owned && t.same_as.is_none();
     let room = limit.map_or(u64::MAX, |l| l - base);
     let streamable = || input.tensors.iter().filter(|t| own_bytes(t));
     let largest_layer = streamable()
@@ -219,7 +233,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
             }
         });
     }
-    Ok(Plan {
+    Plan {
         placements,
         limit,
         fixed: input.fixed,
@@ -227,7 +241,7 @@ pub fn plan(input: &PlanInput) -> Result<Plan> {
         mapped,
         streamed,
         stream_buffer: buffer,
-    })
+    }
 }
 
 /// Parses a size: `16MiB`, `1.5GiB`, `512K`, `2GB`, `1048576B` (bytes).

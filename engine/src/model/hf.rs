@@ -8,7 +8,6 @@
 //! `rope_parameters` (one dict, or one per layer type). Weights stay in
 //! their stored type (F32, F16, BF16) inside the memory map.
 
-use std::collections::BTreeMap;
 use std::path::Path;
 
 /// What a model directory must hold, for errors about one that does not.
@@ -20,13 +19,17 @@ pub const MODEL_DIR_NEEDS: &str =
 use serde_json::{Map, Value};
 
 use crate::error::{Error, Result};
+use crate::family::roles::TensorRole;
 use crate::family::spec::{FamilySpec, HfFormat, HfLayerTypes, HfSliding};
 use crate::formats::limits::{MAX_DIM, MAX_LAYERS, MAX_VOCAB};
 use crate::formats::safetensors::SafetensorsSet;
 use crate::kernels::activation::Activation;
 use crate::kernels::attention::AttnShape;
-use crate::kernels::rope::{Rope, RopeStyle};
-use crate::model::{bounded, Binder, LayerConfig, LongContext, Model, Plan, Tie};
+use crate::kernels::rope::Rope;
+use crate::model::binding::{bounded, Binder, Plan, Tie};
+use crate::model::config_json::{positive, Cfg, FULL, SLIDING};
+use crate::model::rope_scaling::{build_rope, rope_dicts, RopeDict};
+use crate::model::types::{LayerConfig, LongContext, Model};
 
 /// Reads config.json of a checkpoint directory as a JSON object.
 pub fn read_config(dir: &Path) -> Result<Map<String, Value>> {
@@ -86,7 +89,7 @@ pub fn load_dir_with_spec(
         .unused()
         .into_iter()
         .filter(|n| !n.ends_with(".rotary_emb.inv_freq"))
-        .filter(|n| !(model.weights.tied && *n == hf.tensors.output))
+        .filter(|n| !(model.weights.tied && *n == hf.tensors.get(TensorRole::Output)))
         .collect();
     if !unused.is_empty() {
         let count = unused.len();
@@ -266,92 +269,6 @@ fn declared_architecture(config: &Map<String, Value>, hf: &HfFormat) -> String {
         .unwrap_or_default()
 }
 
-/// config.json with the config class's defaults behind it.
-struct Cfg<'a> {
-    map: &'a Map<String, Value>,
-    defaults: &'a BTreeMap<String, Value>,
-}
-
-impl Cfg<'_> {
-    /// The value of `key` (a default when absent); `None` when absent or null.
-    fn value(&self, key: &str) -> Option<&Value> {
-        match self.map.get(key) {
-            Some(v) => Some(v),
-            None => self.defaults.get(key),
-        }
-        .filter(|v| !v.is_null())
-    }
-
-    fn has(&self, key: &str) -> bool {
-        self.value(key).is_some()
-    }
-
-    fn usize(&self, key: &str) -> Result<Option<usize>> {
-        self.value(key).map(|v| as_usize(v, key)).transpose()
-    }
-
-    fn f64(&self, key: &str) -> Result<Option<f64>> {
-        self.value(key).map(|v| as_f64(v, key)).transpose()
-    }
-
-    fn bool(&self, key: &str) -> Result<Option<bool>> {
-        self.value(key)
-            .map(|v| {
-                v.as_bool()
-                    .ok_or_else(|| Error::config(key, format!("{v} is not true or false")))
-            })
-            .transpose()
-    }
-
-    fn required(&self, key: &str, max: usize) -> Result<usize> {
-        let v = self
-            .usize(key)?
-            .ok_or_else(|| Error::config(key, "missing"))?;
-        if v == 0 {
-            return Err(Error::config(key, "is zero"));
-        }
-        bounded(v, key, max)
-    }
-}
-
-/// A non-negative integer (an integral JSON float is accepted as the integer it is).
-fn as_usize(v: &Value, key: &str) -> Result<usize> {
-    if let Some(u) = v.as_u64() {
-        return usize::try_from(u).map_err(|_| Error::config(key, format!("{u} is too large")));
-    }
-    match v.as_f64() {
-        Some(f) if f.is_finite() && f >= 0.0 && f.fract() == 0.0 => {
-            if f >= 2f64.powi(53) {
-                Err(Error::config(key, format!("{v} is too large")))
-            } else {
-                Ok(f as usize)
-            }
-        }
-        _ => Err(Error::config(
-            key,
-            format!("{v} is not a non-negative integer"),
-        )),
-    }
-}
-
-fn as_f64(v: &Value, key: &str) -> Result<f64> {
-    match v.as_f64() {
-        Some(f) if f.is_finite() => Ok(f),
-        _ => Err(Error::config(key, format!("{v} is not a finite number"))),
-    }
-}
-
-fn positive(v: f64, key: &str) -> Result<f64> {
-    if v > 0.0 && v.is_finite() {
-        Ok(v)
-    } else {
-        Err(Error::config(
-            key,
-            format!("{v} must be a positive finite number"),
-        ))
-    }
-}
-
 /// transformers' `ACT2FN` names of the activations the engine has.
 fn activation(name: &str, key: &str) -> Result<Activation> {
     match name {
@@ -361,267 +278,6 @@ fn activation(name: &str, key: &str) -> Result<Activation> {
         other => Err(Error::unsupported(
             format!("{key} {other:?}"),
             "the engine's gated MLPs use silu or the tanh approximation of GELU",
-        )),
-    }
-}
-
-/// Rotary parameters of one attention type, as transformers standardizes them.
-struct RopeDict {
-    /// Where the dict came from, for messages.
-    field: String,
-    map: Map<String, Value>,
-}
-
-impl RopeDict {
-    fn key(&self, k: &str) -> String {
-        format!("{}.{k}", self.field)
-    }
-
-    fn get(&self, k: &str) -> Option<&Value> {
-        self.map.get(k).filter(|v| !v.is_null())
-    }
-
-    fn f64(&self, k: &str) -> Result<Option<f64>> {
-        self.get(k).map(|v| as_f64(v, &self.key(k))).transpose()
-    }
-
-    fn rope_type(&self) -> Result<String> {
-        match self.get("rope_type").or_else(|| self.get("type")) {
-            None => Ok("default".into()),
-            Some(Value::String(s)) => Ok(s.clone()),
-            Some(v) => Err(Error::config(
-                self.key("rope_type"),
-                format!("{v} is not a string"),
-            )),
-        }
-    }
-
-    fn factors(&self, k: &str, len: usize) -> Result<Vec<f64>> {
-        let key = self.key(k);
-        let a = self
-            .get(k)
-            .and_then(Value::as_array)
-            .ok_or_else(|| Error::config(&key, "missing or not a list"))?;
-        if a.len() != len {
-            return Err(Error::config(
-                &key,
-                format!("has {} entries, expected {len}", a.len()),
-            ));
-        }
-        a.iter()
-            .map(|v| as_f64(v, &key).and_then(|f| positive(f, &key)))
-            .collect()
-    }
-}
-
-/// The two attention types a layer can have.
-const FULL: &str = "full_attention";
-const SLIDING: &str = "sliding_attention";
-
-fn object(v: &Value, key: &str) -> Result<Map<String, Value>> {
-    v.as_object()
-        .cloned()
-        .ok_or_else(|| Error::config(key, "must be an object"))
-}
-
-/// The rotary dicts of full-attention and sliding layers, standardized as
-/// transformers does: `rope_scaling` (long-standing form) takes precedence over
-/// `rope_parameters` (newer form); a family with a local rope base applies the
-/// scaling to full-attention layers only.
-fn rope_dicts(cfg: &Cfg<'_>, hf: &HfFormat) -> Result<(RopeDict, RopeDict, bool)> {
-    let scaling = match cfg.map.get("rope_scaling") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(object(v, "rope_scaling")?).filter(|m| !m.is_empty()),
-    };
-    let params = match cfg.map.get("rope_parameters") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(object(v, "rope_parameters")?).filter(|m| !m.is_empty()),
-    };
-    let per_type = params
-        .as_ref()
-        .is_some_and(|p| p.keys().all(|k| k == FULL || k == SLIDING));
-    let dict = |field: &str, map: Map<String, Value>| RopeDict {
-        field: field.into(),
-        map,
-    };
-    if per_type || hf.sliding_rope_theta_key.is_some() {
-        let p = if per_type {
-            params.unwrap_or_default()
-        } else {
-            Map::new()
-        };
-        let mut full = match p.get(FULL) {
-            Some(v) if !v.is_null() => object(v, "rope_parameters.full_attention")?,
-            _ => Map::new(),
-        };
-        let sliding = match p.get(SLIDING) {
-            Some(v) if !v.is_null() => object(v, "rope_parameters.sliding_attention")?,
-            _ => Map::new(),
-        };
-        let full_field = match scaling {
-            Some(s) => {
-                full.extend(s);
-                "rope_scaling"
-            }
-            None => "rope_parameters.full_attention",
-        };
-        Ok((
-            dict(full_field, full),
-            dict("rope_parameters.sliding_attention", sliding),
-            true,
-        ))
-    } else {
-        let (field, m) = match (scaling, params) {
-            (Some(s), _) => ("rope_scaling", s),
-            (None, Some(p)) => ("rope_parameters", p),
-            (None, None) => ("rope_scaling", Map::new()),
-        };
-        Ok((dict(field, m.clone()), dict(field, m), false))
-    }
-}
-
-/// One attention type's rotation, and its long-context variant (LongRoPE).
-#[allow(clippy::too_many_arguments)]
-fn build_rope(
-    cfg: &Cfg<'_>,
-    d: &RopeDict,
-    theta: f64,
-    theta_key: &str,
-    head_dim: usize,
-    style: RopeStyle,
-    per_type: bool,
-    max_pos: usize,
-) -> Result<(Rope, Option<(usize, Rope)>)> {
-    if !(theta.is_finite() && theta > 1.0) {
-        return Err(Error::config(
-            theta_key,
-            format!("{theta} must be a finite number above 1"),
-        ));
-    }
-    // A top-level partial_rotary_factor overrides the dict's (transformers' standardization).
-    let partial = match cfg.f64("partial_rotary_factor")? {
-        Some(p) => Some((p, "partial_rotary_factor".to_string())),
-        None => d
-            .f64("partial_rotary_factor")?
-            .map(|p| (p, d.key("partial_rotary_factor"))),
-    };
-    let rotary_dim = match partial {
-        None => head_dim,
-        Some((p, key)) => {
-            if !(p > 0.0 && p <= 1.0) {
-                return Err(Error::config(key, format!("{p} must be in (0, 1]")));
-            }
-            (head_dim as f64 * p) as usize
-        }
-    };
-    if rotary_dim == 0 || rotary_dim % 2 != 0 {
-        return Err(Error::config(
-            "partial_rotary_factor",
-            format!(
-                "gives {rotary_dim} rotary dimensions of {head_dim}; must be even and positive"
-            ),
-        ));
-    }
-    let half = rotary_dim / 2;
-    let base = |i: usize| theta.powf((2 * i) as f64 / rotary_dim as f64);
-    let plain = |inv_freq: Vec<f64>, attention_factor: f64| Rope {
-        style,
-        rotary_dim,
-        inv_freq,
-        attention_factor,
-    };
-    let original = || -> Result<usize> {
-        let key = "original_max_position_embeddings";
-        let v = if !per_type && cfg.has(key) {
-            cfg.usize(key)?
-        } else {
-            d.get(key).map(|v| as_usize(v, &d.key(key))).transpose()?
-        };
-        let v = v.unwrap_or(max_pos);
-        if v == 0 {
-            return Err(Error::config(key, "is zero"));
-        }
-        Ok(v)
-    };
-    let rope_type = d.rope_type()?;
-    match rope_type.as_str() {
-        "default" => Ok((plain((0..half).map(|i| 1.0 / base(i)).collect(), 1.0), None)),
-        "linear" => {
-            let key = d.key("factor");
-            let factor = positive(
-                d.f64("factor")?
-                    .ok_or_else(|| Error::config(&key, "missing"))?,
-                &key,
-            )?;
-            Ok((
-                plain((0..half).map(|i| 1.0 / base(i) / factor).collect(), 1.0),
-                None,
-            ))
-        }
-        "llama3" => {
-            let req = |k: &str| -> Result<f64> {
-                let key = d.key(k);
-                positive(
-                    d.f64(k)?.ok_or_else(|| Error::config(&key, "missing"))?,
-                    &key,
-                )
-            };
-            let factor = req("factor")?;
-            let low = req("low_freq_factor")?;
-            let high = req("high_freq_factor")?;
-            if high <= low {
-                return Err(Error::config(
-                    d.key("high_freq_factor"),
-                    format!("{high} must exceed low_freq_factor {low}"),
-                ));
-            }
-            let old = original()? as f64;
-            let (low_wavelen, high_wavelen) = (old / low, old / high);
-            let inv_freq = (0..half)
-                .map(|i| {
-                    let f = 1.0 / base(i);
-                    let wavelen = 2.0 * std::f64::consts::PI / f;
-                    if wavelen < high_wavelen {
-                        f
-                    } else if wavelen > low_wavelen {
-                        f / factor
-                    } else {
-                        let smooth = (old / wavelen - low) / (high - low);
-                        (1.0 - smooth) * f / factor + smooth * f
-                    }
-                })
-                .collect();
-            Ok((plain(inv_freq, 1.0), None))
-        }
-        "longrope" => {
-            let original = original()?;
-            if original < 2 {
-                return Err(Error::config(
-                    "original_max_position_embeddings",
-                    format!("{original} must be at least 2 for LongRoPE"),
-                ));
-            }
-            let short = d.factors("short_factor", half)?;
-            let long = d.factors("long_factor", half)?;
-            let factor = match d.f64("factor")? {
-                Some(f) => positive(f, &d.key("factor"))?,
-                None => max_pos as f64 / original as f64,
-            };
-            let attention_factor = match d.f64("attention_factor")? {
-                Some(a) => positive(a, &d.key("attention_factor"))?,
-                None if factor <= 1.0 => 1.0,
-                None => (1.0 + factor.ln() / (original as f64).ln()).sqrt(),
-            };
-            let with =
-                |ext: &[f64]| -> Vec<f64> { (0..half).map(|i| 1.0 / (ext[i] * base(i))).collect() };
-            Ok((
-                plain(with(&short), attention_factor),
-                Some((original, plain(with(&long), attention_factor))),
-            ))
-        }
-        other => Err(Error::unsupported(
-            format!("{} {other:?}", d.key("rope_type")),
-            "this rotary scaling is not implemented (default, linear, llama3 and longrope are)",
         )),
     }
 }
@@ -693,6 +349,95 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
         map: config,
         defaults: &hf.defaults,
     };
+    let sh = read_shape(&cfg)?;
+    let norm_eps = cfg
+        .f64("rms_norm_eps")?
+        .ok_or_else(|| Error::config("rms_norm_eps", "missing"))?;
+    if !(0.0..1.0).contains(&norm_eps) {
+        return Err(Error::config(
+            "rms_norm_eps",
+            format!("{norm_eps} is not in [0, 1)"),
+        ));
+    }
+    let context_length = cfg.usize("max_position_embeddings")?.unwrap_or(2048);
+    if context_length == 0 {
+        return Err(Error::config("max_position_embeddings", "is zero"));
+    }
+    let activation = read_activation(&cfg, hf)?;
+    let scale = match &hf.attn_scale_key {
+        Some(k) => {
+            let s = cfg
+                .f64(k)?
+                .ok_or_else(|| Error::config(k.as_str(), "missing"))?;
+            1.0 / positive(s, k)?.sqrt()
+        }
+        None => 1.0 / (sh.head_dim as f64).sqrt(),
+    };
+    let softcap = |k: &Option<String>| -> Result<Option<f64>> {
+        match k {
+            Some(k) => cfg.f64(k)?.map(|c| positive(c, k)).transpose(),
+            None => Ok(None),
+        }
+    };
+    let attn_softcap = softcap(&hf.attn_softcap_key)?;
+    let final_softcap = softcap(&hf.final_softcap_key)?;
+    let tie = match cfg.bool("tie_word_embeddings")? {
+        Some(false) => Tie::Untied,
+        // transformers' PretrainedConfig ties by default.
+        _ => Tie::Tied,
+    };
+    let window = sliding_window(&cfg, hf)?;
+    let sliding = layer_types(&cfg, hf, sh.n_layers, window)?;
+    let (ropes, long_context, sliding_rope) =
+        read_ropes(&cfg, hf, sh.head_dim, context_length, &sliding)?;
+    let layers = sliding
+        .iter()
+        .map(|&s| LayerConfig {
+            attn: AttnShape {
+                n_heads: sh.n_heads,
+                n_kv_heads: sh.n_kv_heads,
+                head_dim: sh.head_dim,
+                scale,
+                softcap: attn_softcap,
+                window: if s { window } else { None },
+            },
+            rope: if s { sliding_rope } else { 0 },
+        })
+        .collect();
+
+    Ok(Plan {
+        architecture,
+        n_layers: sh.n_layers,
+        hidden: sh.hidden,
+        n_heads: sh.n_heads,
+        n_kv_heads: sh.n_kv_heads,
+        head_dim: sh.head_dim,
+        ffn_hidden: sh.ffn_hidden,
+        vocab: Some(sh.vocab),
+        context_length,
+        norm_eps,
+        norm_weight_offset: hf.norm_weight_offset,
+        activation,
+        final_softcap,
+        ropes,
+        long_context,
+        layers,
+        tie,
+    })
+}
+
+/// The sizes a config.json declares.
+struct Shape {
+    n_layers: usize,
+    hidden: usize,
+    ffn_hidden: usize,
+    n_heads: usize,
+    vocab: usize,
+    n_kv_heads: usize,
+    head_dim: usize,
+}
+
+fn read_shape(cfg: &Cfg<'_>) -> Result<Shape> {
     let n_layers = cfg.required("num_hidden_layers", MAX_LAYERS)?;
     let hidden = cfg.required("hidden_size", MAX_DIM)?;
     let ffn_hidden = cfg.required("intermediate_size", MAX_DIM)?;
@@ -727,20 +472,21 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
         "num_attention_heads × head_dim",
         MAX_DIM,
     )?;
-    let norm_eps = cfg
-        .f64("rms_norm_eps")?
-        .ok_or_else(|| Error::config("rms_norm_eps", "missing"))?;
-    if !(0.0..1.0).contains(&norm_eps) {
-        return Err(Error::config(
-            "rms_norm_eps",
-            format!("{norm_eps} is not in [0, 1)"),
-        ));
-    }
-    let context_length = cfg.usize("max_position_embeddings")?.unwrap_or(2048);
-    if context_length == 0 {
-        return Err(Error::config("max_position_embeddings", "is zero"));
-    }
-    let activation = match hf
+    Ok(Shape {
+        n_layers,
+        hidden,
+        ffn_hidden,
+        n_heads,
+        vocab,
+        n_kv_heads,
+        head_dim,
+    })
+}
+
+/// The MLP activation: the first of the spec's keys set in config.json,
+/// else the first the config class defaults.
+fn read_activation(cfg: &Cfg<'_>, hf: &HfFormat) -> Result<Activation> {
+    match hf
         .activation_keys
         .iter()
         .find_map(|k| cfg.value(k).map(|v| (k, v)))
@@ -754,33 +500,13 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
             v.as_str()
                 .ok_or_else(|| Error::config(k.as_str(), format!("{v} is not a string")))?,
             k,
-        )?,
-        None => return Err(Error::config(hf.activation_keys.join(" / "), "missing")),
-    };
-    let scale = match &hf.attn_scale_key {
-        Some(k) => {
-            let s = cfg
-                .f64(k)?
-                .ok_or_else(|| Error::config(k.as_str(), "missing"))?;
-            1.0 / positive(s, k)?.sqrt()
-        }
-        None => 1.0 / (head_dim as f64).sqrt(),
-    };
-    let softcap = |k: &Option<String>| -> Result<Option<f64>> {
-        match k {
-            Some(k) => cfg.f64(k)?.map(|c| positive(c, k)).transpose(),
-            None => Ok(None),
-        }
-    };
-    let attn_softcap = softcap(&hf.attn_softcap_key)?;
-    let final_softcap = softcap(&hf.final_softcap_key)?;
-    let tie = match cfg.bool("tie_word_embeddings")? {
-        Some(false) => Tie::Untied,
-        // transformers' PretrainedConfig ties by default.
-        _ => Tie::Tied,
-    };
+        ),
+        None => Err(Error::config(hf.activation_keys.join(" / "), "missing")),
+    }
+}
 
-    // Sliding windows.
+/// The sliding window, when the family slides and config.json enables it.
+fn sliding_window(cfg: &Cfg<'_>, hf: &HfFormat) -> Result<Option<usize>> {
     let mut window = match hf.sliding {
         HfSliding::None => None,
         _ => cfg.usize("sliding_window")?,
@@ -797,10 +523,20 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
             window = None;
         }
     }
-    let sliding = layer_types(&cfg, hf, n_layers, window)?;
+    Ok(window)
+}
 
-    // Rotations: full-attention layers use ropes[0], sliding layers ropes[1] when it differs.
-    let (full_d, sliding_d, per_type) = rope_dicts(&cfg, hf)?;
+/// The rotations: full-attention layers use `ropes[0]`, sliding layers
+/// `ropes[1]` when it differs (the index returned); LongRoPE's long factors
+/// as the long-context variant.
+fn read_ropes(
+    cfg: &Cfg<'_>,
+    hf: &HfFormat,
+    head_dim: usize,
+    context_length: usize,
+    sliding: &[bool],
+) -> Result<(Vec<Rope>, Option<LongContext>, usize)> {
+    let (full_d, sliding_d, per_type) = rope_dicts(cfg, hf)?;
     let theta_of = |d: &RopeDict, fallback: &str| -> Result<(f64, String)> {
         match d.f64("rope_theta")? {
             Some(t) => Ok((t, d.key("rope_theta"))),
@@ -814,30 +550,24 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
     let (full_theta, full_key) = theta_of(&full_d, "rope_theta")?;
     let sliding_fallback = hf.sliding_rope_theta_key.as_deref().unwrap_or("rope_theta");
     let (sliding_theta, sliding_key) = theta_of(&sliding_d, sliding_fallback)?;
-    let (full, full_long) = build_rope(
-        &cfg,
-        &full_d,
-        full_theta,
-        &full_key,
-        head_dim,
-        hf.rope_style,
-        per_type,
-        context_length,
-    )?;
-    let mut ropes = vec![full.clone()];
-    let mut long_ropes = vec![full_long.as_ref().map_or(full, |(_, r)| r.clone())];
-    let mut above = full_long.as_ref().map(|(a, _)| *a);
-    let sliding_rope = if sliding.iter().any(|&s| s) {
-        let (r, long) = build_rope(
-            &cfg,
-            &sliding_d,
-            sliding_theta,
-            &sliding_key,
+    let build = |d: &RopeDict, theta: f64, key: &str| {
+        build_rope(
+            cfg,
+            d,
+            theta,
+            key,
             head_dim,
             hf.rope_style,
             per_type,
             context_length,
-        )?;
+        )
+    };
+    let (full, full_long) = build(&full_d, full_theta, &full_key)?;
+    let mut ropes = vec![full.clone()];
+    let mut long_ropes = vec![full_long.as_ref().map_or(full, |(_, r)| r.clone())];
+    let mut above = full_long.as_ref().map(|(a, _)| *a);
+    let sliding_rope = if sliding.iter().any(|&s| s) {
+        let (r, long) = build(&sliding_d, sliding_theta, &sliding_key)?;
         if let (Some((a, _)), Some(b)) = (&long, above) {
             if *a != b {
                 return Err(Error::unsupported(
@@ -862,41 +592,7 @@ fn plan(config: &Map<String, Value>, hf: &HfFormat, architecture: String) -> Res
         above,
         ropes: long_ropes,
     });
-
-    let layers = sliding
-        .iter()
-        .map(|&s| LayerConfig {
-            attn: AttnShape {
-                n_heads,
-                n_kv_heads,
-                head_dim,
-                scale,
-                softcap: attn_softcap,
-                window: if s { window } else { None },
-            },
-            rope: if s { sliding_rope } else { 0 },
-        })
-        .collect();
-
-    Ok(Plan {
-        architecture,
-        n_layers,
-        hidden,
-        n_heads,
-        n_kv_heads,
-        head_dim,
-        ffn_hidden,
-        vocab: Some(vocab),
-        context_length,
-        norm_eps,
-        norm_weight_offset: hf.norm_weight_offset,
-        activation,
-        final_softcap,
-        ropes,
-        long_context,
-        layers,
-        tie,
-    })
+    Ok((ropes, long_context, sliding_rope))
 }
 
 impl Model {

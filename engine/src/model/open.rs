@@ -20,7 +20,7 @@ use crate::family::spec::FamilySpec;
 use crate::formats::gguf::{GgufFile, Metadata};
 use crate::formats::storage::Storage;
 use crate::model::hf;
-use crate::model::Model;
+use crate::model::types::Model;
 use crate::text::tokenizer::Tokenizer;
 
 /// A model's files as read from disk: the format detected and the
