@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::exec::digest::logits_sha256;
 use atenia_engine::family::roles::{TensorFormat, TensorNames, TensorRole};
 use atenia_engine::family::spec::{
     FamilySpec, HfLayerTypes, HfSliding, SlidingPattern, SpmFlavor, BUILTIN_SPEC_FILES,
@@ -632,17 +633,6 @@ fn cli_load(spec: &Path, model: &Path, ids: &[u32]) -> serde_json::Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}"))
 }
 
-fn fnv(logits: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for x in logits {
-        for b in x.to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("fnv1a64:{h:016x}")
-}
-
 /// The last position's logits of a model run in-process.
 fn last_logits(model: &Model, ids: &[u32]) -> Vec<f32> {
     let rt = Runtime::new(2, None).unwrap();
@@ -704,14 +694,14 @@ fn a_new_llama_family_needs_only_a_yaml_file() {
     assert_eq!(v["input_ids"], json!(IDS));
     assert_eq!(
         v["logits_hash"],
-        fnv(&want),
+        logits_sha256(&want),
         "logits differ from the built-in llama spec's"
     );
     assert_same_top(&v, &want);
     // The built-in file itself, through the same command, gives the same bits.
     let v = cli_load(&specs_dir().join("llama.yaml"), &llama_q8(), IDS);
     assert_eq!(v["family"], "llama");
-    assert_eq!(v["logits_hash"], fnv(&want));
+    assert_eq!(v["logits_hash"], logits_sha256(&want));
 
     // A prompt goes through the file's tokenizer.
     let (rc, out, err) = atenia(&[
@@ -745,7 +735,7 @@ fn every_builtin_spec_file_loads_its_fixtures_through_the_cli() {
         assert_eq!(v["family"], family);
         assert_eq!(
             v["logits_hash"],
-            fnv(&builtin_gguf_logits(&file, IDS)),
+            logits_sha256(&builtin_gguf_logits(&file, IDS)),
             "{gguf}"
         );
     }
@@ -761,7 +751,7 @@ fn every_builtin_spec_file_loads_its_fixtures_through_the_cli() {
         assert_eq!(v["family"], family);
         assert_eq!(v["format"], "hf");
         let want = last_logits(&Model::from_hf_dir(&dir).unwrap(), &ids);
-        assert_eq!(v["logits_hash"], fnv(&want), "{}", dir.display());
+        assert_eq!(v["logits_hash"], logits_sha256(&want), "{}", dir.display());
     }
 }
 
@@ -944,7 +934,7 @@ fn inspect_drafts_a_spec_for_an_unknown_gguf_architecture() {
     std::fs::write(&path, &fixed).unwrap();
     let v = cli_load(&path, &file, IDS);
     let want = builtin_gguf_logits(&llama_q8(), IDS);
-    assert_eq!(v["logits_hash"], fnv(&want));
+    assert_eq!(v["logits_hash"], logits_sha256(&want));
     assert_ne!(guessed["logits_hash"], v["logits_hash"]);
 
     let (rc, out, _) = atenia(&["inspect", file.to_str().unwrap(), "--json"]);
@@ -1002,7 +992,7 @@ fn inspect_drafts_a_spec_for_an_unknown_checkpoint_architecture() {
         let want = last_logits(&Model::from_hf_dir(&src).unwrap(), &ids);
         assert_eq!(
             v["logits_hash"],
-            fnv(&want),
+            logits_sha256(&want),
             "{fixture}: the draft computes another model\n{out}"
         );
     }

@@ -260,9 +260,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn golden(rel: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../golden")
-            .join(rel)
+        atenia_testkit::golden().join(rel)
     }
 
     #[test]

@@ -59,19 +59,6 @@ pub fn last_logits(model: &Model, rt: &Runtime, ids: &[u32]) -> Result<(Vec<f32>
     Ok((logits, ms))
 }
 
-/// FNV-1a (64-bit) of the little-endian bytes of the logits: equal hashes mean
-/// bit-identical logits.
-pub fn logits_hash(logits: &[f32]) -> String {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for x in logits {
-        for b in x.to_le_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0000_0100_0000_01b3);
-        }
-    }
-    format!("fnv1a64:{h:016x}")
-}
-
 /// The `k` largest logits, largest first (ties: the smaller id first).
 pub fn top_k(logits: &[f32], k: usize) -> Vec<(u32, f32)> {
     let mut idx: Vec<u32> = (0..logits.len() as u32).collect();
@@ -113,9 +100,7 @@ mod tests {
     use std::path::PathBuf;
 
     fn golden(rel: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../golden")
-            .join(rel)
+        atenia_testkit::golden().join(rel)
     }
 
     #[test]
@@ -124,14 +109,6 @@ mod tests {
         assert_eq!(top_k(&l, 3), vec![(1, 2.0), (3, 2.0), (0, 0.5)]);
         assert_eq!(top_k(&l, 9).len(), 5);
         assert!(top_k(&[], 3).is_empty());
-    }
-
-    #[test]
-    fn logits_hash_is_fnv1a_of_the_bytes() {
-        // FNV-1a of no bytes is its offset basis.
-        assert_eq!(logits_hash(&[]), "fnv1a64:cbf29ce484222325");
-        assert_ne!(logits_hash(&[0.0]), logits_hash(&[-0.0]));
-        assert_eq!(logits_hash(&[1.5, 2.0]), logits_hash(&[1.5, 2.0]));
     }
 
     #[test]

@@ -547,7 +547,7 @@ mod tests {
     use crate::formats::safetensors::SafetensorsSet;
 
     fn golden() -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../golden")
+        atenia_testkit::golden()
     }
 
     fn dirs(p: PathBuf) -> Vec<PathBuf> {

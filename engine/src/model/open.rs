@@ -389,9 +389,7 @@ mod tests {
     use super::*;
 
     fn golden(rel: &str) -> PathBuf {
-        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-            .join("../golden")
-            .join(rel)
+        atenia_testkit::golden().join(rel)
     }
 
     #[test]

@@ -3,12 +3,13 @@
 //! The checking is [`atenia_engine::exec::spec_check`]'s; this reads the
 //! flags and prints the report.
 
+use atenia_engine::exec::digest::logits_sha256;
 use std::fmt::Write as _;
 use std::io::Write as _;
 use std::path::PathBuf;
 
 use atenia_engine::exec::spec_check::{
-    last_logits, logits_hash, open_checked, sliding_layers, top_k, type_counts, Checked,
+    last_logits, open_checked, sliding_layers, top_k, type_counts, Checked,
 };
 use atenia_engine::family::spec::{FamilySpec, SCHEMA_VERSION};
 use atenia_engine::kernels::runtime::Runtime;
@@ -137,7 +138,7 @@ pub fn run(a: Args) -> Result<()> {
             "top": top.iter().map(|(id, l)| serde_json::json!({
                 "id": id, "logit": l, "token": text(*id),
             })).collect::<Vec<_>>(),
-            "logits_hash": logits_hash(&logits),
+            "logits_hash": logits_sha256(&logits),
             "forward_ms": ms,
             "tokenizer_error": opened.tokenizer_error,
         });
@@ -218,6 +219,6 @@ fn text_report(
         let t = text(*id).map(|s| format!("{s:?}")).unwrap_or_default();
         let _ = writeln!(out, "  {:>2}. id {id:>7}  logit {l:>12.6}  {t}", rank + 1);
     }
-    let _ = writeln!(out, "logits   {}", logits_hash(logits));
+    let _ = writeln!(out, "logits   {}", logits_sha256(logits));
     out
 }
