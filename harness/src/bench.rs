@@ -16,6 +16,7 @@ use std::time::Instant;
 use serde::{Deserialize, Serialize};
 
 use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::exec::digest::logits_sha256;
 use atenia_engine::exec::generate::{generate, Timings};
 use atenia_engine::exec::sampler::{Sampler, SamplerConfig};
 use atenia_engine::kernels::runtime::Runtime;
@@ -158,6 +159,12 @@ pub struct Record {
     /// its build flags). Absent when the bench ran alone.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub peer: Option<serde_json::Value>,
+    /// SHA-256 of the last position's logits of one prefill of the bench
+    /// prompt (`sha256:` and hex): equal in two records when the runs
+    /// computed the same bits, whatever the memory budget. Absent in records
+    /// made before it was added.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logits_sha256: Option<String>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -251,7 +258,8 @@ pub fn run(
     let times = measure_runs(loaded, rt, o, need, progress)?;
     let depths = fit_depths(&o.depths, ctx, o.gen_tokens);
     let at_depth = measure_depths(loaded, rt, o, &depths, progress)?;
-    Ok(record(
+    let digest = prompt_logits_sha256(loaded, rt, o)?;
+    let mut r = record(
         loaded,
         rt,
         o,
@@ -262,7 +270,19 @@ pub fn run(
             times,
             at_depth,
         },
-    ))
+    );
+    r.logits_sha256 = Some(digest);
+    Ok(r)
+}
+
+/// The digest of the bench prompt's last-position logits, from one untimed
+/// prefill after the measured runs.
+fn prompt_logits_sha256(loaded: &Loaded, rt: &Runtime, o: &Options) -> Result<String> {
+    let ids = prompt_ids(loaded, o.prompt_tokens)?;
+    let mut session = Session::new(&loaded.model, rt, ids.len())?;
+    let mut out = Vec::new();
+    session.forward(&ids, Logits::Last, &mut out)?;
+    Ok(logits_sha256(&out))
 }
 
 /// Refuses a bench that measures nothing or does not fit the model's
@@ -451,6 +471,7 @@ fn record(loaded: &Loaded, rt: &Runtime, o: &Options, m: Measured) -> Record {
         memory_budget_bytes: None,
         memory: None,
         peer: None,
+        logits_sha256: None,
     }
 }
 

@@ -249,3 +249,36 @@ fn the_committed_dashboard_is_the_history_rendered() {
     assert_eq!(std::fs::read_to_string(&out).unwrap(), fresh);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// The record's logits digest: the same bits with every weight in memory and
+/// with most of them streamed from the file under a 16 MiB budget.
+#[test]
+fn the_logits_digest_is_the_same_at_every_budget() {
+    let cwd = scratch("digest");
+    let run = |extra: &[&str]| -> serde_json::Value {
+        let o = Command::new(env!("CARGO_BIN_EXE_atenia-harness"))
+            .current_dir(&cwd)
+            .stdin(Stdio::null())
+            .args(["bench", &atenia_testkit::smollm2()])
+            .args(["--prompt-tokens", "8", "--gen-tokens", "2", "--runs", "1"])
+            .args(["--no-depth", "-t", "2", "--json"])
+            .args(extra)
+            .output()
+            .unwrap();
+        ok(&o);
+        serde_json::from_slice(&o.stdout).unwrap()
+    };
+    let all = run(&[]);
+    let streamed = run(&["--memory-budget", "16MiB"]);
+    let d = all["logits_sha256"].as_str().unwrap();
+    assert!(d.starts_with("sha256:") && d.len() == 71, "{d}");
+    assert!(
+        streamed["memory"]["streamed_bytes_per_pass"]
+            .as_u64()
+            .unwrap()
+            > 0,
+        "{streamed}"
+    );
+    assert_eq!(streamed["logits_sha256"].as_str(), Some(d));
+    let _ = std::fs::remove_dir_all(&cwd);
+}
