@@ -44,11 +44,18 @@ if [[ $EUID -ne 0 ]]; then
 fi
 
 name="atenia-small-$$"
+make_cgroup() {
+  if ! mkdir "$1" 2>/dev/null; then
+    echo "error: cannot create a cgroup at $1 (the cgroup file system is read-only or delegated elsewhere)" >&2
+    echo "help: run on a machine or container where root may create memory cgroups" >&2
+    exit 1
+  fi
+}
 if [[ -f /sys/fs/cgroup/cgroup.controllers ]] && grep -qw memory /sys/fs/cgroup/cgroup.controllers; then
   rel=$(awk -F: '$1 == "0" {print $3}' /proc/self/cgroup)
   parent="/sys/fs/cgroup${rel%/}"
   dir="$parent/$name"
-  mkdir "$dir"
+  make_cgroup "$dir"
   echo "$bytes" > "$dir/memory.max"
   [[ -f "$dir/memory.swap.max" ]] && echo 0 > "$dir/memory.swap.max"
   version=2
@@ -57,7 +64,7 @@ else
   parent="/sys/fs/cgroup/memory${rel%/}"
   [[ -d "$parent" ]] || parent=/sys/fs/cgroup/memory
   dir="$parent/$name"
-  mkdir "$dir"
+  make_cgroup "$dir"
   echo "$bytes" > "$dir/memory.limit_in_bytes"
   [[ -f "$dir/memory.memsw.limit_in_bytes" ]] && echo "$bytes" > "$dir/memory.memsw.limit_in_bytes"
   version=1

@@ -5,6 +5,18 @@
 
 use std::process::Command;
 
+/// Whether the script said it could not create a cgroup here (a container
+/// whose cgroup file system is read-only): the one case these tests cannot
+/// check, said on stderr rather than failed.
+fn no_cgroups_here(out: &std::process::Output) -> bool {
+    let err = String::from_utf8_lossy(&out.stderr);
+    let cannot = out.status.code() == Some(1) && err.contains("error: cannot create a cgroup at");
+    if cannot {
+        eprintln!("{err}");
+    }
+    cannot
+}
+
 fn is_root() -> bool {
     Command::new("id")
         .arg("-u")
@@ -33,6 +45,9 @@ fn a_budget_above_the_cgroup_limit_is_lowered() {
         .args(["--memory-budget", "4GiB"])
         .output()
         .unwrap();
+    if no_cgroups_here(&out) {
+        return;
+    }
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{err}");
     assert!(err.contains("small machine: cgroup v"), "{err}");
@@ -54,6 +69,9 @@ fn doctor_reports_the_limit_of_its_own_cgroup() {
         .args(["300MiB", env!("CARGO_BIN_EXE_atenia"), "doctor", "--json"])
         .output()
         .unwrap();
+    if no_cgroups_here(&out) {
+        return;
+    }
     assert!(
         out.status.success(),
         "{}",
