@@ -220,48 +220,34 @@ impl Metadata {
 
     /// An optional array of strings.
     pub fn str_array(&self, key: &str) -> Result<Option<Vec<&str>>> {
-        let Some(items) = self.array(key)? else {
-            return Ok(None);
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_str()
-                    .ok_or_else(|| Self::wrong_type(&format!("{key}[{i}]"), "a string", v))
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        self.typed_array(key, "a string", Value::as_str)
     }
 
     /// An optional array of numbers, as f64.
     pub fn f64_array(&self, key: &str) -> Result<Option<Vec<f64>>> {
-        let Some(items) = self.array(key)? else {
-            return Ok(None);
-        };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| {
-                v.as_f64()
-                    .ok_or_else(|| Self::wrong_type(&format!("{key}[{i}]"), "a number", v))
-            })
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        self.typed_array(key, "a number", Value::as_f64)
     }
 
     /// An optional array of integers, as i64.
     pub fn i64_array(&self, key: &str) -> Result<Option<Vec<i64>>> {
+        self.typed_array(key, "an integer", Value::as_i64)
+    }
+
+    /// An optional array whose every item `item` reads; an item it cannot is
+    /// an error naming `key[i]` and `what` was expected.
+    fn typed_array<'a, T>(
+        &'a self,
+        key: &str,
+        what: &str,
+        item: impl Fn(&'a Value) -> Option<T>,
+    ) -> Result<Option<Vec<T>>> {
         let Some(items) = self.array(key)? else {
             return Ok(None);
         };
         items
             .iter()
             .enumerate()
-            .map(|(i, v)| {
-                v.as_i64()
-                    .ok_or_else(|| Self::wrong_type(&format!("{key}[{i}]"), "an integer", v))
-            })
+            .map(|(i, v)| item(v).ok_or_else(|| Self::wrong_type(&format!("{key}[{i}]"), what, v)))
             .collect::<Result<Vec<_>>>()
             .map(Some)
     }
