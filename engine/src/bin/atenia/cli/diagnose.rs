@@ -11,22 +11,6 @@ use serde_json::Value;
 
 use super::doctor::gib;
 
-/// `println!` / `print!` into a `String` (written out at once by
-/// [`super::doctor::print_stdout`], which survives a closed pipe).
-macro_rules! outln {
-    ($o:expr, $($t:tt)*) => {{
-        use std::fmt::Write as _;
-        let _ = writeln!($o, $($t)*);
-    }};
-}
-#[allow(unused_macros)]
-macro_rules! out {
-    ($o:expr, $($t:tt)*) => {{
-        use std::fmt::Write as _;
-        let _ = write!($o, $($t)*);
-    }};
-}
-
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
     atenia diagnose SmolLM2-135M-Instruct.Q4_1.gguf\n  \

@@ -9,22 +9,6 @@ use atenia_engine::kernels::Isa;
 use atenia_engine::Result;
 use serde_json::{json, Value};
 
-/// `println!` / `print!` into a `String` (written out at once by
-/// [`super::doctor::print_stdout`], which survives a closed pipe).
-macro_rules! outln {
-    ($o:expr, $($t:tt)*) => {{
-        use std::fmt::Write as _;
-        let _ = writeln!($o, $($t)*);
-    }};
-}
-#[allow(unused_macros)]
-macro_rules! out {
-    ($o:expr, $($t:tt)*) => {{
-        use std::fmt::Write as _;
-        let _ = write!($o, $($t)*);
-    }};
-}
-
 #[derive(clap::Args)]
 #[command(after_help = "Examples:\n  \
     atenia doctor\n  \

@@ -2,6 +2,23 @@
 //! exit codes: 0 ok, 1 environment, 2 bad input or bad file, 3 runtime failure,
 //! 101 an internal panic caught at the boundary.
 
+/// `println!` / `print!` into a `String` (written out at once by
+/// [`doctor::print_stdout`], which survives a closed pipe). One definition
+/// for every command file below.
+macro_rules! outln {
+    ($o:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = writeln!($o, $($t)*);
+    }};
+}
+#[allow(unused_macros)]
+macro_rules! out {
+    ($o:expr, $($t:tt)*) => {{
+        use std::fmt::Write as _;
+        let _ = write!($o, $($t)*);
+    }};
+}
+
 mod capabilities;
 mod chat;
 mod convert;
