@@ -13,17 +13,15 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use atenia_engine::exec::decoder::{Logits, Session};
+use atenia_engine::exec::digest::logits_sha256;
 use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::Model;
-use sha2::{Digest, Sha256};
 
+/// The engine's logits digest without its `sha256:` prefix (the committed
+/// file's form).
 fn hash(logits: &[f32]) -> String {
-    let mut h = Sha256::new();
-    for v in logits {
-        h.update(v.to_bits().to_le_bytes());
-    }
-    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+    logits_sha256(logits)["sha256:".len()..].to_string()
 }
 
 /// Prefill of all positions, then `extra` greedy steps; and the same ids one

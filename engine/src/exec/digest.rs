@@ -19,8 +19,7 @@ pub fn logits_sha256_of<'a>(parts: impl IntoIterator<Item = &'a [f32]>) -> Strin
             h.update(v.to_bits().to_le_bytes());
         }
     }
-    let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
-    format!("sha256:{hex}")
+    prefixed_hex(h)
 }
 
 /// One digest for several: SHA-256 of the digests' text, in order, each
@@ -31,6 +30,11 @@ pub fn combined_sha256<'a>(digests: impl IntoIterator<Item = &'a str>) -> String
         h.update(d.as_bytes());
         h.update(b"\n");
     }
+    prefixed_hex(h)
+}
+
+/// `sha256:` and the finished digest in lower-case hex.
+fn prefixed_hex(h: Sha256) -> String {
     let hex: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
     format!("sha256:{hex}")
 }

@@ -38,16 +38,13 @@ impl Reading {
     /// Memory this process may still take: MemAvailable, lowered to what the
     /// cgroup still allows when that is tighter (as [`crate::memory::os::free_memory`]).
     pub fn free_bytes(&self) -> Option<u64> {
-        let cg = match (self.cgroup_limit_bytes, self.cgroup_current_bytes) {
-            (Some(max), Some(cur)) => {
-                Some(max.saturating_sub(cur.saturating_sub(self.cgroup_file_bytes.unwrap_or(0))))
-            }
-            _ => None,
+        let cgroup = crate::memory::os::CgroupMemory {
+            version: 0,
+            limit: self.cgroup_limit_bytes,
+            current: self.cgroup_current_bytes,
+            file: self.cgroup_file_bytes,
         };
-        match (self.mem_available_bytes, cg) {
-            (Some(a), Some(c)) => Some(a.min(c)),
-            (a, c) => a.or(c),
-        }
+        crate::memory::os::free_within(self.mem_available_bytes, &cgroup)
     }
 
     /// What the free fraction is a fraction of: the cgroup limit, or MemTotal,

@@ -83,7 +83,7 @@ pub fn mem_available() -> Option<u64> {
 /// page-cache part of that usage (reclaimable, so counted as free).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct CgroupMemory {
-    /// 1 or 2.
+    /// 1 or 2 (0 for figures that were recorded, not read: a guard trace).
     pub version: u8,
     /// memory.max (v2) or memory.limit_in_bytes (v1); `None` when unlimited.
     pub limit: Option<u64>,
@@ -160,11 +160,15 @@ impl CgroupMemory {
 /// Memory this process may still take: MemAvailable, lowered to what the
 /// cgroup (v1 or v2) still allows when it is tighter.
 pub fn free_memory() -> Option<u64> {
-    let avail = mem_available();
-    // The cgroup's usage counts the page cache, which the kernel reclaims
-    // before refusing memory: its file pages count as free.
-    let cg = CgroupMemory::read().and_then(|c| c.free());
-    match (avail, cg) {
+    free_within(mem_available(), &CgroupMemory::read().unwrap_or_default())
+}
+
+/// MemAvailable `available`, lowered to what `cgroup` still allows when that
+/// is tighter; either alone when the other is unknown. The cgroup's usage
+/// counts the page cache, which the kernel reclaims before refusing memory:
+/// its file pages count as free ([`CgroupMemory::free`]).
+pub fn free_within(available: Option<u64>, cgroup: &CgroupMemory) -> Option<u64> {
+    match (available, cgroup.free()) {
         (Some(a), Some(c)) => Some(a.min(c)),
         (a, c) => a.or(c),
     }
