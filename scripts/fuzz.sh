@@ -2,8 +2,13 @@
 # Bounded fuzzing of the engine's untrusted-input readers: the GGUF reader and
 # model load, a checkpoint directory's model.safetensors, config.json and
 # tokenizer.json (fuzz/fuzz_targets/). Runs on the stable toolchain: libFuzzer
-# with sanitizer coverage, no sanitizer (`--sanitizer none`), debug assertions
-# and overflow checks on (`-a`), as the tests build the engine.
+# (libfuzzer-sys) with sanitizer coverage, no sanitizer, debug assertions and
+# overflow checks on, as the tests build the engine. The targets are built with
+# plain cargo and the coverage flags `cargo fuzz build --sanitizer none -a`
+# would pass, so CI needs no cargo-fuzz install (minutes of compiling on a
+# fresh machine); `cargo fuzz run TARGET` works on the same targets for anyone
+# who has it. Unlike cargo-fuzz we keep cargo's default codegen units: one unit
+# per crate made the build several minutes slower for a run of a minute.
 #
 #   scripts/fuzz.sh                      # every target, 60 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh gguf
@@ -25,10 +30,6 @@ all=(gguf safetensors hf_config tokenizer_json)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${all[@]}")
 
-if ! cargo fuzz --version >/dev/null 2>&1; then
-  echo "fuzz: installing cargo-fuzz" >&2
-  cargo install cargo-fuzz --locked
-fi
 
 # Seeds, one directory per target (flattened names; libFuzzer only reads them).
 seeds=fuzz/seeds
@@ -43,14 +44,26 @@ for d in golden/hostile/hf/*/ golden/hf/*/; do
   [ -f "$d/tokenizer.json" ] && cp "$d/tokenizer.json" "$seeds/tokenizer_json/$tag"
 done
 
-flags=(--sanitizer none --debug-assertions --release)
-cargo fuzz build "${flags[@]}"
+triple=$(rustc -vV | sed -n 's/^host: //p')
+cov=(-Cpasses=sancov-module
+  -Cllvm-args=-sanitizer-coverage-level=4
+  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters
+  -Cllvm-args=-sanitizer-coverage-pc-table
+  -Cllvm-args=-sanitizer-coverage-trace-compares
+  -Cllvm-args=-sanitizer-coverage-stack-depth
+  -Cllvm-args=-simplifycfg-branch-fold-threshold=0
+  --cfg fuzzing -Cdebug-assertions)
+# --target keeps these flags away from build scripts and proc macros.
+RUSTFLAGS="${cov[*]}" cargo build --manifest-path fuzz/Cargo.toml --target "$triple" \
+  --release --bins --locked
+bin=fuzz/target/$triple/release
 
 failed=()
 for t in "${targets[@]}"; do
   mkdir -p "fuzz/corpus/$t"
   echo "fuzz: $t for ${seconds}s" >&2
-  if ! cargo fuzz run "${flags[@]}" "$t" "fuzz/corpus/$t" "$seeds/$t" -- \
+  mkdir -p "fuzz/artifacts/$t"
+  if ! "$bin/$t" "fuzz/corpus/$t" "$seeds/$t" -artifact_prefix="fuzz/artifacts/$t/" \
       -max_total_time="$seconds" -timeout="$timeout_s" -rss_limit_mb="$rss_mb" \
       -print_final_stats=1 2>"fuzz/$t.log"; then
     failed+=("$t")
