@@ -35,7 +35,11 @@ fn accuracy(ty: GgmlType, rows: usize, cols: usize, x: &[f32]) {
         let row = &bytes[r * rb..(r + 1) * rb];
         atenia_engine::formats::dequant::dequantize_row(ty, row, &mut w).unwrap();
         let exact: f64 = w.iter().zip(x).map(|(a, b)| *a as f64 * *b as f64).sum();
-        let abs: f64 = w.iter().zip(x).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+        let abs: f64 = w
+            .iter()
+            .zip(x)
+            .map(|(a, b)| (*a as f64 * *b as f64).abs())
+            .sum();
         let got = [
             k.dot([row], x, &[])[0],
             islice::dot_rows::<3, 1>(isa, ty, [row], &xs3)[0],

@@ -28,6 +28,42 @@
 //! `σ_b = s_b·2^{−7(S−1)}` and `L_j = Σ v_k` over the lane (both products'
 //! operands are exact). The lanes are summed `(0 + 2) + (1 + 3)` in `f64`
 //! and rounded once to `f32`. Scalar and AVX2 follow exactly this order.
+//! (The mins go to their own four lanes: group `g` into lane `g % 4`,
+//! `min_l = fma(M_g, σ_g·T_g, min_l)` with `T_g = Σ v_k` over the block;
+//! the lanes are `acc_l + min_l` before the tree.)
+//!
+//! # Error
+//!
+//! Against `Σ w_k x_k` with `w_k` the `f32` weights of `dequant.rs`:
+//! `|x_k − x̃_k| <= s_b·2^{−7(S−1)−1}`, so the slicing costs at most
+//! `Σ_b s_b 2^{−7(S−1)−1} Σ_{k∈b} |w_k|`; the exact `D q + M` differs from
+//! the `f32` weight by at most `u₃₂|w_k|` (only types with a min round
+//! there); the `f64` steps add `γ_{⌈nb/4⌉+4}(u₆₄)` times the sum of the
+//! magnitudes of the terms; the final rounding `u₃₂·|result|`.
+//! Since `s_b <= max_b|x|·2/127`, the slicing term is at most
+//! `2^{−7(S−1)}/127 · max_b|x| · Σ|w|` per block: `≈ 2⁻²¹·max|x|·Σ|w|` for
+//! three slices and `≈ 2⁻²⁸·max|x|·Σ|w|` for four. Today's `f32` runs charge
+//! `γ₁₆(u₃₂)·Σ|w_k x_k| ≈ 2⁻²⁰·Σ|w_k x_k|`: three slices lose to it as soon
+//! as a block's elements are much smaller than its largest (activation
+//! outliers); four slices win unless a block's `Σ|w x|` is below `2⁻⁸` of
+//! `max|x|·Σ|w|`.
+//!
+//! # Status: a measured prototype (not wired into matvec/matmul)
+//!
+//! `benches/benches/islice.rs` (one thread, 8192 × 2048 and 2048 × 8192,
+//! the same synthetic rows for both routes). Error relative to `Σ|w x|`
+//! over 512 rows, K = 2048, activations with a ×40 outlier every 97
+//! elements: f32 runs max 3.6e-8 (Q4_1) / 4.7e-8 (Q4_K); three slices
+//! 3.6e-7 / 8.1e-7 (10–17× worse); four slices 1.5e-8 / 1.3e-8. So only
+//! four slices keep the drift. Instructions per 8192 × 2048 product
+//! (callgrind, AVX2, 4 rows per call, slicing included): Q4_1 f32 runs
+//! 18.6 M, three slices 13.7 M, four slices 16.9 M (−9%); Q4_K 23.6 M,
+//! 14.2 M, 18.0 M (−24%). Wall time on the shared 2-core EPYC (load 10–12)
+//! was within noise for Q4_1 and 5–20% faster for Q4_K. On AVX2 the
+//! integer route with four slices pays little: `vpmaddubsw` + `vpmaddwd` +
+//! the lane fold cost about what the `f32` decode and FMAs cost; AVX-512
+//! VNNI's `vpdpbusd` (both steps and the add in one, 64 bytes wide) is
+//! where it should pay.
 
 use super::Isa;
 use crate::formats::dequant;
@@ -368,14 +404,18 @@ mod x86 {
                 let dd = _mm_cvtph_ps(_mm_cvtsi32_si128((blk as *const i32).read_unaligned()));
                 let d = _mm256_broadcastss_ps(dd);
                 let dmin = _mm256_broadcastss_ps(_mm_shuffle_ps::<0x55>(dd, dd));
-                let to_f = |v: u64| _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v as i64)));
+                let to_f =
+                    |v: u64| _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(_mm_cvtsi64_si128(v as i64)));
                 let dsc = _mm256_mul_ps(d, to_f(sc));
                 let mm = _mm256_xor_ps(_mm256_set1_ps(-0.0), _mm256_mul_ps(dmin, to_f(m)));
                 for h in 0..2 {
                     let (dh, mh) = if h == 0 {
                         (_mm256_castps256_ps128(dsc), _mm256_castps256_ps128(mm))
                     } else {
-                        (_mm256_extractf128_ps::<1>(dsc), _mm256_extractf128_ps::<1>(mm))
+                        (
+                            _mm256_extractf128_ps::<1>(dsc),
+                            _mm256_extractf128_ps::<1>(mm),
+                        )
                     };
                     let dh = _mm256_mul_pd(_mm256_cvtps_pd(dh), sig[h]);
                     _mm256_storeu_pd(ds[r].as_mut_ptr().add(4 * h), dh);
@@ -418,7 +458,11 @@ mod tests {
         for r in &rows {
             dequant::dequantize_row(ty, r, &mut w).unwrap();
             let exact: f64 = w.iter().zip(&x).map(|(a, b)| *a as f64 * *b as f64).sum();
-            let abs: f64 = w.iter().zip(&x).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+            let abs: f64 = w
+                .iter()
+                .zip(&x)
+                .map(|(a, b)| (*a as f64 * *b as f64).abs())
+                .sum();
             let want = dot_rows::<S, 1>(Isa::Scalar, ty, [r], &xs)[0];
             assert!(
                 ((want as f64) - exact).abs() <= 1e-5 * abs + 1e-30,
