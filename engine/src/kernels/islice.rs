@@ -271,6 +271,8 @@ pub fn dot_rows<const S: usize, const R: usize>(
 }
 
 #[cfg(target_arch = "x86_64")]
+// The kernels index parallel per-row arrays (`p[r]`, `ds[r]`, ...) by row.
+#[allow(clippy::needless_range_loop)]
 mod x86 {
     use super::{Sliced, BLOCK};
     use crate::formats::dequant;
