@@ -8,6 +8,10 @@
 //! so equal hashes mean the streamed pass computes what the whole-matrix
 //! pass computed, bit for bit.
 //!
+//! Each model runs with its pages kept and the default chunk, and with its
+//! pages released and chunks down to a single row (so that every chunk
+//! boundary, prefetch and release is crossed even on the tiny fixtures).
+//!
 //! A deliberate change of the reference's arithmetic re-records them with
 //! `cargo test --profile test -p atenia-references --test streaming -- --ignored bless`
 //! and says why in its commit.
@@ -17,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::model::Model;
-use atenia_references::{forward_bf16, forward_f64};
+use atenia_references::{forward_bf16_with, forward_f64_with, Pages, Streaming};
 use atenia_testkit::{golden, model_path, read_reference};
 use sha2::{Digest, Sha256};
 
@@ -87,11 +91,11 @@ fn hash_rows<'a>(rows: impl IntoIterator<Item = &'a [f64]>) -> String {
 }
 
 /// `[f64 logits, observed residual streams, bf16 logits]`.
-fn hashes(model: &Model, ids: &[u32]) -> [String; 3] {
+fn hashes(model: &Model, ids: &[u32], how: &Streaming) -> [String; 3] {
     let mut observed: Vec<Vec<f64>> = vec![];
     let mut obs = |_l: usize, rows: &[f64]| observed.push(rows.to_vec());
-    let logits = forward_f64(model, ids, Some(&mut obs));
-    let bf16 = forward_bf16(model, ids);
+    let logits = forward_f64_with(model, ids, Some(&mut obs), how);
+    let bf16 = forward_bf16_with(model, ids, how);
     [
         hash_rows(logits.iter().map(|r| &r[..])),
         hash_rows(observed.iter().map(|r| &r[..])),
@@ -99,11 +103,32 @@ fn hashes(model: &Model, ids: &[u32]) -> [String; 3] {
     ]
 }
 
-fn compute() -> BTreeMap<String, [String; 3]> {
+/// The ways `name` is streamed: pages kept, whole default chunks (the
+/// first, which `bless` records); pages released, chunks of an odd size
+/// (4099 bytes: a few rows of a fixture, many chunks per matrix); and on two
+/// fixtures pages released chunks of a single row (every row a chunk costs a
+/// thread start per row, too slow for all of them).
+fn ways(name: &str) -> Vec<Streaming> {
+    let release = |chunk_bytes| Streaming {
+        pages: Pages::Release,
+        chunk_bytes,
+    };
+    let mut v = vec![Streaming::default(), release(4099)];
+    if ["gguf/llama/llama-F32.gguf", "hf/llama-tied-f32"].contains(&name) {
+        v.push(release(1));
+    }
+    v
+}
+
+/// Each model's hashes for each of [`ways`].
+fn compute() -> BTreeMap<String, Vec<[String; 3]>> {
     cases()
         .into_iter()
         .map(|(name, model, ids)| {
-            let h = hashes(&model, &ids);
+            let h = ways(&name)
+                .iter()
+                .map(|how| hashes(&model, &ids, how))
+                .collect();
             (name, h)
         })
         .collect()
@@ -124,21 +149,31 @@ fn reference_numbers_match_the_committed_hashes() {
     let want = committed();
     let got = compute();
     let mut bad = vec![];
-    for (name, h) in &got {
-        match want.get(name) {
-            Some(w) if w == h => {}
-            Some(w) => bad.push(format!("{name}: {h:?} != committed {w:?}")),
-            None => bad.push(format!("{name}: no committed hashes")),
+    for (name, hs) in &got {
+        for (how, h) in ways(name).iter().zip(hs) {
+            match want.get(name) {
+                Some(w) if w == h => {}
+                Some(w) => bad.push(format!("{name} ({how:?}): {h:?} != committed {w:?}")),
+                None => bad.push(format!("{name}: no committed hashes")),
+            }
         }
     }
     assert!(bad.is_empty(), "{bad:#?}");
-    assert_eq!(got.len(), want.len(), "models differ from the committed set");
+    assert_eq!(
+        got.len(),
+        want.len(),
+        "models differ from the committed set"
+    );
 }
 
 /// Re-records golden/reference-hashes.json (see the module docs).
 #[test]
 #[ignore]
 fn bless() {
-    let text = serde_json::to_string_pretty(&compute()).unwrap();
+    let first: BTreeMap<String, [String; 3]> = compute()
+        .into_iter()
+        .map(|(name, mut hs)| (name, hs.swap_remove(0)))
+        .collect();
+    let text = serde_json::to_string_pretty(&first).unwrap();
     std::fs::write(hashes_file(), text + "\n").unwrap();
 }
