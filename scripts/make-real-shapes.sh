@@ -3,10 +3,11 @@
 # shapes people run, with seeded random weights and SmolLM2's tokenizer, made
 # by the project so that speed can be measured at real sizes.
 #
-#   scripts/make-real-shapes.sh [--shapes LIST] [--types LIST] [--hf SHAPE|none]
+#   scripts/make-real-shapes.sh [SHAPE...] [--shapes LIST] [--types LIST] [--hf SHAPE|none]
 #                               [--seed N] [--out DIR] [--reserve GIB]
 #                               [--drop-f16] [--dry-run]
 #
+#   SHAPE          a shape to make, as in --shapes (both add to the list)
 #   --shapes LIST  comma-separated, from (short names in brackets):
 #                    llama-3.2-1b [1b]  hidden 2048, 16 layers, 32 heads, 8 KV heads,
 #                                       FFN 8192, rope theta 500000, tied embeddings
@@ -24,6 +25,10 @@
 #   --reserve GIB  free space to leave on the disk (default 2)
 #   --drop-f16     delete each F16 file once its other files are made
 #   --dry-run      print what would be made, its sizes and the free space; make nothing
+#
+# The big F16 files alone (no quantized files, no HF directory), one at a time:
+#   scripts/make-real-shapes.sh 8b --types f16     # 14.8 GB
+#   scripts/make-real-shapes.sh 13b --types f16    # 26.4 GB, larger than a 24 GiB machine's RAM
 #
 # Files: DIR/<shape>-shape.F16.gguf, DIR/<shape>-shape.<TYPE>.gguf (TYPE as
 # llama-quantize names it: Q4_K_M, Q8_0, Q4_0, Q6_K) and DIR/<shape>-shape.hf-bf16/.
@@ -48,7 +53,9 @@
 # written under a .part name and renamed when complete, so an interrupted run
 # leaves nothing that a later run would take for done. Before making
 # anything the script adds up what is missing and refuses, naming the sizes,
-# when the disk lacks room for it plus --reserve.
+# when the disk lacks room for it plus --reserve; the disk is shared, so each
+# file is checked again just before it is written (and real_shapes.py checks
+# once more before it writes a byte).
 #
 # The models' text is noise: they are for timing (atenia-harness bench,
 # scripts/peer-llama-cpp.sh MODEL), not for quality.
@@ -61,7 +68,7 @@ models="${ATENIA_MODEL_DIR:-$cache/models}"
 peer="${ATENIA_PEER_DIR:-$cache/peer}"
 out="$models/real-shapes"
 tokenizer="$models/SmolLM2-135M-Instruct.Q4_1.gguf"
-shapes="1b,8b"
+shapes=""  # 1b,8b when no shape is named
 types="f16,q4_k_m,q8_0,q4_0,q6_k"
 hf=""  # 1b when --shapes has it
 seed=0
@@ -86,10 +93,12 @@ while [ $# -gt 0 ]; do
     --reserve=*) reserve="${1#*=}"; shift ;;
     --drop-f16) drop_f16=1; shift ;;
     --dry-run) dry_run=1; shift ;;
-    -h|--help) sed -n '2,54p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-    *) die "unknown argument $1 (see --help)" ;;
+    -h|--help) sed -n '2,61p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -*) die "unknown argument $1 (see --help)" ;;
+    *) shapes="${shapes:+$shapes,}$1"; shift ;;
   esac
 done
+[ -n "$shapes" ] || shapes="1b,8b"
 [[ "$seed" =~ ^[0-9]+$ ]] || die "--seed takes a non-negative integer, not '$seed'"
 [[ "$reserve" =~ ^[0-9]+$ ]] || die "--reserve takes whole GiB, not '$reserve'"
 
@@ -230,12 +239,20 @@ for line in "${plan[@]}"; do
     echo "skip    $name (exists, $(gb "$bytes"))"
     continue
   fi
+  # The disk is shared: what the plan counted may be gone by now.
+  free_now=$(( $(df -Pk "$out" | awk 'NR == 2 { print $4 }') * 1024 ))
+  if [ $((bytes + keep)) -gt "$free_now" ]; then
+    echo "make-real-shapes: not enough disk for $name now: it needs $(gb "$bytes") and only" >&2
+    echo "  $(gb $((free_now - keep))) can be used ($(gb "$free_now") free, --reserve $reserve GiB kept); nothing written" >&2
+    exit 3
+  fi
   start=$SECONDS
   case "$kind" in
     f16)
       echo "write   $name ($(gb "$bytes"), seed $seed)"
       rm -f "$path.part"
-      "${helper[@]}" write "$shape" "$path.part" --tokenizer "$tokenizer" --seed "$seed"
+      "${helper[@]}" write "$shape" "$path.part" --tokenizer "$tokenizer" --seed "$seed" \
+        --reserve "$keep"
       [ "$(size_of "$path.part")" = "$bytes" ] ||
         { echo "make-real-shapes: $path.part is $(size_of "$path.part") bytes, expected $bytes" >&2; exit 1; }
       mv "$path.part" "$path" ;;

@@ -8,7 +8,10 @@ llama-quantize and the engine's converter on the F16 file this writes.
     real_shapes.py shapes                          the known shapes, one a line
     real_shapes.py size SHAPE                      exact size in bytes of SHAPE's F16 file
     real_shapes.py params SHAPE                    its parameter count
-    real_shapes.py write SHAPE OUT.gguf --tokenizer SRC.gguf [--seed N]
+    real_shapes.py write SHAPE OUT.gguf --tokenizer SRC.gguf [--seed N] [--reserve BYTES]
+
+write refuses, before writing anything, when the disk holding OUT.gguf has
+less free space than the file's size plus --reserve (default 2 GiB).
 
 The file is a Llama-architecture GGUF at the real model's shape (hidden size,
 layers, heads, KV heads, FFN width, rope theta, tied or separate output
@@ -35,6 +38,7 @@ shape (a 26 GB file).
 
 import argparse
 import os
+import shutil
 import sys
 import tempfile
 import zlib
@@ -180,7 +184,17 @@ def write_tensor(fout, name, dims, kind, seed, align):
     fout.write(b"\0" * (pad(n, align) - n))
 
 
-def write(shape, out, tokenizer, seed):
+def check_disk(shape, out, reserve):
+    """Exits, naming the sizes, when OUT's disk cannot hold SHAPE's file plus reserve."""
+    need = sum(nbytes(d, k) for _, d, k in tensors(shape))
+    free = shutil.disk_usage(os.path.dirname(os.path.abspath(out))).free
+    if need + reserve > free:
+        sys.exit(f"real_shapes: not enough disk for {out}: {need / 1e9:.2f} GB of weights "
+                 f"and {reserve / 1e9:.2f} GB kept free, but only {free / 1e9:.2f} GB free")
+
+
+def write(shape, out, tokenizer, seed, reserve):
+    check_disk(shape, out, reserve)
     w = header(shape, out, tokenizer, seed)
     fout, align = w.fout[0], w.data_alignment
     listed = tensors(shape)
@@ -214,6 +228,8 @@ def main():
     c.add_argument("out")
     c.add_argument("--tokenizer", required=True)
     c.add_argument("--seed", type=int, default=0)
+    c.add_argument("--reserve", type=int, default=2 << 30,
+                   help="bytes to leave free on the disk (default 2 GiB)")
     a = p.parse_args()
     if a.cmd == "shapes":
         print("\n".join(SHAPES))
@@ -224,7 +240,7 @@ def main():
             p.error("size needs --tokenizer")
         print(expected_size(a.shape, a.tokenizer, a.seed))
     else:
-        write(a.shape, a.out, a.tokenizer, a.seed)
+        write(a.shape, a.out, a.tokenizer, a.seed, a.reserve)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use atenia_engine::guard::wiring::RunGuard;
 use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::TokenizerLoad;
 use atenia_engine::Result;
@@ -15,10 +16,13 @@ use atenia_harness::reference_file::LogitsFile;
     after_help = "The reference holds `input_ids` (I64 [seq]), `logits` ([k, vocab], F32 or F64),\n\
 optional `positions` (I64 [k]: which positions the rows are; default all) and optional\n\
 `argmax` (I64 [seq]). Exit code 0 when the ADR-004 default band holds, 1 when it does not.\n\
-The reference's ids are run as they are: the model needs no tokenizer.\n\
+The reference's ids are run as they are: the model needs no tokenizer. Under --memory-budget\n\
+the weights that do not fit are streamed from the file (a model larger than memory compares\n\
+the same bits).\n\
 Examples:\n  atenia-harness compare SmolLM2-135M-Instruct.Q4_1.gguf --reference capital.safetensors\n  \
 atenia-harness compare model.gguf --reference ref.safetensors --decode --json\n  \
-atenia-harness compare golden/hf/llama-tied-f32 --reference golden/hf/llama-tied-f32/reference.safetensors"
+atenia-harness compare golden/hf/llama-tied-f32 --reference golden/hf/llama-tied-f32/reference.safetensors\n  \
+atenia-harness compare big.gguf --reference ref.safetensors --memory-budget 512MiB"
 )]
 pub struct Args {
     /// Model: a GGUF file or a Hugging Face checkpoint directory
@@ -34,6 +38,8 @@ pub struct Args {
     pub json: atenia_engine::cli::args::JsonArgs,
     #[command(flatten)]
     pub threads: atenia_engine::cli::args::ThreadsArgs,
+    #[command(flatten)]
+    pub guard: atenia_engine::cli::args::GuardArgs,
 }
 
 pub fn run(a: Args) -> Result<i32> {
@@ -41,6 +47,17 @@ pub fn run(a: Args) -> Result<i32> {
     let rt = Runtime::new(a.threads.threads, None)?;
     let loaded = atenia_engine::cli::ui::load_model(&a.model, TokenizerLoad::Lazy)?;
     let reference = LogitsFile::read(&a.reference)?;
+    // The memory guard's start decision (one session of the reference's
+    // length); it sets the model's budget.
+    let _guard = RunGuard::start(
+        &loaded.model,
+        a.guard.options(
+            reference.input_ids.len().max(1),
+            rt.threads(),
+            "atenia-harness compare",
+            0,
+        ),
+    )?;
     let path = if a.decode {
         Path::Decode
     } else {

@@ -15,8 +15,10 @@ use atenia_engine::exec::decoder::{Logits, Session};
 use atenia_engine::exec::sampler::argmax;
 use atenia_engine::kernels::runtime::Runtime;
 use atenia_engine::model::open::Loaded;
+use atenia_engine::model::Model;
 use atenia_engine::text::tokenizer::Tokenizer;
 use atenia_engine::Result;
+use atenia_references::Streaming;
 
 pub const SCHEMA: &str = "atenia.validate/1";
 
@@ -273,29 +275,34 @@ fn greedy_path(
     Ok(greedy)
 }
 
-/// Engine against reference, layer by layer: the largest difference and the
-/// relative L2 error of each layer's residual stream.
-fn layer_drift(eng_layers: &[Vec<f64>], ref_layers: &[Vec<f64>]) -> Vec<LayerDrift> {
-    eng_layers
-        .iter()
-        .zip(ref_layers)
-        .enumerate()
-        .map(|(layer, (e, r))| {
-            let n = e.len().min(r.len());
-            let (mut max, mut d2, mut r2) = (0f64, 0f64, 0f64);
-            for i in 0..n {
-                let d = e[i] - r[i];
-                max = max.max(d.abs());
-                d2 += d * d;
-                r2 += r[i] * r[i];
-            }
-            LayerDrift {
-                layer,
-                max_abs_diff: max,
-                rel_l2: if r2 > 0.0 { (d2 / r2).sqrt() } else { 0.0 },
-            }
-        })
-        .collect()
+/// Engine against reference at one layer: the largest difference and the
+/// relative L2 error of the layer's residual stream.
+fn layer_drift(layer: usize, e: &[f64], r: &[f64]) -> LayerDrift {
+    let n = e.len().min(r.len());
+    let (mut max, mut d2, mut r2) = (0f64, 0f64, 0f64);
+    for i in 0..n {
+        let d = e[i] - r[i];
+        max = max.max(d.abs());
+        d2 += d * d;
+        r2 += r[i] * r[i];
+    }
+    LayerDrift {
+        layer,
+        max_abs_diff: max,
+        rel_l2: if r2 > 0.0 { (d2 / r2).sqrt() } else { 0.0 },
+    }
+}
+
+/// How the reference passes read the weights: like the engine, a model
+/// under a memory budget is streamed with each chunk's pages released after
+/// use (the reference then holds only its activations, the logits and one
+/// chunk of weights); without a budget the pages stay mapped for the
+/// engine's next session. The reference's numbers are the same either way.
+pub fn reference_streaming(model: &Model) -> Streaming {
+    match model.memory.budget() {
+        Some(_) => Streaming::release(),
+        None => Streaming::default(),
+    }
 }
 
 /// Counts of |engine − reference| over every logit of every position
@@ -355,26 +362,33 @@ pub fn validate_prompt(
     let mut seq = prompt.clone();
     seq.extend_from_slice(&greedy);
 
-    // Reference, with the residual stream after each layer.
-    let mut ref_layers: Vec<Vec<f64>> = vec![];
-    let reference = {
-        let mut obs = |_l: usize, rows: &[f64]| ref_layers.push(rows.to_vec());
-        atenia_references::forward_f64(model, &seq, Some(&mut obs))
-    };
-
     // Engine, both paths; the prefill run records the residual stream too.
     let mut eng_layers: Vec<Vec<f64>> = vec![];
     let prefill = {
         let mut obs = |_l: usize, rows: &[f64]| eng_layers.push(rows.to_vec());
         engine_run::logits_observed(model, rt, &seq, Path::Prefill, Some(&mut obs))?
     };
-    let decode = engine_run::logits(model, rt, &seq, Path::Decode)?;
-    let bf16 = opts
-        .bf16
-        .then(|| bf16_report(&atenia_references::forward_bf16(model, &seq), &reference));
-
-    let layers = layer_drift(&eng_layers, &ref_layers);
     debug_assert!(eng_layers.iter().all(|l| l.len() % hid == 0));
+    let decode = engine_run::logits(model, rt, &seq, Path::Decode)?;
+
+    // Reference, compared with the engine's residual stream layer by layer
+    // as it goes (only the engine's layers are kept).
+    let how = reference_streaming(model);
+    let mut layers = vec![];
+    let reference = {
+        let mut obs = |l: usize, rows: &[f64]| {
+            if let Some(e) = eng_layers.get(l) {
+                layers.push(layer_drift(l, e, rows));
+            }
+        };
+        atenia_references::forward_f64_with(model, &seq, Some(&mut obs), &how)
+    };
+    drop(eng_layers);
+    let bf16 = opts.bf16.then(|| {
+        let b = atenia_references::forward_bf16_with(model, &seq, &how);
+        bf16_report(&b, &reference)
+    });
+
     let error_histogram = error_histogram(&prefill, &reference, vocab);
     let reference_argmax_ids = reference_argmax(&reference, prompt.len(), greedy.len());
     let first_divergence = greedy

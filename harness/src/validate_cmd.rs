@@ -25,12 +25,17 @@ same sequences, to show how far bf16 lands from float64 (--no-bf16 skips it).\n\
 A prompt file is a JSON array of {\"name\", \"text\", \"chat\"} objects, or of {\"name\", \"ids\"}\n\
 objects whose token ids run as they are: a model without a tokenizer can be validated with\n\
 those (its report then has no detokenized text). The two kinds may be mixed.\n\
+Under a memory budget (--memory-budget, or one the guard sets from a cgroup limit) the engine\n\
+streams the weights that do not fit, and the float64 and bfloat16 references stream the whole\n\
+model chunk by chunk, dropping each chunk's pages after use: a model larger than memory can be\n\
+validated (--max-prompts and --gen-tokens keep such a run short).\n\
 Exit code 0 when the gate holds, 1 when it does not, 2 for bad input or a model the reference cannot run.\n\
 Examples:\n  atenia-harness validate SmolLM2-135M-Instruct.Q4_1.gguf\n  \
 atenia-harness validate model.gguf --prompts prompts.json --json-out report.json --html report.html\n  \
 atenia-harness validate model.gguf --json | jq .summary\n  \
 echo '[{\"name\": \"ids\", \"ids\": [1, 17, 42, 99]}]' > ids.json\n  \
-atenia-harness validate checkpoint-dir --prompts ids.json --no-bf16"
+atenia-harness validate checkpoint-dir --prompts ids.json --no-bf16\n  \
+atenia-harness validate big.gguf --memory-budget 512MiB --max-prompts 1 --gen-tokens 4 --no-bf16"
 )]
 pub struct Args {
     /// Model file (GGUF) or Hugging Face checkpoint directory
@@ -39,6 +44,9 @@ pub struct Args {
     /// Prompt set: a JSON array of {"name", "text", "chat"} or {"name", "ids"} (default: the built-in set of 8)
     #[arg(long, value_name = "FILE")]
     pub prompts: Option<PathBuf>,
+    /// Run only the first N prompts of the set (default: all)
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_prompts: Option<u64>,
     /// Greedy tokens generated after each prompt and checked along the way
     #[arg(long, default_value_t = 24, value_name = "N")]
     pub gen_tokens: usize,
@@ -166,10 +174,13 @@ pub fn run(a: Args) -> Result<i32> {
     // Built when a text prompt first needs it (an ids-only set may run a
     // model without one).
     let loaded = load(&a.model, TokenizerLoad::Lazy)?;
-    let prompts = match &a.prompts {
+    let mut prompts = match &a.prompts {
         Some(p) => read_prompts(p)?,
         None => default_prompts(),
     };
+    if let Some(n) = a.max_prompts {
+        prompts.truncate(usize::try_from(n).unwrap_or(usize::MAX));
+    }
     // The memory guard: refuse, proceed or tighten at start (for the longest
     // prompt's session), then a reading before every prompt after the first.
     let mut capacity = 1;

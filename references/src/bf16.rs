@@ -50,6 +50,8 @@ use atenia_engine::kernels::activation::Activation;
 use atenia_engine::kernels::rope::{Rope, RopeStyle};
 use atenia_engine::model::{LayerConfig, LayerWeights, Model, ModelConfig};
 
+use crate::stream::{stream_rows, Streaming};
+
 /// Rounds an f32 to the nearest bfloat16 (ties to even), returned as the f32
 /// of the same value. NaN stays NaN; values beyond bf16's range become ±inf.
 pub fn round_bf16(x: f32) -> f32 {
@@ -81,6 +83,7 @@ struct Ctx<'a> {
     c: &'a ModelConfig,
     style: NormStyle,
     eps: f32,
+    how: &'a Streaming,
 }
 
 impl Ctx<'_> {
@@ -123,6 +126,15 @@ impl Ctx<'_> {
 /// # Panics
 /// When a token is outside the vocabulary or `tokens` is empty.
 pub fn forward_bf16(model: &Model, tokens: &[u32]) -> Vec<Vec<f64>> {
+    forward_bf16_with(model, tokens, &Streaming::default())
+}
+
+/// [`forward_bf16`], streaming the weights as `how` says (the same bits
+/// whatever it says; see [`crate::stream`]).
+///
+/// # Panics
+/// When a token is outside the vocabulary or `tokens` is empty.
+pub fn forward_bf16_with(model: &Model, tokens: &[u32], how: &Streaming) -> Vec<Vec<f64>> {
     let c = &model.config;
     let w = &model.weights;
     let n = tokens.len();
@@ -136,6 +148,7 @@ pub fn forward_bf16(model: &Model, tokens: &[u32]) -> Vec<Vec<f64>> {
             NormStyle::Llama
         },
         eps: c.norm_eps as f32,
+        how,
     };
 
     // Embeddings; Gemma multiplies by sqrt(hidden) rounded to the weights' dtype.
@@ -151,6 +164,7 @@ pub fn forward_bf16(model: &Model, tokens: &[u32]) -> Vec<Vec<f64>> {
         w.embed
             .dequantize_row_into(tok as usize, &mut row)
             .expect("embedding row");
+        how.done_with(&w.embed, tok as usize, tok as usize + 1);
         for (xi, &e) in x[t * hid..(t + 1) * hid].iter_mut().zip(&row) {
             let e = round_bf16(e);
             *xi = match scale {
@@ -166,24 +180,46 @@ pub fn forward_bf16(model: &Model, tokens: &[u32]) -> Vec<Vec<f64>> {
     }
 
     let h = ctx.rms_norm(&x, &w.final_norm);
-    let mut logits = linear(&w.output, &h, n, None);
-    if let Some(cap) = c.final_softcap {
-        let cap = bf(cap);
-        for l in &mut logits {
-            let t = round_bf16(*l / cap);
-            let t = bf((t as f64).tanh());
-            *l = round_bf16(t * cap);
-        }
-    }
+    output(&w.output, c.final_softcap, &h, n, how)
+}
+
+/// The bf16 logits of the `n` rows of `h` (widened to f64, each position's
+/// row of `vocab`), a chunk of vocabulary rows at a time, each value
+/// soft-capped as it lands.
+fn output(w: &Matrix, softcap: Option<f64>, h: &[f32], n: usize, how: &Streaming) -> Vec<Vec<f64>> {
+    assert_eq!(h.len(), n * w.cols, "{}: input size", w.name);
+    let cap = softcap.map(bf);
+    let mut logits = vec![vec![0f64; w.rows]; n];
+    stream_rows(
+        w,
+        n,
+        how,
+        f32_buffer(w),
+        bf16_dot_row(h, w.cols, None),
+        |r0, block| {
+            for (i, out) in block.chunks_exact(n).enumerate() {
+                for (t, &l) in out.iter().enumerate() {
+                    let l = match cap {
+                        Some(cap) => {
+                            let th = round_bf16(l / cap);
+                            let th = bf((th as f64).tanh());
+                            round_bf16(th * cap)
+                        }
+                        None => l,
+                    };
+                    logits[t][r0 + i] = l as f64;
+                }
+            }
+        },
+    );
     logits
-        .chunks_exact(c.vocab)
-        .map(|r| r.iter().map(|&v| v as f64).collect())
-        .collect()
 }
 
 /// One decoder layer, updating the bf16 residual stream `x` (`n × hidden`).
 fn layer(ctx: &Ctx<'_>, rope: &Rope, lc: &LayerConfig, lw: &LayerWeights, x: &mut [f32], n: usize) {
     let c = ctx.c;
+    let linear =
+        |w: &Matrix, x: &[f32], n: usize, bias: Option<&[f32]>| linear(w, x, n, bias, ctx.how);
     let a = &lc.attn;
     let hd = a.head_dim;
 
@@ -347,41 +383,47 @@ fn dot_f32(a: &[f32], b: &[f32]) -> f32 {
 
 /// `y[t][r] = bf16(bf16(W[r]) · x[t] + bf16(bias[r]))`, accumulated in f32.
 /// Each row of `W` is dequantized once (exactly, to f32), rounded to bf16 and
-/// used for all `n` inputs; output rows are split over threads.
-fn linear(w: &Matrix, x: &[f32], n: usize, bias: Option<&[f32]>) -> Vec<f32> {
-    let (rows, cols) = (w.rows, w.cols);
-    assert_eq!(x.len(), n * cols, "{}: input size", w.name);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(rows.div_ceil(64))
-        .max(1);
-    let per = rows.div_ceil(threads);
-    // Transposed result, [r][t].
-    let mut yt = vec![0f32; rows * n];
-    std::thread::scope(|s| {
-        for (ci, chunk) in yt.chunks_mut(per * n).enumerate() {
-            s.spawn(move || {
-                let mut r32 = vec![0f32; cols];
-                for (i, out) in chunk.chunks_exact_mut(n).enumerate() {
-                    let r = ci * per + i;
-                    w.dequantize_row_into(r, &mut r32)
-                        .expect("weight row size was validated at load");
-                    r32.iter_mut().for_each(|v| *v = round_bf16(*v));
-                    let b = bias.map_or(0.0, |b| round_bf16(b[r]));
-                    for (t, o) in out.iter_mut().enumerate() {
-                        *o = round_bf16(dot_f32(&r32, &x[t * cols..(t + 1) * cols]) + b);
-                    }
-                }
-            });
-        }
-    });
+/// used for all `n` inputs.
+fn linear(w: &Matrix, x: &[f32], n: usize, bias: Option<&[f32]>, how: &Streaming) -> Vec<f32> {
+    let rows = w.rows;
+    assert_eq!(x.len(), n * w.cols, "{}: input size", w.name);
     let mut y = vec![0f32; n * rows];
-    for r in 0..rows {
-        for t in 0..n {
-            y[t * rows + r] = yt[r * n + t];
+    stream_rows(
+        w,
+        n,
+        how,
+        f32_buffer(w),
+        bf16_dot_row(x, w.cols, bias),
+        |r0, block| {
+            for (i, out) in block.chunks_exact(n).enumerate() {
+                for (t, &v) in out.iter().enumerate() {
+                    y[t * rows + r0 + i] = v;
+                }
+            }
+        },
+    );
+    y
+}
+
+/// No per-thread state beyond the streamed row itself.
+fn f32_buffer(_w: &Matrix) -> impl Fn() + Sync {
+    || ()
+}
+
+/// One weight row `r`, rounded to bf16 in place, dotted with each
+/// `cols`-wide row of `x` (plus the bf16 bias), each result rounded to bf16.
+fn bf16_dot_row<'a>(
+    x: &'a [f32],
+    cols: usize,
+    bias: Option<&'a [f32]>,
+) -> impl Fn(&mut (), usize, &mut [f32], &mut [f32]) + Sync + 'a {
+    move |_, r, r32, out| {
+        r32.iter_mut().for_each(|v| *v = round_bf16(*v));
+        let b = bias.map_or(0.0, |b| round_bf16(b[r]));
+        for (t, o) in out.iter_mut().enumerate() {
+            *o = round_bf16(dot_f32(r32, &x[t * cols..(t + 1) * cols]) + b);
         }
     }
-    y
 }
 
 #[cfg(test)]

@@ -8,14 +8,22 @@
 //! It uses no engine kernel (no `kernels::*` function, no decoder); the only
 //! engine items it names are the model's data types and enums.
 //!
-//! Weights are streamed: each weight row is dequantized once per call (to f32,
-//! then widened exactly to f64) and used for every position, so memory stays at
-//! one row per thread plus the activations.
+//! Weights are streamed ([`crate::stream`]): layer by layer, matrix by
+//! matrix, chunk by chunk of rows, each weight row is dequantized once per
+//! call (to f32, then widened exactly to f64) and used for every position, so
+//! memory stays at one row per thread plus the activations (`positions ×
+//! width` in f64), one chunk's outputs and the logits. The embedding is read
+//! only at the rows of the given tokens, the output projection a chunk of
+//! vocabulary rows at a time. With [`Pages::Release`](crate::stream::Pages::Release) the pages of the model
+//! file are dropped after use, so that a model larger than memory costs only
+//! the chunk in flight.
 
 use atenia_engine::formats::storage::Matrix;
 use atenia_engine::kernels::activation::Activation;
 use atenia_engine::kernels::rope::{Rope, RopeStyle};
 use atenia_engine::model::{LayerConfig, LayerWeights, Model, ModelConfig};
+
+use crate::stream::{stream_rows, Streaming};
 
 /// The observer of [`forward_f64`]: `(layer, rows)` where `rows` is `seq × hidden`.
 pub type Observer<'a> = dyn FnMut(usize, &[f64]) + 'a;
@@ -31,7 +39,21 @@ pub type Observer<'a> = dyn FnMut(usize, &[f64]) + 'a;
 pub fn forward_f64(
     model: &Model,
     tokens: &[u32],
+    observer: Option<&mut Observer<'_>>,
+) -> Vec<Vec<f64>> {
+    forward_f64_with(model, tokens, observer, &Streaming::default())
+}
+
+/// [`forward_f64`], streaming the weights as `how` says (the same bits
+/// whatever it says).
+///
+/// # Panics
+/// When a token is outside the vocabulary or `tokens` is empty.
+pub fn forward_f64_with(
+    model: &Model,
+    tokens: &[u32],
     mut observer: Option<&mut Observer<'_>>,
+    how: &Streaming,
 ) -> Vec<Vec<f64>> {
     let c = &model.config;
     let w = &model.weights;
@@ -52,6 +74,7 @@ pub fn forward_f64(
         w.embed
             .dequantize_row_into(tok as usize, &mut row)
             .expect("embedding row");
+        how.done_with(&w.embed, tok as usize, tok as usize + 1);
         for (xi, &e) in x[t * hid..(t + 1) * hid].iter_mut().zip(&row) {
             *xi = e as f64 * scale;
         }
@@ -62,7 +85,7 @@ pub fn forward_f64(
     // for a session holding n positions).
     let ropes = c.ropes_for(n);
     for (li, (lc, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
-        layer(c, &ropes[lc.rope], lc, lw, &mut x, n);
+        layer(c, &ropes[lc.rope], lc, lw, &mut x, n, how);
         if let Some(obs) = observer.as_deref_mut() {
             obs(li, &x);
         }
@@ -72,13 +95,25 @@ pub fn forward_f64(
     if let Some(obs) = observer {
         obs(c.n_layers, &h);
     }
-    let mut logits = linear(&w.output, &h, n);
-    if let Some(cap) = c.final_softcap {
-        for l in &mut logits {
-            *l = cap * (*l / cap).tanh();
+    output(&w.output, c.final_softcap, &h, n, how)
+}
+
+/// The logits of the `n` rows of `h` (each position's row of `vocab`), a
+/// chunk of vocabulary rows at a time, each value soft-capped as it lands.
+fn output(w: &Matrix, softcap: Option<f64>, h: &[f64], n: usize, how: &Streaming) -> Vec<Vec<f64>> {
+    assert_eq!(h.len(), n * w.cols, "{}: input size", w.name);
+    let mut logits = vec![vec![0f64; w.rows]; n];
+    stream_rows(w, n, how, r64_buffer(w), dot_row(h, w.cols), |r0, block| {
+        for (i, out) in block.chunks_exact(n).enumerate() {
+            for (t, &l) in out.iter().enumerate() {
+                logits[t][r0 + i] = match softcap {
+                    Some(cap) => cap * (l / cap).tanh(),
+                    None => l,
+                };
+            }
         }
-    }
-    logits.chunks_exact(c.vocab).map(|r| r.to_vec()).collect()
+    });
+    logits
 }
 
 /// One decoder layer, updating the residual stream `x` (`n × hidden`) in place.
@@ -89,8 +124,10 @@ fn layer(
     lw: &LayerWeights,
     x: &mut [f64],
     n: usize,
+    how: &Streaming,
 ) {
     let (eps, off) = (c.norm_eps, c.norm_weight_offset);
+    let linear = |w: &Matrix, x: &[f64], n: usize| linear(w, x, n, how);
     let a = &lc.attn;
     let hd = a.head_dim;
 
@@ -248,40 +285,38 @@ fn dot(a: &[f64], b: &[f64]) -> f64 {
 
 /// `y[t][r] = W[r] · x[t]` for `n` rows of `x`; each row of `W` is dequantized
 /// once (exactly, to f32, then widened to f64) and used for all `n` inputs.
-/// Output rows are split over threads (each writes its own range of `r`).
-fn linear(w: &Matrix, x: &[f64], n: usize) -> Vec<f64> {
-    let (rows, cols) = (w.rows, w.cols);
-    assert_eq!(x.len(), n * cols, "{}: input size", w.name);
-    let threads = std::thread::available_parallelism()
-        .map_or(1, |t| t.get())
-        .min(rows.div_ceil(64))
-        .max(1);
-    let per = rows.div_ceil(threads);
-    // Transposed result, [r][t].
-    let mut yt = vec![0f64; rows * n];
-    std::thread::scope(|s| {
-        for (ci, chunk) in yt.chunks_mut(per * n).enumerate() {
-            s.spawn(move || {
-                let mut r32 = vec![0f32; cols];
-                let mut r64 = vec![0f64; cols];
-                for (i, out) in chunk.chunks_exact_mut(n).enumerate() {
-                    w.dequantize_row_into(ci * per + i, &mut r32)
-                        .expect("weight row size was validated at load");
-                    for (d, &s) in r64.iter_mut().zip(&r32) {
-                        *d = s as f64;
-                    }
-                    for (t, o) in out.iter_mut().enumerate() {
-                        *o = dot(&r64, &x[t * cols..(t + 1) * cols]);
-                    }
-                }
-            });
+fn linear(w: &Matrix, x: &[f64], n: usize, how: &Streaming) -> Vec<f64> {
+    let rows = w.rows;
+    assert_eq!(x.len(), n * w.cols, "{}: input size", w.name);
+    let mut y = vec![0f64; n * rows];
+    stream_rows(w, n, how, r64_buffer(w), dot_row(x, w.cols), |r0, block| {
+        for (i, out) in block.chunks_exact(n).enumerate() {
+            for (t, &v) in out.iter().enumerate() {
+                y[t * rows + r0 + i] = v;
+            }
         }
     });
-    let mut y = vec![0f64; n * rows];
-    for r in 0..rows {
-        for t in 0..n {
-            y[t * rows + r] = yt[r * n + t];
+    y
+}
+
+/// A thread's buffer for one row widened to f64.
+fn r64_buffer(w: &Matrix) -> impl Fn() -> Vec<f64> + Sync {
+    let cols = w.cols;
+    move || vec![0f64; cols]
+}
+
+/// One weight row (f32, widened exactly into the thread's f64 buffer) dotted
+/// with each `cols`-wide row of `x`.
+fn dot_row(
+    x: &[f64],
+    cols: usize,
+) -> impl Fn(&mut Vec<f64>, usize, &mut [f32], &mut [f64]) + Sync + '_ {
+    move |r64, _r, r32, out| {
+        for (d, &s) in r64.iter_mut().zip(r32.iter()) {
+            *d = s as f64;
+        }
+        for (t, o) in out.iter_mut().enumerate() {
+            *o = dot(r64, &x[t * cols..(t + 1) * cols]);
         }
     }
-    y
 }

@@ -5,6 +5,8 @@
 pub mod bf16;
 pub mod forward;
 pub mod mpfr;
+pub mod stream;
 
-pub use bf16::forward_bf16;
-pub use forward::forward_f64;
+pub use bf16::{forward_bf16, forward_bf16_with};
+pub use forward::{forward_f64, forward_f64_with};
+pub use stream::{Pages, Streaming};
