@@ -516,6 +516,11 @@ impl Ring {
             )));
         }
         let mut st = lock(&sh.state);
+        if st.slot.iter().any(|s| matches!(s, SlotState::Held(_))) {
+            return Err(Error::Runtime(
+                "a stream piece was taken before the previous one was released".into(),
+            ));
+        }
         if st.next_consume % n != pos as u64 {
             st = self.restart(st, pos as u64);
         }
@@ -545,11 +550,6 @@ impl Ring {
                     st.next_consume += 1;
                     sh.freed.notify_all();
                     return Err(Error::Runtime(e));
-                }
-                SlotState::Held(_) => {
-                    return Err(Error::Runtime(
-                        "a stream piece was taken before the previous one was released".into(),
-                    ))
                 }
                 _ => {
                     waited = true;
@@ -889,6 +889,14 @@ mod tests {
             );
         }
         assert!(ring.acquire(6).is_err());
+        // Two pieces at once: refused, and the held one stays good.
+        let held = ring.acquire(1).unwrap();
+        let e = ring.acquire(2).err().expect("refused").to_string();
+        assert!(e.contains("before the previous one was released"), "{e}");
+        let s = sched[1];
+        assert!(held.bytes() == &f.1[s.offset as usize..s.offset as usize + s.len]);
+        drop(held);
+        assert!(ring.acquire(2).is_ok());
     }
 
     #[test]
