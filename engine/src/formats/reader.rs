@@ -847,15 +847,12 @@ mod tests {
                 assert_eq!(p.data().unwrap().as_slice(), want);
             }
         }
+        // Every segment consumed was read; the readers may be up to a ring ahead.
         let c = ring.take_counters();
-        assert_eq!(c.segments as usize, 4 * sched.len());
+        let consumed = 4 * sched.len() as u64;
+        assert!((consumed..=consumed + 3).contains(&c.segments), "{c:?}");
         let payload: u64 = sched.iter().map(|s| s.len as u64).sum::<u64>() * 4;
         assert!(c.read_bytes >= payload, "{c:?}");
-        if ring.mode() == ReadMode::Direct {
-            assert!(c.read_bytes % ALIGN as u64 == 0 || c.read_bytes > payload);
-        } else {
-            assert_eq!(c.read_bytes, payload);
-        }
     }
 
     #[test]
