@@ -795,9 +795,10 @@ impl Pass<'_> {
 }
 
 /// `y = x · Wᵀ` for matrix `idx` of the pass, as its placement says: a
-/// mapped matrix directly; a streamed one piece by piece, each piece mapped
-/// (timed: the wait on I/O), computed, then released, while read-ahead
-/// fetches the next piece. The kernel and the bytes are the same either way,
+/// mapped matrix directly; a streamed one from the session's ring
+/// ([`mm_ring`]) or, when there is none (streamed matrices in several
+/// files), piece by piece, each piece mapped (timed: the wait on I/O),
+/// computed, then released, while read-ahead fetches the next piece. The kernel and the bytes are the same either way,
 /// and every output element is one row's dot product, so the result is the
 /// same bits.
 #[allow(clippy::too_many_arguments)]

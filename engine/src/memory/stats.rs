@@ -29,7 +29,8 @@ pub struct MemoryStats {
     /// reached them (read-ahead hits), and all their pages.
     pub readahead_ready_pages: AtomicU64,
     pub readahead_pages: AtomicU64,
-    /// Time spent mapping streamed pieces before computing on them (page
+    /// Time compute waited for streamed pieces: for the reader's ring, the
+    /// wait for a piece not read yet; for mapped pieces, mapping them (page
     /// faults, and disk reads when read-ahead had not finished).
     pub io_wait_ns: AtomicU64,
     /// Time of forward passes minus `io_wait_ns`.
