@@ -916,6 +916,13 @@ fn mm_ring(
                 y[t * rows + r0..t * rows + r1].copy_from_slice(&tmp[t * pr..(t + 1) * pr]);
             }
         }
+        // The read-ahead hit rate of the ring: pages of pieces that had
+        // arrived when compute reached them.
+        let pages = (pr * m.row_bytes()).div_ceil(crate::formats::pages::page_size()) as u64;
+        MemoryStats::add(&stats.readahead_pages, pages);
+        if got.was_ready {
+            MemoryStats::add(&stats.readahead_ready_pages, pages);
+        }
         drop(piece);
         drop(got);
         MemoryStats::add(&stats.streamed_bytes, (pr * m.row_bytes()) as u64);

@@ -384,6 +384,8 @@ pub struct Piece<'r> {
     slot: usize,
     start: usize,
     len: usize,
+    /// Whether it had arrived when asked for (the consumer did not wait).
+    pub was_ready: bool,
 }
 
 impl Piece<'_> {
@@ -542,6 +544,7 @@ impl Ring {
                         slot: k,
                         start,
                         len,
+                        was_ready: !waited,
                     });
                 }
                 SlotState::Failed { seq: s, error } if *s == seq => {

@@ -25,8 +25,9 @@ pub struct MemoryStats {
     pub streamed_bytes: AtomicU64,
     /// Pieces streamed (a tensor streamed whole is one piece).
     pub pieces: AtomicU64,
-    /// Pages of streamed pieces already in the page cache when compute
-    /// reached them (read-ahead hits), and all their pages.
+    /// Pages of streamed pieces ready when compute reached them (read-ahead
+    /// hits: read into the ring, or in the page cache for mapped pieces),
+    /// and all their pages.
     pub readahead_ready_pages: AtomicU64,
     pub readahead_pages: AtomicU64,
     /// Time compute waited for streamed pieces: for the reader's ring, the
