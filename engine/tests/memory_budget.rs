@@ -61,6 +61,18 @@ fn bit_identical(file: &str) {
         st["pieces_streamed"].as_u64().unwrap() > st["tensors_streamed"].as_u64().unwrap(),
         "{st}"
     );
+    // The streamed matrices came through the reader's ring (read from the
+    // file into owned buffers), not through the map.
+    let reader = &st["stream_reader"];
+    assert!(
+        matches!(reader["mode"].as_str(), Some("direct" | "buffered")),
+        "{st}"
+    );
+    assert!(reader["slots"].as_u64().unwrap() >= 1, "{st}");
+    assert!(
+        st["reader_bytes_total"].as_u64().unwrap() >= st["streamed_bytes_total"].as_u64().unwrap(),
+        "the reader read less than it delivered: {st}"
+    );
     assert_eq!(free.len(), budgeted.len());
     for (i, (a, b)) in free.iter().zip(&budgeted).enumerate() {
         assert_eq!(

@@ -165,6 +165,12 @@ pub struct Record {
     /// made before it was added.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub logits_sha256: Option<String>,
+    /// `bench --disk`: the disk read on the model file itself with the
+    /// streaming reader's read size, at one read in flight and at its queue
+    /// depth (`O_DIRECT`), and decode's read bandwidth as a fraction of the
+    /// latter. Absent without `--disk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disk: Option<serde_json::Value>,
 }
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
@@ -472,6 +478,7 @@ fn record(loaded: &Loaded, rt: &Runtime, o: &Options, m: Measured) -> Record {
         memory: None,
         peer: None,
         logits_sha256: None,
+        disk: None,
     }
 }
 

@@ -21,13 +21,16 @@ deepest D (untimed), rewound with Session::truncate between runs, and each run t
 decode steps after D tokens of context. Depths are capped by the model's context.\n\
 Nothing is written unless --record: then one JSON line (the record --json prints and --json-out writes, schema\n\
 atenia.bench/1) is appended to reports/bench-history.jsonl, or to FILE with --record FILE (the\n\
-history the dashboard draws). --peer FILE adds another engine's figures on the same model to the\n\
+history the dashboard draws). --disk first reads up to 1 GiB of the model file with O_DIRECT in the streaming\n\
+reader's read size, at one read in flight and at the reader's queue depth, and reports decode's read\n\
+bandwidth (under --memory-budget) as a fraction of the latter. --peer FILE adds another engine's figures on the same model to the\n\
 record (scripts/peer-llama-cpp.sh writes it). Exit code 0 when measured, 2 for bad input (a missing\n\
 model or peer file, a prompt that does not fit the context, a\n\
 --record or --json-out path that cannot be written: checked before the bench starts), 1 when the history cannot be written.\n\
 Examples:\n  atenia-harness bench SmolLM2-135M-Instruct.Q4_1.gguf\n  \
 atenia-harness bench gemma-3-270m-q4_k_m.gguf --threads 2 --json\n  \
 atenia-harness bench SmolLM2-135M-Instruct.Q4_1.gguf --threads 2 --record\n  \
+atenia-harness bench model.gguf --memory-budget 512MiB --disk --no-depth\n  \
 atenia-harness bench model.gguf --prompt-tokens 512 --gen-tokens 32 --depth 4096 --runs 3 --record my-runs.jsonl"
 )]
 pub struct Args {
@@ -69,6 +72,11 @@ pub struct Args {
     /// A peer engine's run on the same model (a JSON object with an "engine" name), stored in the record as "peer"
     #[arg(long, value_name = "FILE")]
     pub peer: Option<PathBuf>,
+    /// Measure the disk on the model file (O_DIRECT, the streaming reader's
+    /// read size and queue depth) and report decode's read bandwidth as a
+    /// fraction of it.
+    #[arg(long)]
+    pub disk: bool,
     /// Record this commit instead of `git rev-parse --short HEAD` (for a build outside its checkout)
     #[arg(long, value_name = "HASH")]
     pub commit: Option<String>,
@@ -162,7 +170,83 @@ pub fn print_table(r: &Record) {
             m["io_wait_ms"].as_f64().unwrap_or(0.0),
             m["compute_ms"].as_f64().unwrap_or(0.0),
         );
+        let f = |k: &str, scale: f64| {
+            m[k].as_f64()
+                .map_or("-".to_string(), |v| format!("{:.2}", v / scale))
+        };
+        println!(
+            "disk                {} MB read from the device a token against {} MB streamed (amplification {}); {} GB/s during decode; {}% of I/O hidden",
+            f("device_read_bytes_per_token", 1e6),
+            f("streamed_bytes_per_pass", 1e6),
+            f("read_amplification", 1.0),
+            f("read_bandwidth_bytes_per_s", 1e9),
+            f("io_hidden_fraction", 0.01),
+        );
     }
+    if let Some(d) = &r.disk {
+        let gb = |v: &serde_json::Value| v["bandwidth_bytes_per_s"].as_f64().unwrap_or(0.0) / 1e9;
+        println!(
+            "disk bench          {:.2} GB/s at 1 read in flight, {:.2} GB/s at {} ({} KiB {} reads); decode reads at {}",
+            gb(&d["qd1"]),
+            gb(&d["qd"]),
+            d["qd"]["queue_depth"],
+            d["qd"]["read_chunk_bytes"].as_u64().unwrap_or(0) / 1024,
+            d["qd"]["mode"].as_str().unwrap_or("-"),
+            d["decode_fraction_of_disk"]
+                .as_f64()
+                .map_or("-".to_string(), |x| format!("{:.0}% of it", 100.0 * x)),
+        );
+    }
+}
+
+/// Bytes `bench --disk` reads at each queue depth.
+const DISK_BYTES: u64 = 1 << 30;
+
+/// The disk read on the model file as the streaming reader reads it: one
+/// read in flight, then the reader's queue depth, each over its own part of
+/// the file (so neither finds what the other read in a device cache).
+fn measure_disk(
+    model: &std::path::Path,
+) -> Result<[atenia_engine::formats::reader::DiskReading; 2]> {
+    use atenia_engine::formats::reader;
+    use atenia_engine::memory::placement::{RING_IO_THREADS, RING_READ_CHUNK};
+    let len = std::fs::metadata(model)
+        .map_err(|e| Error::io(model, e))?
+        .len();
+    let one = reader::measure_disk(model, 0, DISK_BYTES.min(len / 2), RING_READ_CHUNK, 1)?;
+    let deep = reader::measure_disk(
+        model,
+        len / 2,
+        DISK_BYTES.min(len / 2),
+        RING_READ_CHUNK,
+        RING_IO_THREADS,
+    )?;
+    Ok([one, deep])
+}
+
+/// The record's `disk` object: both readings and decode's fraction of the deeper one.
+fn disk_json(
+    d: [atenia_engine::formats::reader::DiskReading; 2],
+    memory: Option<&serde_json::Value>,
+) -> serde_json::Value {
+    let reading = |r: &atenia_engine::formats::reader::DiskReading| {
+        serde_json::json!({
+            "mode": r.mode.name(),
+            "read_chunk_bytes": r.read_chunk,
+            "queue_depth": r.queue_depth,
+            "bytes": r.bytes,
+            "seconds": r.seconds,
+            "bandwidth_bytes_per_s": r.bytes_per_s(),
+        })
+    };
+    let decode = memory.and_then(|m| m["read_bandwidth_bytes_per_s"].as_f64());
+    let best = d[1].bytes_per_s();
+    serde_json::json!({
+        "qd1": reading(&d[0]),
+        "qd": reading(&d[1]),
+        "decode_read_bandwidth_bytes_per_s": decode,
+        "decode_fraction_of_disk": decode.filter(|_| best > 0.0).map(|b| b / best),
+    })
 }
 
 pub fn run(a: Args) -> Result<i32> {
@@ -173,6 +257,7 @@ pub fn run(a: Args) -> Result<i32> {
     // Before the model loads: a bad peer file should not cost a bench.
     let peer = a.peer.as_deref().map(read_peer).transpose()?;
     let rt = a.isa.runtime(&a.threads)?;
+    let disk = a.disk.then(|| measure_disk(&a.model)).transpose()?;
     // The bench tokenizes its prompt text: the tokenizer is built now, before
     // the guard measures the fixed overhead, so the overhead counts it (and a
     // model without one is refused before anything runs).
@@ -242,6 +327,9 @@ pub fn run(a: Args) -> Result<i32> {
     );
     if let Some(b) = record.busy_cores_before.filter(|&b| b >= 0.25) {
         tracing::warn!("other work kept {b:.2} cores busy just before the bench: it competed for the CPU, so these figures may be low");
+    }
+    if let Some(d) = disk {
+        record.disk = Some(disk_json(d, record.memory.as_ref()));
     }
     record.peer = peer;
     let v =

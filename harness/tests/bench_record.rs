@@ -269,7 +269,7 @@ fn the_logits_digest_is_the_same_at_every_budget() {
         serde_json::from_slice(&o.stdout).unwrap()
     };
     let all = run(&[]);
-    let streamed = run(&["--memory-budget", "16MiB"]);
+    let streamed = run(&["--memory-budget", "16MiB", "--disk"]);
     let d = all["logits_sha256"].as_str().unwrap();
     assert!(d.starts_with("sha256:") && d.len() == 71, "{d}");
     assert!(
@@ -280,5 +280,24 @@ fn the_logits_digest_is_the_same_at_every_budget() {
         "{streamed}"
     );
     assert_eq!(streamed["logits_sha256"].as_str(), Some(d));
+    // --disk: the disk read on the model file at one read in flight and at
+    // the reader's depth, and decode's read bandwidth as a fraction of it.
+    let disk = &streamed["disk"];
+    for qd in ["qd1", "qd"] {
+        assert!(
+            disk[qd]["bandwidth_bytes_per_s"].as_f64().unwrap() > 0.0,
+            "{disk}"
+        );
+        assert!(disk[qd]["bytes"].as_u64().unwrap() > 0, "{disk}");
+    }
+    assert_eq!(disk["qd1"]["queue_depth"].as_u64(), Some(1), "{disk}");
+    assert!(
+        disk["decode_fraction_of_disk"].as_f64().unwrap() > 0.0,
+        "{disk}"
+    );
+    let m = &streamed["memory"];
+    assert!(m["read_amplification"].as_f64().is_some(), "{m}");
+    assert!(m["stream_reader"]["slots"].as_u64().unwrap() >= 1, "{m}");
+    assert!(all.get("disk").is_none(), "{all}");
     let _ = std::fs::remove_dir_all(&cwd);
 }

@@ -144,6 +144,20 @@ struct Stream {
     ids: Vec<MatrixId>,
     place: Vec<Placement>,
     next_streamed: Vec<Option<usize>>,
+    /// The streamed matrices' reader (see [`StreamRing`]); `None` when they
+    /// are not all in one file: they are then mapped piece by piece.
+    ring: Option<StreamRing>,
+}
+
+/// The streamed matrices read from the file into the engine's own buffers
+/// ([`crate::formats::reader::Ring`]): the schedule is every streamed matrix
+/// but the embedding (read by rows) in access order, cut in pieces of what a
+/// slot holds.
+struct StreamRing {
+    ring: crate::formats::reader::Ring,
+    /// Per matrix of the pass: its rows per piece and its first piece's
+    /// position in the schedule (streamed matrices only).
+    pieces: Vec<Option<(usize, usize)>>,
 }
 
 /// The tensors of one forward pass in access order, for the planner.
@@ -320,6 +334,8 @@ impl<'m> Session<'m> {
         if epoch == self.epoch {
             return Ok(false);
         }
+        // The old ring's buffers go before the new plan allocates its own.
+        self.stream = None;
         self.stream = Self::plan(self.model, self.rt, self.cache.capacity)?;
         self.epoch = epoch;
         MemoryStats::add(&self.model.memory.stats.replans, 1);
@@ -387,10 +403,13 @@ impl<'m> Session<'m> {
                 .map(|d| (i + d) % n)
                 .find(|&j| j != 0 && matches!(place[j], Placement::Streamed { .. }));
         }
+        let ids: Vec<MatrixId> = MatrixId::pass(c.n_layers).collect();
+        let ring = stream_ring(&model.weights, &ids, &place, p.stream_buffer, st)?;
         Ok(Some(Stream {
-            ids: MatrixId::pass(c.n_layers).collect(),
+            ids,
             place,
             next_streamed,
+            ring,
         }))
     }
 
@@ -470,21 +489,33 @@ impl<'m> Session<'m> {
         s.rope_tables(ropes, self.pos, n);
 
         // x: [n, hidden] (f64), the residual stream: the tokens' embeddings.
+        let io_before = self
+            .stream
+            .as_ref()
+            .and_then(|_| memory::os::io_read_bytes());
         pass.embed(c, tokens, s)?;
         for (li, (lc, lw)) in c.layers.iter().zip(&w.layers).enumerate() {
             // x += attention over the cache's pos + n positions; k, v appended to it.
-            pass.attention_block(li, lc, lw, &ropes[lc.rope], &mut self.cache, s);
+            pass.attention_block(li, lc, lw, &ropes[lc.rope], &mut self.cache, s)?;
             // x += gated MLP.
-            pass.mlp_block(li, c, lw, s);
+            pass.mlp_block(li, c, lw, s)?;
             if let Some(obs) = observer.as_deref_mut() {
                 obs(li, &s.x);
             }
         }
         self.pos += n;
         // out: [n, vocab] (Logits::All) or [1, vocab] (Logits::Last)
-        pass.logits(c, which, s, out, observer);
-        MemoryStats::add(&stats.forward_ns, started.elapsed().as_nanos() as u64);
+        pass.logits(c, which, s, out, observer)?;
+        let elapsed = started.elapsed().as_nanos() as u64;
+        MemoryStats::add(&stats.forward_ns, elapsed);
         MemoryStats::add(&stats.passes, 1);
+        if let Some(stream) = &self.stream {
+            let device = io_before
+                .zip(memory::os::io_read_bytes())
+                .map(|(a, b)| b.saturating_sub(a));
+            let ring = stream.ring.as_ref().map(|r| r.ring.take_counters());
+            stats.record_stream_pass(elapsed, device, ring);
+        }
         Ok(())
     }
 
@@ -561,8 +592,15 @@ struct Pass<'a> {
 
 impl Pass<'_> {
     /// `y = x · Wᵀ` for the matrix `id`, streamed or not.
-    fn mm(&self, id: MatrixId, x: &[f32], n: usize, y: &mut [f32], piece: &mut Vec<f32>) {
-        mm(self.rt, self.st, self.w, id, x, n, y, piece);
+    fn mm(
+        &self,
+        id: MatrixId,
+        x: &[f32],
+        n: usize,
+        y: &mut [f32],
+        piece: &mut Vec<f32>,
+    ) -> Result<()> {
+        mm(self.rt, self.st, self.w, id, x, n, y, piece)
     }
 
     /// x: [n, hidden] = embedding rows of the tokens (times sqrt(hidden) for Gemma).
@@ -595,7 +633,7 @@ impl Pass<'_> {
         rope: &Rope,
         cache: &mut KvCache,
         s: &mut Scratch,
-    ) {
+    ) -> Result<()> {
         let (n, eps, off) = (self.n, self.eps, self.off);
         let hid = lw.attn_norm.len();
         // h: [n, hidden] = RMSNorm(x)
@@ -615,7 +653,7 @@ impl Pass<'_> {
                 (TensorRole::K, &mut s.k),
                 (TensorRole::V, &mut s.v),
             ] {
-                self.mm(MatrixId::Layer(li, role), &s.h, n, y, &mut s.piece);
+                self.mm(MatrixId::Layer(li, role), &s.h, n, y, &mut s.piece)?;
             }
         }
         add_bias(&mut s.q, lw.q_bias.as_deref());
@@ -663,7 +701,7 @@ impl Pass<'_> {
             n,
             &mut s.o,
             &mut s.piece,
-        );
+        )?;
         if let Some(pn) = &lw.post_attn_norm {
             norm_rows_f32(&mut s.o, pn, eps, off, hid);
         }
@@ -671,10 +709,17 @@ impl Pass<'_> {
         for (x, &o) in s.x.iter_mut().zip(&s.o) {
             *x += o as f64;
         }
+        Ok(())
     }
 
     /// x += post_ffn_norm(down(act(gate(h)) · up(h))), h = norm(x).
-    fn mlp_block(&self, li: usize, c: &ModelConfig, lw: &LayerWeights, s: &mut Scratch) {
+    fn mlp_block(
+        &self,
+        li: usize,
+        c: &ModelConfig,
+        lw: &LayerWeights,
+        s: &mut Scratch,
+    ) -> Result<()> {
         let (n, eps, off, hid) = (self.n, self.eps, self.off, c.hidden);
         // h: [n, hidden] = RMSNorm(x)
         norm_rows(&s.x, &lw.ffn_norm, eps, off, &mut s.h);
@@ -685,14 +730,14 @@ impl Pass<'_> {
             matvec_many(self.rt, jobs, &s.h);
         } else {
             for (role, y) in [(TensorRole::Gate, &mut s.gate), (TensorRole::Up, &mut s.up)] {
-                self.mm(MatrixId::Layer(li, role), &s.h, n, y, &mut s.piece);
+                self.mm(MatrixId::Layer(li, role), &s.h, n, y, &mut s.piece)?;
             }
         }
         // gate: [n, ffn] = act(gate) · up
         gated(c.activation, &mut s.gate, &s.up);
         // o: [n, hidden] = down(gate)
         let down = MatrixId::Layer(li, TensorRole::Down);
-        self.mm(down, &s.gate, n, &mut s.o, &mut s.piece);
+        self.mm(down, &s.gate, n, &mut s.o, &mut s.piece)?;
         if let Some(pn) = &lw.post_ffn_norm {
             norm_rows_f32(&mut s.o, pn, eps, off, hid);
         }
@@ -700,6 +745,7 @@ impl Pass<'_> {
         for (x, &o) in s.x.iter_mut().zip(&s.o) {
             *x += o as f64;
         }
+        Ok(())
     }
 
     /// out: [rows, vocab] = output(RMSNorm(x)) of the last position, or of
@@ -711,7 +757,7 @@ impl Pass<'_> {
         s: &mut Scratch,
         out: &mut Vec<f32>,
         observer: Option<&mut LayerObserver<'_>>,
-    ) {
+    ) -> Result<()> {
         let (n, hid) = (self.n, c.hidden);
         let first = match which {
             Logits::All => 0,
@@ -738,19 +784,21 @@ impl Pass<'_> {
             rows,
             out,
             &mut s.piece,
-        );
+        )?;
         if let Some(cap) = c.final_softcap {
             for l in out.iter_mut() {
                 *l = softcap(*l as f64, cap) as f32;
             }
         }
+        Ok(())
     }
 }
 
 /// `y = x · Wᵀ` for matrix `idx` of the pass, as its placement says: a
-/// mapped matrix directly; a streamed one piece by piece, each piece mapped
-/// (timed: the wait on I/O), computed, then released, while read-ahead
-/// fetches the next piece. The kernel and the bytes are the same either way,
+/// mapped matrix directly; a streamed one from the session's ring
+/// ([`mm_ring`]) or, when there is none (streamed matrices in several
+/// files), piece by piece, each piece mapped (timed: the wait on I/O),
+/// computed, then released, while read-ahead fetches the next piece. The kernel and the bytes are the same either way,
 /// and every output element is one row's dot product, so the result is the
 /// same bits.
 #[allow(clippy::too_many_arguments)]
@@ -763,17 +811,26 @@ fn mm(
     n: usize,
     y: &mut [f32],
     tmp: &mut Vec<f32>,
-) {
+) -> Result<()> {
     let m = matrix_of(w, id);
     let idx = id.index(w.layers.len());
     let (stream, stats) = match st {
         Some((s, stats)) => (s, stats),
-        None => return matmul(rt, m, x, n, y),
+        None => {
+            matmul(rt, m, x, n, y);
+            return Ok(());
+        }
     };
     let rpp = match stream.place[idx] {
         Placement::Streamed { rows_per_piece } => rows_per_piece as usize,
-        _ => return matmul(rt, m, x, n, y),
+        _ => {
+            matmul(rt, m, x, n, y);
+            return Ok(());
+        }
     };
+    if let Some(ring) = &stream.ring {
+        return mm_ring(rt, ring, stats, m, idx, x, n, y, tmp);
+    }
     let rows = m.rows;
     let mut r0 = 0;
     while r0 < rows {
@@ -817,6 +874,132 @@ fn mm(
         MemoryStats::add(&stats.pieces, 1);
         r0 = r1;
     }
+    Ok(())
+}
+
+/// `y = x · Wᵀ` for the streamed matrix `m` (pass index `idx`) from the
+/// ring: piece by piece as the ring delivers them (waiting only when a piece
+/// has not arrived; the ring counts the wait), each a view of the same rows'
+/// bytes read from the file, so the kernel computes the same bits as on the
+/// map.
+#[allow(clippy::too_many_arguments)]
+fn mm_ring(
+    rt: &Runtime,
+    sr: &StreamRing,
+    stats: &MemoryStats,
+    m: &Matrix,
+    idx: usize,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    tmp: &mut Vec<f32>,
+) -> Result<()> {
+    let (rpp, first) = sr.pieces[idx].ok_or_else(|| {
+        Error::Runtime(format!(
+            "{} is streamed but has no place in the ring",
+            m.name
+        ))
+    })?;
+    let rows = m.rows;
+    let (mut r0, mut k) = (0, first);
+    while r0 < rows {
+        let r1 = (r0 + rpp).min(rows);
+        let got = sr.ring.acquire(k)?;
+        let piece = m.rows_in(r0, r1, got.data()?)?;
+        let pr = r1 - r0;
+        if n == 1 {
+            matmul(rt, &piece, x, 1, &mut y[r0..r1]);
+        } else {
+            grow(tmp, n * pr);
+            matmul(rt, &piece, x, n, tmp);
+            for t in 0..n {
+                y[t * rows + r0..t * rows + r1].copy_from_slice(&tmp[t * pr..(t + 1) * pr]);
+            }
+        }
+        // The read-ahead hit rate of the ring: pages of pieces that had
+        // arrived when compute reached them.
+        let pages = (pr * m.row_bytes()).div_ceil(crate::formats::pages::page_size()) as u64;
+        MemoryStats::add(&stats.readahead_pages, pages);
+        if got.was_ready {
+            MemoryStats::add(&stats.readahead_ready_pages, pages);
+        }
+        drop(piece);
+        drop(got);
+        MemoryStats::add(&stats.streamed_bytes, (pr * m.row_bytes()) as u64);
+        MemoryStats::add(&stats.pieces, 1);
+        r0 = r1;
+        k += 1;
+    }
+    Ok(())
+}
+
+/// The ring for the streamed matrices of a placement, cut from the plan's
+/// stream buffer ([`placement::ring_layout`]); `None` when the streamed
+/// matrices (the embedding aside) are not all maps of one file.
+fn stream_ring(
+    w: &Weights,
+    ids: &[MatrixId],
+    place: &[Placement],
+    buffer: u64,
+    st: &MemoryStats,
+) -> Result<Option<StreamRing>> {
+    use crate::formats::reader::{Ring, RingConfig, Segment};
+    let streamed: Vec<(usize, &Matrix)> = ids
+        .iter()
+        .enumerate()
+        .filter(|&(i, id)| *id != MatrixId::Embed && matches!(place[i], Placement::Streamed { .. }))
+        .map(|(i, &id)| (i, matrix_of(w, id)))
+        .collect();
+    let Some(path) = streamed
+        .first()
+        .and_then(|(_, m)| m.data().file_range())
+        .map(|(p, _)| p.to_path_buf())
+    else {
+        return Ok(None);
+    };
+    let same_file = |m: &Matrix| m.data().file_range().is_some_and(|(p, _)| p == path);
+    if !streamed.iter().all(|(_, m)| same_file(m)) {
+        return Ok(None);
+    }
+    let widest = streamed
+        .iter()
+        .map(|(_, m)| m.row_bytes() as u64)
+        .max()
+        .unwrap_or(0);
+    let layout = placement::ring_layout(buffer, widest);
+    let mut pieces = vec![None; ids.len()];
+    let mut schedule = Vec::new();
+    for &(i, m) in &streamed {
+        let base = m.data().file_range().map_or(0, |(_, o)| o);
+        let rpp = layout.rows_per_piece(m.row_bytes() as u64, m.rows as u64) as usize;
+        pieces[i] = Some((rpp, schedule.len()));
+        for r0 in (0..m.rows).step_by(rpp) {
+            let r1 = (r0 + rpp).min(m.rows);
+            schedule.push(Segment {
+                offset: base + (r0 * m.row_bytes()) as u64,
+                len: (r1 - r0) * m.row_bytes(),
+            });
+        }
+    }
+    let ring = Ring::new(
+        &path,
+        schedule,
+        RingConfig {
+            slots: layout.slots,
+            slot_bytes: layout.slot_bytes as usize,
+            io_threads: layout.io_threads,
+            read_chunk: placement::RING_READ_CHUNK,
+            direct: true,
+        },
+    )?;
+    MemoryStats::set(&st.ring_slots, layout.slots as u64);
+    MemoryStats::set(&st.ring_slot_bytes, layout.slot_bytes);
+    MemoryStats::set(&st.ring_io_threads, layout.io_threads as u64);
+    MemoryStats::set(
+        &st.ring_mode,
+        1 + (ring.mode() == crate::formats::reader::ReadMode::Direct) as u64,
+    );
+    Ok(Some(StreamRing { ring, pieces }))
 }
 
 /// RMSNorm of each f64 residual row into f32.

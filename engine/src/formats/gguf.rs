@@ -339,7 +339,10 @@ impl GgufFile {
 
     /// The mapped file, for weights that point into it.
     pub fn storage(&self) -> Arc<dyn crate::formats::storage::Storage> {
-        self.mmap.clone()
+        Arc::new(crate::formats::storage::FileMap {
+            map: self.mmap.clone(),
+            path: self.path.clone(),
+        })
     }
 
     /// The whole file's bytes.

@@ -151,7 +151,10 @@ impl SafetensorsFile {
 
     /// The mapped file, for weights that point into it.
     pub fn storage(&self) -> Arc<dyn Storage> {
-        self.mmap.clone()
+        Arc::new(crate::formats::storage::FileMap {
+            map: self.mmap.clone(),
+            path: self.path.clone(),
+        })
     }
 
     /// The bytes of a tensor (bounds were validated at open).

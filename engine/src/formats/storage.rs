@@ -15,6 +15,31 @@ pub trait Storage: Send + Sync {
     fn is_file_map(&self) -> bool {
         false
     }
+    /// The file the bytes are a map of, whole and from offset 0 (so a byte
+    /// range of the storage is the same range of the file): what the streaming
+    /// reader ([`crate::formats::reader`]) reads with positioned reads instead
+    /// of the map. `None` for bytes owned in memory.
+    fn file_path(&self) -> Option<&std::path::Path> {
+        None
+    }
+}
+
+/// A read-only map of a whole file, with the file's path.
+pub struct FileMap {
+    pub map: Arc<memmap2::Mmap>,
+    pub path: std::path::PathBuf,
+}
+
+impl Storage for FileMap {
+    fn bytes(&self) -> &[u8] {
+        &self.map
+    }
+    fn is_file_map(&self) -> bool {
+        true
+    }
+    fn file_path(&self) -> Option<&std::path::Path> {
+        Some(&self.path)
+    }
 }
 
 impl Storage for memmap2::Mmap {
@@ -76,6 +101,12 @@ impl Bytes {
     /// Whether these bytes live in a file map (and can be released).
     pub fn is_file_map(&self) -> bool {
         self.owner.is_file_map()
+    }
+
+    /// The file these bytes are read from and their offset in it, when the
+    /// storage is a map of a whole file.
+    pub fn file_range(&self) -> Option<(&std::path::Path, u64)> {
+        self.owner.file_path().map(|p| (p, self.start as u64))
     }
 
     /// Releases the pages of the whole storage these bytes point into (after
@@ -202,6 +233,19 @@ impl Matrix {
                 len: (r1 - r0) * self.row_bytes,
             },
         }
+    }
+
+    /// Rows `r0..r1` of this matrix held in other bytes (a streamed copy
+    /// read from the file): same name, type and columns; fails when `data`
+    /// is not exactly those rows' size.
+    pub fn rows_in(&self, r0: usize, r1: usize, data: Bytes) -> Result<Matrix> {
+        if r0 > r1 || r1 > self.rows {
+            return Err(Error::weights(
+                &self.name,
+                format!("rows {r0}..{r1} outside its {} rows", self.rows),
+            ));
+        }
+        Matrix::new(self.name.clone(), self.dtype, r1 - r0, self.cols, data)
     }
 
     /// The bytes the matrix points into.

@@ -244,6 +244,68 @@ fn stream(input: &PlanInput, limit: Option<u64>, base: u64, resident: u64) -> Pl
     }
 }
 
+/// Most slots of the streaming ring.
+pub const RING_MAX_SLOTS: usize = 8;
+/// Most I/O threads (reads in flight) of the streaming ring.
+pub const RING_IO_THREADS: usize = 4;
+/// Bytes of one positioned read of the streaming ring.
+pub const RING_READ_CHUNK: usize = 4 << 20;
+
+/// How the stream buffer is cut into the streaming ring
+/// ([`crate::formats::reader::Ring`]): `slots` buffers of `slot_bytes`, filled
+/// by `io_threads` threads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RingLayout {
+    pub slots: usize,
+    pub slot_bytes: u64,
+    pub io_threads: usize,
+}
+
+impl RingLayout {
+    /// Rows of a tensor with `row_bytes`-byte rows that one slot holds
+    /// (at least 1, at most `rows`): a read widened to 4096 at both ends
+    /// must fit.
+    pub fn rows_per_piece(&self, row_bytes: u64, rows: u64) -> u64 {
+        let a = crate::formats::reader::ALIGN as u64;
+        (self.slot_bytes.saturating_sub(2 * a) / row_bytes.max(1)).clamp(1, rows.max(1))
+    }
+
+    /// Bytes the ring holds: its slots and its threads' stacks.
+    pub fn bytes(&self) -> u64 {
+        self.slots as u64 * self.slot_bytes
+            + self.io_threads as u64 * crate::formats::reader::IO_STACK_BYTES as u64
+    }
+}
+
+/// Cuts a stream buffer of `buffer` bytes into the ring: as many slots as
+/// hold a row of `widest_row` bytes widened to 4096 at both ends, up to
+/// [`RING_MAX_SLOTS`], after the I/O threads' stacks; one I/O thread per slot
+/// but the one compute holds, up to [`RING_IO_THREADS`]. A buffer too small
+/// even for one slot gets one slot that holds one row (the planner's
+/// [`PIECE_SLACK`] covers the difference). Deterministic: the same buffer
+/// and row give the same ring.
+pub fn ring_layout(buffer: u64, widest_row: u64) -> RingLayout {
+    let a = crate::formats::reader::ALIGN as u64;
+    let stacks = RING_IO_THREADS as u64 * crate::formats::reader::IO_STACK_BYTES as u64;
+    let room = buffer.saturating_sub(stacks);
+    let need = widest_row + 2 * a;
+    for slots in (1..=RING_MAX_SLOTS).rev() {
+        let slot_bytes = room / slots as u64 / a * a;
+        if slot_bytes >= need {
+            return RingLayout {
+                slots,
+                slot_bytes,
+                io_threads: (slots - 1).clamp(1, RING_IO_THREADS),
+            };
+        }
+    }
+    RingLayout {
+        slots: 1,
+        slot_bytes: need.div_ceil(a) * a,
+        io_threads: 1,
+    }
+}
+
 /// Parses a size: `16MiB`, `1.5GiB`, `512K`, `2GB`, `1048576B` (bytes).
 /// Binary (KiB, MiB, GiB, TiB, and bare K, M, G, T) and decimal (kB, MB, GB, TB)
 /// units. The unit is required: a bare `16` is refused (16 bytes or 16 MiB?),
@@ -556,6 +618,33 @@ mod tests {
                 Placement::Resident
             ]
         );
+    }
+
+    #[test]
+    fn the_ring_fits_its_buffer_and_holds_the_widest_row() {
+        // The 1B shape's buffer: a 32 MiB layer matrix plus slack.
+        let l = ring_layout(32 * MIB + PIECE_SLACK, 16384);
+        assert_eq!(l.slots, RING_MAX_SLOTS);
+        assert_eq!(l.io_threads, RING_IO_THREADS);
+        assert!(l.bytes() <= 32 * MIB + PIECE_SLACK, "{l:?}");
+        assert_eq!(l.slot_bytes % 4096, 0);
+        // A 16 KiB row fits widened; a 4 KiB-row tensor of 10 000 rows
+        // streams in pieces of what a slot holds.
+        assert!(l.rows_per_piece(16384, 8192) * 16384 + 8192 <= l.slot_bytes);
+        assert_eq!(l.rows_per_piece(4096, 10), 10);
+        // SmolLM2 under 16 MiB: 668 KiB; rows of 1152 bytes.
+        let s = ring_layout(540 * 1024 + PIECE_SLACK, 1152);
+        assert!(
+            s.slots > 1 && s.bytes() <= 540 * 1024 + PIECE_SLACK,
+            "{s:?}"
+        );
+        assert_eq!(s.io_threads, (s.slots - 1).min(RING_IO_THREADS));
+        // Room for one slot only: no overlap, but it runs.
+        let one = ring_layout(PIECE_SLACK + 64 * 1024, 100 * 1024);
+        assert_eq!((one.slots, one.io_threads), (1, 1));
+        assert!(one.rows_per_piece(100 * 1024, 7) >= 1);
+        // Same input, same ring.
+        assert_eq!(ring_layout(12345678, 4096), ring_layout(12345678, 4096));
     }
 
     #[test]

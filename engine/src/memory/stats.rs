@@ -1,6 +1,8 @@
 //! Memory telemetry: what the plan placed where, what the decoder streamed,
 //! whether read-ahead had the pages ready, and how long compute waited on I/O
-//! against how long it computed. Counters are atomics shared by a model's
+//! against how long it computed, and what the streaming reader and the disk
+//! delivered (bytes read from the device per token against the bytes the
+//! plan streams: the read amplification; the read bandwidth). Counters are atomics shared by a model's
 //! sessions; [`MemoryStats::to_json`] is the `memory` object of generate's and
 //! validate's JSON.
 
@@ -23,11 +25,13 @@ pub struct MemoryStats {
     pub streamed_bytes: AtomicU64,
     /// Pieces streamed (a tensor streamed whole is one piece).
     pub pieces: AtomicU64,
-    /// Pages of streamed pieces already in the page cache when compute
-    /// reached them (read-ahead hits), and all their pages.
+    /// Pages of streamed pieces ready when compute reached them (read-ahead
+    /// hits: read into the ring, or in the page cache for mapped pieces),
+    /// and all their pages.
     pub readahead_ready_pages: AtomicU64,
     pub readahead_pages: AtomicU64,
-    /// Time spent mapping streamed pieces before computing on them (page
+    /// Time compute waited for streamed pieces: for the reader's ring, the
+    /// wait for a piece not read yet; for mapped pieces, mapping them (page
     /// faults, and disk reads when read-ahead had not finished).
     pub io_wait_ns: AtomicU64,
     /// Time of forward passes minus `io_wait_ns`.
@@ -58,6 +62,27 @@ pub struct MemoryStats {
     /// Placements planned again mid-run by a session (after an eviction or
     /// a tightening).
     pub replans: AtomicU64,
+    /// The streaming ring of the latest plan: 0 none, 1 buffered reads,
+    /// 2 `O_DIRECT`; its slots, slot size and I/O threads.
+    pub ring_mode: AtomicU64,
+    pub ring_slots: AtomicU64,
+    pub ring_slot_bytes: AtomicU64,
+    pub ring_io_threads: AtomicU64,
+    /// Bytes the ring asked of the file (widened to 4096 for `O_DIRECT`).
+    pub reader_bytes: AtomicU64,
+    /// Time at least one ring read was in flight.
+    pub io_busy_ns: AtomicU64,
+    /// Forward passes run with some matrices streamed, and their time.
+    pub stream_passes: AtomicU64,
+    pub stream_ns: AtomicU64,
+    /// Bytes read from the storage device during those passes (/proc/self/io
+    /// `read_bytes`), and during the first of them (which also faults in
+    /// the kept-mapped weights on a cold cache).
+    pub device_read_bytes: AtomicU64,
+    pub first_pass_device_read_bytes: AtomicU64,
+    pub first_pass_ns: AtomicU64,
+    /// Whether /proc/self/io could be read.
+    pub device_known: AtomicU64,
 }
 
 impl MemoryStats {
@@ -67,6 +92,80 @@ impl MemoryStats {
 
     pub fn set(c: &AtomicU64, v: u64) {
         c.store(v, Relaxed);
+    }
+
+    /// Records one forward pass run with some matrices streamed: its time,
+    /// the device bytes read meanwhile (`None`: unknown) and its ring's counters.
+    pub fn record_stream_pass(
+        &self,
+        ns: u64,
+        device: Option<u64>,
+        ring: Option<crate::formats::reader::RingCounters>,
+    ) {
+        let first = self.stream_passes.fetch_add(1, Relaxed) == 0;
+        Self::add(&self.stream_ns, ns);
+        if let Some(d) = device {
+            Self::set(&self.device_known, 1);
+            Self::add(&self.device_read_bytes, d);
+        }
+        if first {
+            Self::set(&self.first_pass_device_read_bytes, device.unwrap_or(0));
+            Self::set(&self.first_pass_ns, ns);
+        }
+        if let Some(r) = ring {
+            Self::add(&self.reader_bytes, r.read_bytes);
+            Self::add(&self.io_wait_ns, r.wait_ns);
+            Self::add(&self.io_busy_ns, r.busy_ns);
+        }
+    }
+
+    /// The `disk` part of the `memory` object: what the streaming reader
+    /// read, what the device delivered per token (passes after the first:
+    /// the first also faults in the kept-mapped weights on a cold cache)
+    /// against the bytes the plan streams, and the read bandwidth.
+    fn disk_json(&self) -> serde_json::Value {
+        let g = |c: &AtomicU64| c.load(Relaxed);
+        let passes = g(&self.stream_passes);
+        let device = g(&self.device_read_bytes);
+        let (steady_bytes, steady_passes, steady_ns) = if passes > 1 {
+            (
+                device.saturating_sub(g(&self.first_pass_device_read_bytes)),
+                passes - 1,
+                g(&self.stream_ns).saturating_sub(g(&self.first_pass_ns)),
+            )
+        } else {
+            (device, passes, g(&self.stream_ns))
+        };
+        let known = g(&self.device_known) == 1 && steady_passes > 0;
+        let per_token = known.then(|| steady_bytes as f64 / steady_passes as f64);
+        let planned = g(&self.plan_streamed);
+        let (wait, busy) = (g(&self.io_wait_ns), g(&self.io_busy_ns));
+        let mode = match g(&self.ring_mode) {
+            1 => Some("buffered"),
+            2 => Some("direct"),
+            _ => None,
+        };
+        serde_json::json!({
+            "stream_reader": mode.map(|m| serde_json::json!({
+                "mode": m,
+                "slots": g(&self.ring_slots),
+                "slot_bytes": g(&self.ring_slot_bytes),
+                "io_threads": g(&self.ring_io_threads),
+                "read_chunk_bytes": crate::memory::placement::RING_READ_CHUNK,
+            })),
+            "reader_bytes_total": g(&self.reader_bytes),
+            "stream_passes": passes,
+            "device_read_bytes_total": (g(&self.device_known) == 1).then_some(device),
+            "device_read_bytes_first_pass": (g(&self.device_known) == 1)
+                .then(|| g(&self.first_pass_device_read_bytes)),
+            "device_read_bytes_per_token": per_token,
+            "read_amplification": per_token.filter(|_| planned > 0).map(|b| b / planned as f64),
+            "read_bandwidth_bytes_per_s": per_token
+                .filter(|_| steady_ns > 0)
+                .map(|_| steady_bytes as f64 / (steady_ns as f64 / 1e9)),
+            "io_busy_ms": busy as f64 / 1e6,
+            "io_hidden_fraction": (busy > 0).then(|| (1.0 - wait as f64 / busy as f64).clamp(0.0, 1.0)),
+        })
     }
 
     /// The `memory` object of the JSON reports.
@@ -87,7 +186,7 @@ impl MemoryStats {
             b => Some(b),
         };
         let bound = start_budget.zip(known_overhead).map(|(b, o)| b + o);
-        serde_json::json!({
+        let mut v = serde_json::json!({
             "budget_bytes": budget,
             "start_budget_bytes": start_budget,
             "limit_bytes": match g(&self.plan_limit) { 0 => None, v => Some(v) },
@@ -129,6 +228,10 @@ impl MemoryStats {
             "evicted_bytes": g(&self.evicted_bytes),
             "tightenings": g(&self.tightenings),
             "replans": g(&self.replans),
-        })
+        });
+        if let (Some(o), serde_json::Value::Object(d)) = (v.as_object_mut(), self.disk_json()) {
+            o.extend(d);
+        }
+        v
     }
 }
