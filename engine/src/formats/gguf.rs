@@ -1029,6 +1029,77 @@ mod tests {
         assert_eq!(f32::from_le_bytes(data[0..4].try_into().unwrap()), 7.0);
     }
 
+    /// A metadata-only file with one array of type `et` holding `items`
+    /// (each item's bytes as stored).
+    fn array_file(key: &str, et: u32, items: &[Vec<u8>]) -> Vec<u8> {
+        let mut b = Builder::new();
+        Builder::str(&mut b.kvs, key);
+        b.kvs.extend(9u32.to_le_bytes());
+        b.kvs.extend(et.to_le_bytes());
+        b.kvs.extend((items.len() as u64).to_le_bytes());
+        for it in items {
+            b.kvs.extend(it);
+        }
+        b.n_kv += 1;
+        b.build()
+    }
+
+    #[test]
+    fn arrays_are_packed_and_read_back_item_by_item() {
+        let strs: Vec<Vec<u8>> = ["", "a", "héllo"]
+            .iter()
+            .map(|s| {
+                let mut v = (s.len() as u64).to_le_bytes().to_vec();
+                v.extend(s.as_bytes());
+                v
+            })
+            .collect();
+        let m = parse(&array_file("k", 8, &strs)).unwrap().metadata;
+        assert_eq!(m.str_array("k").unwrap().unwrap(), ["", "a", "héllo"]);
+        assert_eq!(m.array_len("k").unwrap(), Some(3));
+        assert_eq!(m.get("k").unwrap().type_name(), "array");
+        let err = m.f64_array("k").unwrap_err().to_string();
+        assert!(err.contains("k[0]") && err.contains("string"), "{err}");
+
+        let f32s: Vec<Vec<u8>> = [1.5f32, -2.0]
+            .iter()
+            .map(|x| x.to_le_bytes().to_vec())
+            .collect();
+        let m = parse(&array_file("k", 6, &f32s)).unwrap().metadata;
+        assert_eq!(m.f64_array("k").unwrap().unwrap(), [1.5, -2.0]);
+        assert!(m.i64_array("k").is_err());
+        let err = m.str_array("k").unwrap_err().to_string();
+        assert!(err.contains("k[0]") && err.contains("f32"), "{err}");
+
+        let i32s: Vec<Vec<u8>> = [3i32, -4]
+            .iter()
+            .map(|x| x.to_le_bytes().to_vec())
+            .collect();
+        let m = parse(&array_file("k", 5, &i32s)).unwrap().metadata;
+        assert_eq!(m.i64_array("k").unwrap().unwrap(), [3, -4]);
+        assert_eq!(m.f64_array("k").unwrap().unwrap(), [3.0, -4.0]);
+        assert_eq!(
+            m.get("k").unwrap().packed().unwrap().get(1),
+            Some(Value::I32(-4))
+        );
+
+        let m = parse(&array_file("k", 7, &[vec![1], vec![0]]))
+            .unwrap()
+            .metadata;
+        let p = m.get("k").unwrap().packed().unwrap();
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            [Value::Bool(true), Value::Bool(false)]
+        );
+        let err = parse(&array_file("k", 7, &[vec![2]]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bool byte is 2"), "{err}");
+        let bad = vec![1u64.to_le_bytes().to_vec(), vec![0xff]].concat();
+        let err = parse(&array_file("k", 8, &[bad])).unwrap_err().to_string();
+        assert!(err.contains("not valid UTF-8"), "{err}");
+    }
+
     #[test]
     fn every_truncation_is_an_error_not_a_panic() {
         let bytes = sample().build();

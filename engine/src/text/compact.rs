@@ -2,8 +2,9 @@
 //! in one byte arena with `u32` ends, an open-addressing index from spelling
 //! to id that stores ids only, and the merges as a table indexed by the left
 //! token (per left token, its right partners sorted, with rank and merged
-//! id). Gemma 3's 262k tokens and their merges take a few MiB this way,
-//! where `String` maps take well over a hundred.
+//! id). Gemma 3's tokenizer (262k tokens, 6k special ones) keeps about
+//! 17 MiB of heap this way; with `tokenizers`' own BPE model and its `String`
+//! maps it keeps about 57 MiB more.
 //!
 //! [`CompactBpe`] is a `tokenizers` [`Model`], so the normalizer,
 //! pre-tokenizer and special-token splitting around it are the ones
