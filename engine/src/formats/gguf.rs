@@ -1095,7 +1095,7 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("bool byte is 2"), "{err}");
-        let bad = vec![1u64.to_le_bytes().to_vec(), vec![0xff]].concat();
+        let bad = [1u64.to_le_bytes().to_vec(), vec![0xff]].concat();
         let err = parse(&array_file("k", 8, &[bad])).unwrap_err().to_string();
         assert!(err.contains("not valid UTF-8"), "{err}");
     }

@@ -45,7 +45,7 @@ pub(super) type CompactPipeline = tokenizers::TokenizerImpl<
 /// What encodes.
 pub(super) enum Engine {
     /// A `tokenizers` tokenizer (tokenizer.json).
-    Hf(tokenizers::Tokenizer),
+    Hf(Box<tokenizers::Tokenizer>),
     /// A GGUF vocabulary: the compact model in the `tokenizers` pipeline.
     Compact(Box<Compact>),
 }

@@ -40,7 +40,7 @@ impl Tokenizer {
         let pieces = decode_table(&inner, path, scheme)?;
         let extra_eog_ids = end_of_generation(&inner, eos_id);
         Ok(Tokenizer {
-            inner: Engine::Hf(inner),
+            inner: Engine::Hf(Box::new(inner)),
             bos_id,
             eos_id,
             extra_eog_ids,
