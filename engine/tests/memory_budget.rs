@@ -13,6 +13,12 @@ use atenia_testkit::model_path;
 
 const BUDGET: u64 = 16 << 20;
 
+/// The most fixed overhead a budgeted run may state (issue 14: tokenizer and
+/// runtime overhead at most 64 MiB, Gemma 3's 262k-entry tokenizer
+/// included), so that the bound, budget + overhead, is at most 80 MiB here.
+/// Measured: 40.8 MiB for Gemma 3, 21.3 MiB for SmolLM2.
+const MAX_OVERHEAD: u64 = 64 << 20;
+
 /// Prefill logits (every position) and then greedy decode logits, token by token.
 fn run(
     loaded: &atenia_engine::model::open::Loaded,
@@ -139,6 +145,11 @@ fn rss_within_budget(file: &str) {
     assert_eq!(
         v["token_ids"], free["token_ids"],
         "{file}: tokens differ under the budget"
+    );
+    let overhead = m["fixed_overhead_bytes"].as_u64().unwrap();
+    assert!(
+        overhead <= MAX_OVERHEAD,
+        "{file}: fixed overhead {overhead} over {MAX_OVERHEAD}: {m}"
     );
     if m["peak_rss_includes_loading"] == true {
         eprintln!("{file}: the OS would not reset the peak RSS; skipping the bound check");

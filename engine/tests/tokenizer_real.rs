@@ -180,3 +180,70 @@ fn fixture_family_probes() {
         assert_eq!(*ids.last().unwrap(), eos, "{family}: literal eos");
     }
 }
+
+/// Seeded texts mixing prose, code, numbers, whitespace runs, special
+/// tokens, accented, CJK and emoji characters, and control bytes.
+fn mixed_texts(seed: u64, n: usize) -> Vec<String> {
+    let parts = [
+        "The quick brown fox",
+        " jumps",
+        " over",
+        "   ",
+        "\t",
+        "\n\n",
+        "12345",
+        "3.14",
+        "fn main() { x += 1; }",
+        "naïve",
+        " café",
+        " — ",
+        "東京",
+        "日本語のテキスト",
+        "🌍",
+        "😀👍",
+        "<start_of_turn>",
+        "<end_of_turn>",
+        "<|im_start|>",
+        "<|im_end|>",
+        "<bos>",
+        "<unk>",
+        "\u{1f}",
+        "\u{7f}",
+        "Ǆ",
+        "ﬁ",
+        "Zürich",
+        "Привет",
+        "مرحبا",
+        "'s",
+        "'ll",
+        "don't",
+    ];
+    let mut rng = atenia_testkit::Rng::new(seed);
+    (0..n)
+        .map(|_| {
+            let k = 1 + rng.below(12) as usize;
+            (0..k)
+                .map(|_| parts[rng.below(parts.len() as u64) as usize])
+                .collect()
+        })
+        .collect()
+}
+
+/// The engine's compact BPE model encodes the real vocabularies exactly as
+/// `tokenizers`' BPE model with the same vocabulary, merges and pipeline.
+#[test]
+fn compact_model_encodes_as_the_tokenizers_bpe() {
+    for (model, seed) in [
+        ("gemma-3-270m-q4_k_m", 1),
+        ("SmolLM2-135M-Instruct.Q4_1", 2),
+    ] {
+        let tok = load(&model_path(&format!("{model}.gguf")));
+        let peer = tok.inner();
+        for text in mixed_texts(seed, 400) {
+            let ids = tok.encode(&text, false).unwrap();
+            let expected = peer.encode(text.as_str(), false).unwrap();
+            assert_eq!(ids, expected.get_ids(), "{model}: {text:?}");
+            assert_eq!(tok.id_to_token(ids[0]), peer.id_to_token(ids[0]), "{model}");
+        }
+    }
+}

@@ -63,6 +63,10 @@ fn gguf_value(v: &gguf::Value) -> Value {
         gguf::Value::F64(f) => json!(f),
         gguf::Value::Array(a) if a.len() <= 16 => Value::Array(a.iter().map(gguf_value).collect()),
         gguf::Value::Array(a) => json!({"array_of": a.len()}),
+        gguf::Value::Packed(p) if p.len() <= 16 => {
+            Value::Array(p.iter().map(|v| gguf_value(&v)).collect())
+        }
+        gguf::Value::Packed(p) => json!({"array_of": p.len()}),
         other => other
             .as_i64()
             .map(|i| json!(i))
@@ -94,9 +98,9 @@ impl Inventory {
         if let Some(t) = file
             .metadata
             .get("tokenizer.ggml.tokens")
-            .and_then(|v| v.as_array())
+            .and_then(|v| v.array_len())
         {
-            hyper.insert("tokenizer.ggml.tokens".into(), json!({"array_of": t.len()}));
+            hyper.insert("tokenizer.ggml.tokens".into(), json!({"array_of": t}));
         }
         let tensors = file
             .tensors

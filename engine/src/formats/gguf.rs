@@ -36,7 +36,11 @@ pub enum Value {
     F32(f32),
     Bool(bool),
     Str(String),
+    /// An array of arrays (the spec allows nesting; real files use none).
     Array(Vec<Value>),
+    /// An array of strings, numbers or bools, stored packed: a tokenizer's
+    /// 262k strings cost their bytes, not 262k `Value`s.
+    Packed(PackedArray),
     U64(u64),
     I64(i64),
     F64(f64),
@@ -54,7 +58,7 @@ impl Value {
             Value::F32(_) => "f32",
             Value::Bool(_) => "bool",
             Value::Str(_) => "string",
-            Value::Array(_) => "array",
+            Value::Array(_) | Value::Packed(_) => "array",
             Value::U64(_) => "u64",
             Value::I64(_) => "i64",
             Value::F64(_) => "f64",
@@ -110,11 +114,82 @@ impl Value {
         }
     }
 
+    /// The items of an array of arrays (a packed array has none to lend:
+    /// see [`Value::packed`]).
     pub fn as_array(&self) -> Option<&[Value]> {
         match self {
             Value::Array(a) => Some(a),
             _ => None,
         }
+    }
+
+    pub fn packed(&self) -> Option<&PackedArray> {
+        match self {
+            Value::Packed(p) => Some(p),
+            _ => None,
+        }
+    }
+
+    /// The number of items, if the value is an array of any kind.
+    pub fn array_len(&self) -> Option<usize> {
+        match self {
+            Value::Array(a) => Some(a.len()),
+            Value::Packed(p) => Some(p.len()),
+            _ => None,
+        }
+    }
+}
+
+/// An array of one scalar type (any but arrays), its items packed: scalars
+/// as the file stores them (little-endian), strings back to back with their
+/// end offsets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PackedArray {
+    /// The GGUF type id of the items.
+    elem: u32,
+    len: usize,
+    data: Box<[u8]>,
+    /// Strings only: where each ends in `data`.
+    ends: Box<[u32]>,
+}
+
+impl PackedArray {
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Item `i` of an array of strings; `None` for another type.
+    pub fn str(&self, i: usize) -> Option<&str> {
+        if self.elem != 8 || i >= self.len {
+            return None;
+        }
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        // Checked to be UTF-8 when read.
+        std::str::from_utf8(&self.data[start..self.ends[i] as usize]).ok()
+    }
+
+    /// Item `i` as a value.
+    pub fn get(&self, i: usize) -> Option<Value> {
+        if i >= self.len {
+            return None;
+        }
+        if self.elem == 8 {
+            return self.str(i).map(|s| Value::Str(s.to_owned()));
+        }
+        let size = min_value_bytes(self.elem);
+        let mut c = Cursor {
+            buf: &self.data[i * size..(i + 1) * size],
+            pos: 0,
+        };
+        read_value(&mut c, self.elem, 1, &String::new).ok()
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = Value> + '_ {
+        (0..self.len).filter_map(|i| self.get(i))
     }
 }
 
@@ -207,20 +282,37 @@ impl Metadata {
         }
     }
 
-    /// An optional array value.
-    pub fn array(&self, key: &str) -> Result<Option<&[Value]>> {
+    /// The number of items of an optional array value.
+    pub fn array_len(&self, key: &str) -> Result<Option<usize>> {
         match self.get(key) {
             None => Ok(None),
             Some(v) => v
-                .as_array()
+                .array_len()
                 .map(Some)
                 .ok_or_else(|| Self::wrong_type(key, "an array", v)),
         }
     }
 
-    /// An optional array of strings.
+    /// An optional array of strings (borrowed from the packed array).
     pub fn str_array(&self, key: &str) -> Result<Option<Vec<&str>>> {
-        self.typed_array(key, "a string", Value::as_str)
+        let not_str = |i: usize, v: &Value| Self::wrong_type(&format!("{key}[{i}]"), "a string", v);
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Packed(p)) => (0..p.len())
+                .map(|i| {
+                    p.str(i)
+                        .ok_or_else(|| not_str(i, &p.get(i).unwrap_or(Value::Array(vec![]))))
+                })
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| v.as_str().ok_or_else(|| not_str(i, v)))
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(v) => Err(Self::wrong_type(key, "an array", v)),
+        }
     }
 
     /// An optional array of numbers, as f64.
@@ -235,21 +327,31 @@ impl Metadata {
 
     /// An optional array whose every item `item` reads; an item it cannot is
     /// an error naming `key[i]` and `what` was expected.
-    fn typed_array<'a, T>(
-        &'a self,
+    fn typed_array<T>(
+        &self,
         key: &str,
         what: &str,
-        item: impl Fn(&'a Value) -> Option<T>,
+        item: impl Fn(&Value) -> Option<T>,
     ) -> Result<Option<Vec<T>>> {
-        let Some(items) = self.array(key)? else {
-            return Ok(None);
+        let read = |i: usize, v: &Value| {
+            item(v).ok_or_else(|| Self::wrong_type(&format!("{key}[{i}]"), what, v))
         };
-        items
-            .iter()
-            .enumerate()
-            .map(|(i, v)| item(v).ok_or_else(|| Self::wrong_type(&format!("{key}[{i}]"), what, v)))
-            .collect::<Result<Vec<_>>>()
-            .map(Some)
+        match self.get(key) {
+            None => Ok(None),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| read(i, v))
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(Value::Packed(p)) => p
+                .iter()
+                .enumerate()
+                .map(|(i, v)| read(i, &v))
+                .collect::<Result<Vec<_>>>()
+                .map(Some),
+            Some(v) => Err(Self::wrong_type(key, "an array", v)),
+        }
     }
 
     fn insert(&mut self, key: String, value: Value) -> Result<()> {
@@ -495,17 +597,83 @@ fn read_value(
                 ));
             }
             let n = c.count(min_value_bytes(et), field)?;
-            let mut items = Vec::with_capacity(n);
-            for _ in 0..n {
-                items.push(read_value(c, et, depth + 1, field)?);
+            match et {
+                8 => read_strings(c, n, field)?,
+                9 => {
+                    let mut items = Vec::with_capacity(n);
+                    for _ in 0..n {
+                        items.push(read_value(c, et, depth + 1, field)?);
+                    }
+                    Value::Array(items)
+                }
+                _ => read_scalars(c, et, n, field)?,
             }
-            Value::Array(items)
         }
         10 => Value::U64(c.u64(field)?),
         11 => Value::I64(i64::from_le_bytes(c.array(field)?)),
         12 => Value::F64(f64::from_le_bytes(c.array(field)?)),
         _ => return Err(Error::gguf(field(), format!("unknown value type {t}"))),
     })
+}
+
+/// `n` strings, packed.
+fn read_strings(c: &mut Cursor<'_>, n: usize, field: &dyn Fn() -> String) -> Result<Value> {
+    let start = c.pos;
+    let mut ends = Vec::with_capacity(n);
+    let mut total = 0usize;
+    for _ in 0..n {
+        let len = c.count(1, field)?;
+        let bytes = c.take(len, field)?;
+        std::str::from_utf8(bytes)
+            .map_err(|_| Error::gguf(field(), "string is not valid UTF-8"))?;
+        total += len;
+        ends.push(
+            u32::try_from(total)
+                .map_err(|_| Error::gguf(field(), "an array of strings of more than 4 GiB"))?,
+        );
+    }
+    // Second pass over the checked bytes: the strings without their lengths.
+    let mut data = Vec::with_capacity(total);
+    let mut r = Cursor {
+        buf: c.buf,
+        pos: start,
+    };
+    for _ in 0..n {
+        let len = r.u64(field)? as usize;
+        data.extend_from_slice(r.take(len, field)?);
+    }
+    Ok(Value::Packed(PackedArray {
+        elem: 8,
+        len: n,
+        data: data.into_boxed_slice(),
+        ends: ends.into_boxed_slice(),
+    }))
+}
+
+/// `n` scalars of type `et` (not strings or arrays), packed as stored.
+fn read_scalars(
+    c: &mut Cursor<'_>,
+    et: u32,
+    n: usize,
+    field: &dyn Fn() -> String,
+) -> Result<Value> {
+    let size = min_value_bytes(et);
+    // `count` checked that n items of this size fit in what remains.
+    let data = c.take(n * size, field)?;
+    if et == 7 {
+        if let Some(b) = data.iter().find(|&&b| b > 1) {
+            return Err(Error::gguf(
+                field(),
+                format!("bool byte is {b}, not 0 or 1"),
+            ));
+        }
+    }
+    Ok(Value::Packed(PackedArray {
+        elem: et,
+        len: n,
+        data: data.into(),
+        ends: Box::default(),
+    }))
 }
 
 /// One tensor info as the file states it, its offset relative to the data
@@ -862,6 +1030,77 @@ mod tests {
         let t = &p.tensors[1];
         let data = &bytes[t.offset..t.offset + t.size];
         assert_eq!(f32::from_le_bytes(data[0..4].try_into().unwrap()), 7.0);
+    }
+
+    /// A metadata-only file with one array of type `et` holding `items`
+    /// (each item's bytes as stored).
+    fn array_file(key: &str, et: u32, items: &[Vec<u8>]) -> Vec<u8> {
+        let mut b = Builder::new();
+        Builder::str(&mut b.kvs, key);
+        b.kvs.extend(9u32.to_le_bytes());
+        b.kvs.extend(et.to_le_bytes());
+        b.kvs.extend((items.len() as u64).to_le_bytes());
+        for it in items {
+            b.kvs.extend(it);
+        }
+        b.n_kv += 1;
+        b.build()
+    }
+
+    #[test]
+    fn arrays_are_packed_and_read_back_item_by_item() {
+        let strs: Vec<Vec<u8>> = ["", "a", "héllo"]
+            .iter()
+            .map(|s| {
+                let mut v = (s.len() as u64).to_le_bytes().to_vec();
+                v.extend(s.as_bytes());
+                v
+            })
+            .collect();
+        let m = parse(&array_file("k", 8, &strs)).unwrap().metadata;
+        assert_eq!(m.str_array("k").unwrap().unwrap(), ["", "a", "héllo"]);
+        assert_eq!(m.array_len("k").unwrap(), Some(3));
+        assert_eq!(m.get("k").unwrap().type_name(), "array");
+        let err = m.f64_array("k").unwrap_err().to_string();
+        assert!(err.contains("k[0]") && err.contains("string"), "{err}");
+
+        let f32s: Vec<Vec<u8>> = [1.5f32, -2.0]
+            .iter()
+            .map(|x| x.to_le_bytes().to_vec())
+            .collect();
+        let m = parse(&array_file("k", 6, &f32s)).unwrap().metadata;
+        assert_eq!(m.f64_array("k").unwrap().unwrap(), [1.5, -2.0]);
+        assert!(m.i64_array("k").is_err());
+        let err = m.str_array("k").unwrap_err().to_string();
+        assert!(err.contains("k[0]") && err.contains("f32"), "{err}");
+
+        let i32s: Vec<Vec<u8>> = [3i32, -4]
+            .iter()
+            .map(|x| x.to_le_bytes().to_vec())
+            .collect();
+        let m = parse(&array_file("k", 5, &i32s)).unwrap().metadata;
+        assert_eq!(m.i64_array("k").unwrap().unwrap(), [3, -4]);
+        assert_eq!(m.f64_array("k").unwrap().unwrap(), [3.0, -4.0]);
+        assert_eq!(
+            m.get("k").unwrap().packed().unwrap().get(1),
+            Some(Value::I32(-4))
+        );
+
+        let m = parse(&array_file("k", 7, &[vec![1], vec![0]]))
+            .unwrap()
+            .metadata;
+        let p = m.get("k").unwrap().packed().unwrap();
+        assert_eq!(
+            p.iter().collect::<Vec<_>>(),
+            [Value::Bool(true), Value::Bool(false)]
+        );
+        let err = parse(&array_file("k", 7, &[vec![2]]))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("bool byte is 2"), "{err}");
+        let bad = [1u64.to_le_bytes().to_vec(), vec![0xff]].concat();
+        let err = parse(&array_file("k", 8, &[bad])).unwrap_err().to_string();
+        assert!(err.contains("not valid UTF-8"), "{err}");
     }
 
     #[test]

@@ -255,14 +255,13 @@ fn layer_configs(
 /// disagrees would feed the model ids it has no row for, or sample ids the
 /// tokenizer cannot decode.
 fn check_vocab(m: &Metadata, model: &Model, names: &TensorNames) -> Result<()> {
-    if let Some(tokens) = m.array("tokenizer.ggml.tokens")? {
-        if tokens.len() != model.config.vocab {
+    if let Some(tokens) = m.array_len("tokenizer.ggml.tokens")? {
+        if tokens != model.config.vocab {
             return Err(Error::weights(
                 names.get(TensorRole::Embed),
                 format!(
                     "has {} rows but tokenizer.ggml.tokens has {} tokens; each token needs one row",
-                    model.config.vocab,
-                    tokens.len()
+                    model.config.vocab, tokens
                 ),
             ));
         }

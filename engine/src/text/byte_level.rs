@@ -4,7 +4,6 @@
 //! ([`PRE_TOKENIZERS`]; an unknown value falls back to GPT-2's regex and says
 //! so in the tokenizer's warnings).
 
-use tokenizers::models::bpe::BPE;
 use tokenizers::pre_tokenizers::byte_level::ByteLevel;
 use tokenizers::pre_tokenizers::digits::Digits;
 use tokenizers::pre_tokenizers::sequence::Sequence as PreSequence;
@@ -13,12 +12,13 @@ use tokenizers::pre_tokenizers::PreTokenizerWrapper;
 use tokenizers::SplitDelimiterBehavior;
 
 use crate::error::Result;
+use crate::text::compact::{BpeOptions, CompactBpe, MergeTable, VocabIndex};
 use crate::text::decode::{DecodeScheme, Piece};
 use crate::text::gguf_vocab::{Built, GgufVocab};
 use crate::text::merges::read_merges;
 use crate::text::special::add_specials;
-use crate::text::tokenizer::{Tokenizer, TokenizerKind};
-use crate::text::vocab::{bpe_error, tok_err, vocab_map, ByteAlphabet};
+use crate::text::tokenizer::{CompactPipeline, Tokenizer, TokenizerKind};
+use crate::text::vocab::{tok_err, ByteAlphabet};
 
 // The pre-tokenizer regexes, as the original `tokenizer.json` files state them.
 const LLAMA3_SPLIT: &str = r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}{1,3}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+";
@@ -127,22 +127,19 @@ pub(super) fn build(v: &GgufVocab<'_>) -> Result<Tokenizer> {
             }
         })
         .collect();
-    let spelled: Vec<&str> = respelled.iter().map(String::as_str).collect();
-    let vocab = vocab_map(&spelled, &mut warnings);
+    let vocab = VocabIndex::build(respelled.len(), |i| &respelled[i], &mut warnings)?;
     let merge_strs = v.merges.as_ref().ok_or_else(|| {
         tok_err("tokenizer.ggml.merges is missing (required for a gpt2 tokenizer)")
     })?;
-    let merges = read_merges(merge_strs, &vocab)?;
+    let merges = MergeTable::build(vocab.len(), &read_merges(merge_strs, &vocab)?)?;
     let spec = pre_tokenizer_spec(v.pre, &mut warnings);
-
-    let bpe = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .ignore_merges(spec.ignore_merges)
-        .build()
-        .map_err(bpe_error)?;
-    let mut inner = tokenizers::Tokenizer::new(bpe);
-    inner.with_pre_tokenizer(Some(pre_tokenizer(spec.split)?));
-    inner.with_decoder(Some(ByteLevel::default()));
+    let options = BpeOptions {
+        ignore_merges: spec.ignore_merges,
+        ..BpeOptions::default()
+    };
+    let mut pipeline = CompactPipeline::new(CompactBpe::new(vocab, merges, options)?);
+    pipeline.with_pre_tokenizer(Some(pre_tokenizer(spec.split)?));
+    pipeline.with_decoder(Some(ByteLevel::default()));
 
     // Control tokens become special, except one not spelled byte-level
     // (a mislabelled byte sequence), as transformers does.
@@ -152,14 +149,15 @@ pub(super) fn build(v: &GgufVocab<'_>) -> Result<Tokenizer> {
         .map(|i| v.tokens[i])
         .filter(|t| alphabet.spells(t))
         .collect();
-    add_specials(&mut inner, &special_texts);
+    let specials = add_specials(&mut pipeline, &special_texts);
 
     let pieces = respelled
         .iter()
         .map(|t| Some(Piece::byte_level(&alphabet, t)))
         .collect();
     v.finish(Built {
-        inner,
+        pipeline,
+        specials,
         pieces,
         scheme: DecodeScheme::ByteLevel,
         add_bos_default: spec.add_bos_default,

@@ -43,6 +43,70 @@ impl Piece {
     }
 }
 
+/// A [`Piece`] as the [`Pieces`] table gives it back.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum PieceRef<'a> {
+    Text(&'a [u8]),
+    Byte(u8),
+}
+
+/// What each id decodes to, every piece's bytes in one arena (a boxed
+/// slice per id would cost more in allocator overhead than in bytes).
+#[derive(Clone, Debug, Default)]
+pub(super) struct Pieces {
+    bytes: Vec<u8>,
+    /// `ends[i]`: where id `i`'s bytes end.
+    ends: Vec<u32>,
+    /// Per id: 0 names no token, 1 text, 2 a byte-fallback byte.
+    kinds: Vec<u8>,
+}
+
+impl Pieces {
+    fn push(&mut self, piece: Option<Piece>) {
+        let kind = match piece {
+            None => 0,
+            Some(Piece::Text(b)) => {
+                self.bytes.extend_from_slice(&b);
+                1
+            }
+            Some(Piece::Byte(b)) => {
+                self.bytes.push(b);
+                2
+            }
+        };
+        // A vocabulary's bytes are far below 4 GiB (its size is bounded).
+        self.ends.push(self.bytes.len() as u32);
+        self.kinds.push(kind);
+    }
+
+    /// What `id` decodes to; `None` when it names no token.
+    pub(super) fn get(&self, id: u32) -> Option<PieceRef<'_>> {
+        let i = id as usize;
+        let kind = *self.kinds.get(i)?;
+        let start = if i == 0 { 0 } else { self.ends[i - 1] as usize };
+        let bytes = &self.bytes[start..self.ends[i] as usize];
+        match kind {
+            1 => Some(PieceRef::Text(bytes)),
+            2 => Some(PieceRef::Byte(bytes[0])),
+            _ => None,
+        }
+    }
+}
+
+impl FromIterator<Option<Piece>> for Pieces {
+    fn from_iter<I: IntoIterator<Item = Option<Piece>>>(iter: I) -> Pieces {
+        let iter = iter.into_iter();
+        let mut pieces = Pieces::default();
+        pieces.ends.reserve(iter.size_hint().0);
+        pieces.kinds.reserve(iter.size_hint().0);
+        for p in iter {
+            pieces.push(p);
+        }
+        pieces.bytes.shrink_to_fit();
+        pieces
+    }
+}
+
 /// How ids become text; mirrors the `tokenizers` decoder in use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum DecodeScheme {

@@ -4,9 +4,9 @@
 
 use crate::error::Result;
 use crate::formats::gguf::Metadata;
-use crate::text::decode::{DecodeScheme, Piece};
+use crate::text::decode::{DecodeScheme, Pieces};
 use crate::text::special::{extra_end_of_generation, END_OF_TURN_MARKERS};
-use crate::text::tokenizer::{Tokenizer, TokenizerKind};
+use crate::text::tokenizer::{Compact, CompactPipeline, Engine, Tokenizer, TokenizerKind};
 use crate::text::vocab::{tok_err, token_type};
 
 /// Everything read from `tokenizer.ggml.*`, validated.
@@ -33,9 +33,11 @@ pub(super) struct GgufVocab<'a> {
 /// What a vocabulary's own builder (byte-level or SentencePiece) hands to
 /// [`GgufVocab::finish`].
 pub(super) struct Built {
-    pub(super) inner: tokenizers::Tokenizer,
+    pub(super) pipeline: CompactPipeline,
+    /// The special tokens' texts, as `add_specials` added them.
+    pub(super) specials: Vec<String>,
     /// Per id, what it decodes to.
-    pub(super) pieces: Vec<Option<Piece>>,
+    pub(super) pieces: Pieces,
     pub(super) scheme: DecodeScheme,
     /// `add_bos` when the file has no `tokenizer.ggml.add_bos_token`.
     pub(super) add_bos_default: bool,
@@ -106,7 +108,8 @@ impl<'a> GgufVocab<'a> {
     /// as llama.cpp does.
     pub(super) fn finish(&self, built: Built) -> Result<Tokenizer> {
         let Built {
-            inner,
+            pipeline,
+            specials,
             pieces,
             scheme,
             add_bos_default,
@@ -138,7 +141,7 @@ impl<'a> GgufVocab<'a> {
             warnings.push("add_eos is set but the file names no eos token".to_owned());
         }
         Ok(Tokenizer {
-            inner,
+            inner: Engine::Compact(Box::new(Compact::new(pipeline, specials))),
             bos_id,
             eos_id,
             extra_eog_ids,

@@ -20,7 +20,6 @@ use tokenizers::decoders::fuse::Fuse;
 use tokenizers::decoders::sequence::Sequence as DecoderSequence;
 use tokenizers::decoders::strip::Strip;
 use tokenizers::decoders::DecoderWrapper;
-use tokenizers::models::bpe::{Vocab, BPE};
 use tokenizers::normalizers::{NormalizerWrapper, Prepend, Replace};
 use tokenizers::pre_tokenizers::metaspace::{Metaspace, PrependScheme};
 use tokenizers::pre_tokenizers::split::{Split, SplitPattern};
@@ -28,36 +27,44 @@ use tokenizers::SplitDelimiterBehavior;
 
 use crate::error::Result;
 use crate::family::spec::SpmFlavor;
+use crate::text::compact::{BpeOptions, CompactBpe, MergeTable, VocabIndex};
 use crate::text::decode::{DecodeScheme, Piece};
 use crate::text::gguf_vocab::{Built, GgufVocab};
 use crate::text::merges::{generate_merges, read_merges};
 use crate::text::special::add_specials;
-use crate::text::tokenizer::{Tokenizer, TokenizerKind};
-use crate::text::vocab::{bpe_error, py_isspace, tok_err, vocab_map, SPIECE_UNDERLINE};
+use crate::text::tokenizer::{CompactPipeline, Tokenizer, TokenizerKind};
+use crate::text::vocab::{bpe_error, py_isspace, tok_err, SPIECE_UNDERLINE};
 
 /// The SentencePiece tokenizer `v` describes, in the shape `flavor`.
 pub(super) fn build(v: &GgufVocab<'_>, flavor: SpmFlavor) -> Result<Tokenizer> {
     let mut warnings = Vec::new();
     let respelled = respell(&v.tokens, flavor);
     let spelled: Vec<&str> = respelled.iter().map(|t| t.as_ref()).collect();
-    let vocab = vocab_map(&spelled, &mut warnings);
+    let vocab = VocabIndex::build(spelled.len(), |i| spelled[i], &mut warnings)?;
     let merges = match &v.merges {
         Some(merge_strs) => read_merges(merge_strs, &vocab)?,
         None => generate_merges(&spelled, &vocab, &merge_ranks(v, flavor)?),
     };
+    let merges = MergeTable::build(vocab.len(), &merges)?;
     let unk_token = match v.unk_id {
         Some(id) => Some(spelled[id as usize].to_owned()),
-        None if flavor == SpmFlavor::Gemma && vocab.contains_key("<unk>") => {
-            Some("<unk>".to_owned())
-        }
+        None if flavor == SpmFlavor::Gemma && vocab.contains("<unk>") => Some("<unk>".to_owned()),
         None => None,
     };
-    let mut inner = tokenizers::Tokenizer::new(bpe_model(vocab, merges, unk_token)?);
-    let strip = shape_input(&mut inner, v.add_space_prefix, flavor, &mut warnings)?;
-    inner.with_decoder(Some(decoder(strip)?));
-
     let special_texts: Vec<&str> = v.special_ids().into_iter().map(|i| spelled[i]).collect();
-    add_specials(&mut inner, &special_texts);
+    let options = BpeOptions {
+        byte_fallback: true,
+        unk_token,
+        fuse_unk: true,
+        ignore_merges: false,
+    };
+    let mut pipeline = CompactPipeline::new(CompactBpe::new(vocab, merges, options)?);
+    let strip = shape_input(&mut pipeline, v.add_space_prefix, flavor, &mut warnings)?;
+    pipeline.with_decoder(Some(decoder(strip)?));
+    let specials = add_specials(&mut pipeline, &special_texts);
+    drop(special_texts);
+    drop(spelled);
+    drop(respelled);
 
     let pieces = v
         .tokens
@@ -65,7 +72,8 @@ pub(super) fn build(v: &GgufVocab<'_>, flavor: SpmFlavor) -> Result<Tokenizer> {
         .map(|t| Some(Piece::sentencepiece(t)))
         .collect();
     v.finish(Built {
-        inner,
+        pipeline,
+        specials,
         pieces,
         scheme: DecodeScheme::Spm {
             strip_leading_space: strip,
@@ -106,27 +114,10 @@ fn merge_ranks(v: &GgufVocab<'_>, flavor: SpmFlavor) -> Result<Vec<f64>> {
     })
 }
 
-/// The BPE model with byte fallback, unknown characters fused into one
-/// unknown token when there is one.
-fn bpe_model(
-    vocab: Vocab,
-    merges: Vec<(String, String)>,
-    unk_token: Option<String>,
-) -> Result<BPE> {
-    let mut builder = BPE::builder()
-        .vocab_and_merges(vocab, merges)
-        .byte_fallback(true)
-        .fuse_unk(true);
-    if let Some(unk) = unk_token {
-        builder = builder.unk_token(unk);
-    }
-    builder.build().map_err(bpe_error)
-}
-
 /// Sets the normalizer or pre-tokenizer that places `▁` in the text, as
 /// `flavor` does; returns whether decoding strips the prefix space again.
 fn shape_input(
-    inner: &mut tokenizers::Tokenizer,
+    inner: &mut CompactPipeline,
     add_space_prefix: Option<bool>,
     flavor: SpmFlavor,
     warnings: &mut Vec<String>,

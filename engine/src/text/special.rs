@@ -3,7 +3,7 @@
 
 use std::collections::HashSet;
 
-use tokenizers::AddedToken;
+use tokenizers::{AddedToken, Model, TokenizerImpl};
 
 /// Token texts that end a turn or a generation (llama.cpp's list of
 /// end-of-generation markers). A control token with one of these texts stops
@@ -19,8 +19,12 @@ pub const END_OF_TURN_MARKERS: &[&str] = &[
 ];
 
 /// Adds special tokens (once each, skipping empty ones); they keep their
-/// vocabulary ids because they all are in the vocabulary.
-pub(super) fn add_specials(inner: &mut tokenizers::Tokenizer, texts: &[&str]) {
+/// vocabulary ids because they all are in the vocabulary. Returns the texts
+/// added, in order.
+pub(super) fn add_specials<M: Model, N: tokenizers::Normalizer, PT, PP, D>(
+    inner: &mut TokenizerImpl<M, N, PT, PP, D>,
+    texts: &[&str],
+) -> Vec<String> {
     let mut seen = HashSet::new();
     let tokens: Vec<AddedToken> = texts
         .iter()
@@ -30,6 +34,7 @@ pub(super) fn add_specials(inner: &mut tokenizers::Tokenizer, texts: &[&str]) {
     if !tokens.is_empty() {
         inner.add_special_tokens(&tokens);
     }
+    tokens.into_iter().map(|t| t.content).collect()
 }
 
 /// The ids besides `eos_id` that end a generation: `candidates` sorted,

@@ -4,7 +4,7 @@
 //! concatenation of a stream's chunks equals the whole decode.
 
 use crate::error::Result;
-use crate::text::decode::{drain_utf8, incomplete_tail_len, DecodeScheme, Piece};
+use crate::text::decode::{drain_utf8, incomplete_tail_len, DecodeScheme, PieceRef};
 use crate::text::tokenizer::Tokenizer;
 use crate::text::vocab::tok_err;
 
@@ -15,7 +15,7 @@ impl Tokenizer {
         if self.scheme == DecodeScheme::Generic {
             self.check_ids(ids)?;
             return self
-                .inner
+                .inner()
                 .decode(ids, false)
                 .map_err(|e| tok_err(format!("cannot decode: {e}")));
         }
@@ -66,20 +66,18 @@ impl StreamDecoder<'_> {
     /// Feeds one id; returns the newly completed text.
     pub fn step(&mut self, id: u32) -> Result<String> {
         self.tok.check_id(id)?;
-        let piece = self.tok.pieces[id as usize]
-            .as_ref()
-            .expect("checked by check_id");
+        let piece = self.tok.pieces.get(id).expect("checked by check_id");
         let mut out = String::new();
         match self.tok.scheme {
             DecodeScheme::ByteLevel => {
-                if let Piece::Text(bytes) = piece {
+                if let PieceRef::Text(bytes) = piece {
                     self.pending.extend_from_slice(bytes);
                 }
                 drain_utf8(&mut self.pending, &mut out, false);
             }
             DecodeScheme::Spm { .. } => match piece {
-                Piece::Byte(b) => self.pending.push(*b),
-                Piece::Text(bytes) => {
+                PieceRef::Byte(b) => self.pending.push(b),
+                PieceRef::Text(bytes) => {
                     self.flush_byte_run(&mut out);
                     // Text pieces are valid UTF-8 (token texts are strings).
                     out.push_str(&String::from_utf8_lossy(bytes));
@@ -160,7 +158,7 @@ impl StreamDecoder<'_> {
     fn step_generic(&mut self, id: u32) -> Result<String> {
         let decode = |ids: &[u32]| {
             self.tok
-                .inner
+                .inner()
                 .decode(ids, false)
                 .map_err(|e| tok_err(format!("cannot decode: {e}")))
         };

@@ -553,3 +553,80 @@ fn the_family_spec_names_the_sentencepiece_shape() {
         vec![1, id(&tok, "hell"), id(&tok, "o")]
     );
 }
+
+/// A byte-level vocabulary with merges, specials and a repeated merge; the
+/// `tokenizer.ggml.pre` value `pre`.
+fn byte_level_with_merges(pre: &str) -> Tokenizer {
+    let mut tokens: Vec<String> = vec!["<|endoftext|>".into(), "<|im_start|>".into()];
+    tokens.extend(bytes_to_unicode().iter().map(|c| c.to_string()));
+    tokens.extend(
+        [
+            "Ġh", "el", "lo", "hel", "hello", "Ġhello", "12", "ello", "ĠĠ", "123",
+        ]
+        .map(String::from),
+    );
+    let merges = [
+        "Ġ h", "e l", "l o", "h el", "hel lo", "el lo", "Ġh ello", "1 2", "Ġ Ġ", "e l", "12 3",
+    ];
+    let mut types = vec![3i32; 2];
+    types.extend(std::iter::repeat_n(1, tokens.len() - 2));
+    let refs: Vec<&str> = tokens.iter().map(String::as_str).collect();
+    let meta = Kv::default()
+        .s("tokenizer.ggml.model", "gpt2")
+        .s("tokenizer.ggml.pre", pre)
+        .strs("tokenizer.ggml.tokens", &refs)
+        .i32s("tokenizer.ggml.token_type", &types)
+        .strs("tokenizer.ggml.merges", &merges)
+        .meta();
+    Tokenizer::from_gguf(&meta).unwrap()
+}
+
+/// Every GGUF shape: SentencePiece (Llama, Gemma, Phi-3; with and without
+/// an unknown token and byte tokens; a duplicate spelling) and byte-level
+/// (merging and `ignore_merges`).
+fn every_shape() -> Vec<(&'static str, Tokenizer)> {
+    let no_bytes = {
+        let mut tokens = vec!["<unk>", "<s>", "</s>"];
+        tokens.extend(PIECES.iter().copied());
+        tokens.push("he");
+        let scores: Vec<f32> = (0..tokens.len()).map(|i| -(i as f32)).collect();
+        Kv::default()
+            .s("tokenizer.ggml.model", "llama")
+            .strs("tokenizer.ggml.tokens", &tokens)
+            .f32s("tokenizer.ggml.scores", &scores)
+            .u32("tokenizer.ggml.unknown_token_id", 0)
+            .meta()
+    };
+    vec![
+        (
+            "llama",
+            Tokenizer::from_gguf(&spm_meta("llama", |k| k)).unwrap(),
+        ),
+        (
+            "gemma",
+            Tokenizer::from_gguf(&spm_meta("gemma3", |k| k)).unwrap(),
+        ),
+        (
+            "phi3",
+            Tokenizer::from_gguf(&spm_meta("phi3", |k| k)).unwrap(),
+        ),
+        ("unk, no bytes", Tokenizer::from_gguf(&no_bytes).unwrap()),
+        ("gpt2", byte_level_with_merges("qwen2")),
+        ("ignore_merges", byte_level_with_merges("llama3")),
+    ]
+}
+
+proptest::proptest! {
+    /// The compact BPE model encodes as `tokenizers`' BPE model with the
+    /// same vocabulary, merges and pipeline (`Tokenizer::inner`).
+    #[test]
+    fn compact_bpe_encodes_as_the_tokenizers_bpe(
+        text in "(hello|hel|lo|world|the|12|3| |  |\t|\n|<s>|<\\|im_start\\|>|é|ö|日本|😀|[a-z<>|]){0,24}"
+    ) {
+        for (name, tok) in every_shape() {
+            let ids = tok.encode(&text, false).unwrap();
+            let peer = tok.inner().encode(text.as_str(), false).unwrap();
+            proptest::prop_assert_eq!(&ids[..], peer.get_ids(), "{}: {:?}", name, text);
+        }
+    }
+}

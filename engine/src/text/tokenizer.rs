@@ -1,11 +1,22 @@
-//! The [`Tokenizer`]: a `tokenizers` tokenizer with the special-token facts
-//! generation needs (bos, eos, end-of-turn ids, whether bos/eos are added),
-//! encoding, and the chat-template glue. It is built by
-//! `crate::text::gguf` (GGUF metadata) or `crate::text::tokenizer_json`
-//! (a Hugging Face `tokenizer.json`); decoding is `crate::text::stream`'s.
+//! The [`Tokenizer`]: a tokenizer with the special-token facts generation
+//! needs (bos, eos, end-of-turn ids, whether bos/eos are added), encoding,
+//! and the chat-template glue. It is built by `crate::text::gguf` (GGUF
+//! metadata: the compact BPE model of `crate::text::compact` in the
+//! `tokenizers` pipeline) or `crate::text::tokenizer_json` (a Hugging Face
+//! `tokenizer.json`: a `tokenizers` tokenizer); decoding is
+//! `crate::text::stream`'s.
+
+use std::sync::OnceLock;
+
+use tokenizers::decoders::DecoderWrapper;
+use tokenizers::normalizers::NormalizerWrapper;
+use tokenizers::pre_tokenizers::PreTokenizerWrapper;
+use tokenizers::processors::PostProcessorWrapper;
 
 use crate::error::{Error, Result};
-use crate::text::decode::{DecodeScheme, Piece};
+use crate::text::compact::CompactBpe;
+use crate::text::decode::{DecodeScheme, Pieces};
+use crate::text::special::add_specials;
 use crate::text::vocab::tok_err;
 
 pub use crate::family::spec::SpmFlavor;
@@ -21,9 +32,59 @@ pub enum TokenizerKind {
     HuggingFace,
 }
 
+/// The `tokenizers` pipeline (normalizer, pre-tokenizer, special tokens,
+/// decoder) around the compact BPE model.
+pub(super) type CompactPipeline = tokenizers::TokenizerImpl<
+    CompactBpe,
+    NormalizerWrapper,
+    PreTokenizerWrapper,
+    PostProcessorWrapper,
+    DecoderWrapper,
+>;
+
+/// What encodes.
+pub(super) enum Engine {
+    /// A `tokenizers` tokenizer (tokenizer.json).
+    Hf(Box<tokenizers::Tokenizer>),
+    /// A GGUF vocabulary: the compact model in the `tokenizers` pipeline.
+    Compact(Box<Compact>),
+}
+
+pub(super) struct Compact {
+    pub(super) pipeline: CompactPipeline,
+    /// The special tokens' texts, in the order they were added.
+    pub(super) specials: Vec<String>,
+    /// The same tokenizer as a plain `tokenizers` one, built when first
+    /// asked for ([`Tokenizer::inner`]: serializing, comparing).
+    pub(super) full: OnceLock<tokenizers::Tokenizer>,
+}
+
+impl Compact {
+    pub(super) fn new(pipeline: CompactPipeline, specials: Vec<String>) -> Compact {
+        Compact {
+            pipeline,
+            specials,
+            full: OnceLock::new(),
+        }
+    }
+
+    /// The `tokenizers` tokenizer with a `tokenizers` BPE model of the same
+    /// vocabulary and merges and the same pipeline.
+    fn full(&self) -> Result<tokenizers::Tokenizer> {
+        let p = &self.pipeline;
+        let mut t = tokenizers::Tokenizer::new(p.get_model().to_bpe()?);
+        t.with_normalizer(p.get_normalizer().cloned());
+        t.with_pre_tokenizer(p.get_pre_tokenizer().cloned());
+        t.with_decoder(p.get_decoder().cloned());
+        let texts: Vec<&str> = self.specials.iter().map(String::as_str).collect();
+        add_specials(&mut *t, &texts);
+        Ok(t)
+    }
+}
+
 /// A tokenizer with the special-token facts generation needs.
 pub struct Tokenizer {
-    pub(super) inner: tokenizers::Tokenizer,
+    pub(super) inner: Engine,
     /// Beginning-of-sequence token.
     pub bos_id: Option<u32>,
     /// End-of-sequence token.
@@ -45,7 +106,7 @@ pub struct Tokenizer {
     pub kind: TokenizerKind,
     pub(super) vocab_size: usize,
     /// Per id, what it decodes to; `None` for ids that name no token.
-    pub(super) pieces: Vec<Option<Piece>>,
+    pub(super) pieces: Pieces,
     pub(super) scheme: DecodeScheme,
     /// tokenizer.json only: the post-processor adds the special tokens.
     pub(super) specials_by_post_processor: bool,
@@ -71,18 +132,32 @@ impl Tokenizer {
         self.vocab_size
     }
 
-    /// The underlying `tokenizers` tokenizer.
+    /// The tokenizer as a `tokenizers` tokenizer that encodes and decodes
+    /// the same (for a GGUF vocabulary it is built on the first call, with
+    /// `tokenizers`' own BPE model, and kept).
     pub fn inner(&self) -> &tokenizers::Tokenizer {
-        &self.inner
+        match &self.inner {
+            Engine::Hf(t) => t,
+            Engine::Compact(c) => c.full.get_or_init(|| {
+                c.full()
+                    .expect("a vocabulary and merges checked when the tokenizer was built")
+            }),
+        }
     }
 
     /// The token's text as the vocabulary holds it.
     pub fn id_to_token(&self, id: u32) -> Option<String> {
-        self.inner.id_to_token(id)
+        match &self.inner {
+            Engine::Hf(t) => t.id_to_token(id),
+            Engine::Compact(c) => c.pipeline.id_to_token(id),
+        }
     }
 
     pub fn token_to_id(&self, token: &str) -> Option<u32> {
-        self.inner.token_to_id(token)
+        match &self.inner {
+            Engine::Hf(t) => t.token_to_id(token),
+            Engine::Compact(c) => c.pipeline.token_to_id(token),
+        }
     }
 
     /// The text of the bos token, or "" when there is none.
@@ -104,10 +179,12 @@ impl Tokenizer {
     /// bos/eos tokens are added as `add_bos`/`add_eos` say (what transformers
     /// calls `add_special_tokens=True`).
     pub fn encode(&self, text: &str, add_special: bool) -> Result<Vec<u32>> {
-        let encoding = self
-            .inner
-            .encode(text, add_special && self.specials_by_post_processor)
-            .map_err(|e| tok_err(format!("cannot encode the text: {e}")))?;
+        let with_specials = add_special && self.specials_by_post_processor;
+        let encoding = match &self.inner {
+            Engine::Hf(t) => t.encode(text, with_specials),
+            Engine::Compact(c) => c.pipeline.encode(text, with_specials),
+        }
+        .map_err(|e| tok_err(format!("cannot encode the text: {e}")))?;
         let ids = encoding.get_ids();
         if !add_special || self.specials_by_post_processor {
             return Ok(ids.to_vec());
@@ -161,8 +238,8 @@ impl Tokenizer {
 
     /// `id` names a token, or an error.
     pub(super) fn check_id(&self, id: u32) -> Result<()> {
-        match self.pieces.get(id as usize) {
-            Some(Some(_)) => Ok(()),
+        match self.pieces.get(id) {
+            Some(_) => Ok(()),
             _ => Err(tok_err(format!(
                 "id {id} names no token (vocabulary of {} ids)",
                 self.vocab_size

@@ -10,7 +10,7 @@ use tokenizers::processors::PostProcessorWrapper;
 use crate::error::{Error, Result};
 use crate::text::decode::{decode_scheme_of, DecodeScheme, Piece};
 use crate::text::special::{extra_end_of_generation, END_OF_TURN_MARKERS};
-use crate::text::tokenizer::{Tokenizer, TokenizerKind};
+use crate::text::tokenizer::{Engine, Tokenizer, TokenizerKind};
 use crate::text::vocab::{tok_err, ByteAlphabet};
 
 impl Tokenizer {
@@ -40,7 +40,7 @@ impl Tokenizer {
         let pieces = decode_table(&inner, path, scheme)?;
         let extra_eog_ids = end_of_generation(&inner, eos_id);
         Ok(Tokenizer {
-            inner,
+            inner: Engine::Hf(Box::new(inner)),
             bos_id,
             eos_id,
             extra_eog_ids,
@@ -52,7 +52,7 @@ impl Tokenizer {
             warnings,
             kind: TokenizerKind::HuggingFace,
             vocab_size: pieces.len(),
-            pieces,
+            pieces: pieces.into_iter().collect(),
             scheme,
             specials_by_post_processor: adding.by_post_processor,
         })

@@ -1,10 +1,8 @@
 //! Vocabulary facts shared by every way of building a tokenizer: GGUF token
-//! types, GPT-2's byte alphabet, the SentencePiece `▁`, `<0xXX>` byte tokens,
-//! and the spelling → id map.
+//! types, GPT-2's byte alphabet, the SentencePiece `▁` and `<0xXX>` byte
+//! tokens.
 
 use std::collections::HashMap;
-
-use tokenizers::models::bpe::Vocab;
 
 use crate::error::Error;
 
@@ -98,28 +96,6 @@ pub(super) fn byte_token(token: &str) -> Option<u8> {
     } else {
         None
     }
-}
-
-/// A `HashMap` from spelling to id where a later duplicate wins, plus a
-/// warning naming the duplicates.
-pub(super) fn vocab_map(spelled: &[&str], warnings: &mut Vec<String>) -> Vocab {
-    let mut vocab = Vocab::with_capacity(spelled.len());
-    let mut duplicates = Vec::new();
-    for (i, t) in spelled.iter().enumerate() {
-        if let Some(prev) = vocab.insert((*t).to_owned(), i as u32) {
-            duplicates.push(format!("{t:?} ({prev} and {i})"));
-        }
-    }
-    if !duplicates.is_empty() {
-        let shown: Vec<_> = duplicates.iter().take(5).cloned().collect();
-        warnings.push(format!(
-            "{} duplicate token(s) in the vocabulary; the last id of each is the one encoding produces: {}{}",
-            duplicates.len(),
-            shown.join(", "),
-            if duplicates.len() > 5 { ", ..." } else { "" }
-        ));
-    }
-    vocab
 }
 
 #[cfg(test)]
