@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod attention;
 pub mod dot;
+pub mod exp;
 pub mod matmul;
 pub mod norm;
 pub mod qdot;
