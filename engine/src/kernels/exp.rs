@@ -34,7 +34,7 @@
 use super::Isa;
 
 /// 1/ln 2 rounded to f64.
-const INV_LN2: f64 = 1.442_695_040_888_963_4;
+const INV_LN2: f64 = std::f64::consts::LOG2_E;
 /// 1.5·2^52: adding it rounds a value below 2^51 in magnitude to an integer.
 const SHIFT: f64 = 6_755_399_441_055_744.0;
 /// ln 2 truncated to 33 significant bits (its bits end in 20 zeros).
