@@ -9,8 +9,10 @@
 //! error, written condition-aware (relative to the sum of the magnitudes that
 //! cancel, not to the result), so that they hold for cancelling inputs too.
 //!
-//! Every elementary function (exp, tanh, sin, cos, powf) comes from the
-//! platform's libm; the bounds assume its documented accuracy, [`LIBM_ULPS`].
+//! The attention softmax's exp is the engine's own (`kernels::exp`, bound
+//! [`EXP_MAX_ULPS`]); every other elementary function (exp in the
+//! activations, tanh, sin, cos, powf) comes from the platform's libm, and the
+//! bounds assume its documented accuracy, [`LIBM_ULPS`].
 
 use std::collections::BTreeMap;
 
@@ -167,9 +169,31 @@ pub fn gelu_gated_bound(exact: &Float, g: f32, u: f32) -> f64 {
         + (4.0 * abs(exact) + GELU_ABS_ROUNDINGS * (g as f64 * u as f64).abs()) * U64
 }
 
-/// **exp bound** (`f64::exp`, the softmax's exponential): libm's, [`LIBM_ULPS`]
-/// ULPs of f64 (subnormal results included: the ULP there is 2^-1074).
-pub const EXP_MAX_ULPS: f64 = LIBM_ULPS;
+/// **exp bound** (`atenia_engine::kernels::exp::exp`, the softmax's
+/// exponential, the same bits on every ISA path): at most 1 ULP of f64 for
+/// normal results. Derived in ULPs of the result: 0.5 for the final rounding
+/// of the polynomial, at most 0.25 from the rounding of the reduced argument
+/// `r` (`|r| ≤ ln 2/2`, its half ULP ≤ 2^-55, times `e^r`), 0.18 from
+/// Horner's rounding of `q₁` carried by `|r|`, 0.04 from truncating the
+/// Taylor series after `r^13`, 0.03 for the other Horner steps, the rounded
+/// coefficients and the two-part ln 2: ≤ 0.995. The scaling by `2^n` is exact
+/// for normal results.
+pub const EXP_MAX_ULPS: f64 = 1.0;
+
+/// Subnormal results (below 2^-1022) round once more, into the subnormal
+/// grid: the error is at most the 0.995 ULP above, which is below 2^-1074
+/// there, plus half of 2^-1074.
+pub const EXP_SUBNORMAL_ULPS: f64 = 1.5;
+
+/// The exp bound for the exact value `exact` (absolute).
+pub fn exp_bound(exact: &Float) -> f64 {
+    let ulp = mpfr::ulp_f64(exact);
+    if abs(exact) < f64::MIN_POSITIVE {
+        EXP_SUBNORMAL_ULPS * ulp
+    } else {
+        EXP_MAX_ULPS * ulp
+    }
+}
 
 /// **Soft-cap bound** (`activation::softcap`, `cap·tanh(x/cap)` in f64):
 /// the division and the final product round once each, tanh errs by
@@ -191,12 +215,13 @@ pub fn softcap_bound(exact: &Float) -> f64 {
 /// score errs by at most `Δ`, every softmax weight `p_j` errs by at most a
 /// factor `e^{2Δ} − 1` relative, so the output `o_i = Σ p_j v_ji` by
 /// `(e^{2Δ} − 1)·Σ p_j |v_ji|`. The f64 softmax and weighted sum over `L`
-/// keys add `(2L + 2·LIBM_ULPS + 4)·u₆₄·Σ p_j|v_ji|` (exp per weight, the
-/// sum of `L` weights, the division, the `L` products and sums), and the
-/// output is rounded to f32:
+/// keys add `(2L + 2·EXP_MAX_ULPS + 4)·u₆₄·Σ p_j|v_ji|` (exp per weight, the
+/// sum of `L` weights, the division, the `L` products and sums; a subnormal
+/// weight's absolute error, under 2^-1072, is far inside the f32 half ULP),
+/// and the output is rounded to f32:
 ///
-/// `|o − exact| ≤ ½·ulp₃₂(exact)·(1 + 2^-20) + (e^{2Δ} − 1 + (2L + 2·LIBM_ULPS + 4)·u₆₄)·Σ_j p_j |v_ji|`.
-pub const ATTN_F64_ROUNDINGS: f64 = 2.0 * LIBM_ULPS + 4.0;
+/// `|o − exact| ≤ ½·ulp₃₂(exact)·(1 + 2^-20) + (e^{2Δ} − 1 + (2L + 2·EXP_MAX_ULPS + 4)·u₆₄)·Σ_j p_j |v_ji|`.
+pub const ATTN_F64_ROUNDINGS: f64 = 2.0 * EXP_MAX_ULPS + 4.0;
 
 /// `Δ` of the attention bound for one score: `scale·dot_bound + |s|·2u₆₄`
 /// (+ the soft-cap's own f64 error) + `u₆₄·|s − max|`; `qk_abs` is the exact

@@ -3,7 +3,8 @@
 //! score soft-capping. Scores are dot products in the engine's order
 //! ([`super::dot`]: f32 runs summed in f64 lanes, rounded once to f32); the
 //! softmax and the weighted sum of values are computed in f64 (vectorized, a
-//! product then a sum per element on every path).
+//! product then a sum per element on every path; the exponential is the
+//! engine's own, [`super::exp`], with the same bits on every path).
 //!
 //! One query row at one position is always computed the same way, whether it
 //! arrives in a prefill batch or alone in decode, so both paths give the same bits.
@@ -106,9 +107,9 @@ fn attend_heads(
         }
         for sh in scores.chunks_exact_mut(len) {
             let max = sh.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x));
+            super::exp::exp_sub_in_place(isa, sh, max);
             let mut sum = 0.0;
-            for sc in sh.iter_mut() {
-                *sc = (*sc - max).exp();
+            for sc in sh.iter() {
                 sum += *sc;
             }
             for sc in sh.iter_mut() {

@@ -9,6 +9,7 @@
 pub mod activation;
 pub mod attention;
 pub mod dot;
+pub mod exp;
 pub mod islice;
 pub mod matmul;
 pub mod norm;
