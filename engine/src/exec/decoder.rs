@@ -855,17 +855,7 @@ fn mm(
         if r0 == 0 && r1 == rows {
             matmul(rt, m, x, n, y);
         } else {
-            let piece = m.rows_view(r0, r1);
-            let pr = r1 - r0;
-            if n == 1 {
-                matmul(rt, &piece, x, 1, &mut y[r0..r1]);
-            } else {
-                grow(tmp, n * pr);
-                matmul(rt, &piece, x, n, tmp);
-                for t in 0..n {
-                    y[t * rows + r0..t * rows + r1].copy_from_slice(&tmp[t * pr..(t + 1) * pr]);
-                }
-            }
+            piece_matmul(rt, &m.rows_view(r0, r1), x, n, y, rows, r0, tmp);
         }
         let t1 = Instant::now();
         m.release_rows(r0, r1);
@@ -875,6 +865,34 @@ fn mm(
         r0 = r1;
     }
     Ok(())
+}
+
+/// `y = x · Wᵀ` for the rows `r0 .. r0 + piece.rows` of a matrix of `rows`
+/// rows, given as the view `piece`: one token writes its slice of `y`
+/// directly; several go through `tmp` and are scattered to each token's row
+/// of `y` (token-major, `rows` wide).
+#[allow(clippy::too_many_arguments)]
+fn piece_matmul(
+    rt: &Runtime,
+    piece: &Matrix,
+    x: &[f32],
+    n: usize,
+    y: &mut [f32],
+    rows: usize,
+    r0: usize,
+    tmp: &mut Vec<f32>,
+) {
+    let pr = piece.rows;
+    let r1 = r0 + pr;
+    if n == 1 {
+        matmul(rt, piece, x, 1, &mut y[r0..r1]);
+    } else {
+        grow(tmp, n * pr);
+        matmul(rt, piece, x, n, tmp);
+        for t in 0..n {
+            y[t * rows + r0..t * rows + r1].copy_from_slice(&tmp[t * pr..(t + 1) * pr]);
+        }
+    }
 }
 
 /// `y = x · Wᵀ` for the streamed matrix `m` (pass index `idx`) from the
@@ -907,15 +925,7 @@ fn mm_ring(
         let got = sr.ring.acquire(k)?;
         let piece = m.rows_in(r0, r1, got.data()?)?;
         let pr = r1 - r0;
-        if n == 1 {
-            matmul(rt, &piece, x, 1, &mut y[r0..r1]);
-        } else {
-            grow(tmp, n * pr);
-            matmul(rt, &piece, x, n, tmp);
-            for t in 0..n {
-                y[t * rows + r0..t * rows + r1].copy_from_slice(&tmp[t * pr..(t + 1) * pr]);
-            }
-        }
+        piece_matmul(rt, &piece, x, n, y, rows, r0, tmp);
         // The read-ahead hit rate of the ring: pages of pieces that had
         // arrived when compute reached them.
         let pages = (pr * m.row_bytes()).div_ceil(crate::formats::pages::page_size()) as u64;
