@@ -7,7 +7,7 @@ use std::path::Path;
 use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::model::Model;
 use atenia_references::forward_f64;
-use atenia_testkit::{argmax64, golden, model_path, read_reference, Reference};
+use atenia_testkit::{argmax64, gguf_fixtures, golden, model_path, read_reference, Reference};
 
 /// The gate: the references are float64 throughout, as is this forward pass.
 const TOLERANCE: f64 = 1e-9;
@@ -48,15 +48,7 @@ fn compare(logits: &[Vec<f64>], r: &Reference) -> (f64, Vec<usize>) {
 
 #[test]
 fn every_gguf_fixture_matches_its_float64_reference_to_1e_9() {
-    let mut files: Vec<_> = std::fs::read_dir(golden().join("gguf"))
-        .unwrap()
-        .filter_map(|d| d.ok())
-        .filter(|d| d.path().is_dir())
-        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
-        .collect();
-    files.sort();
+    let files = gguf_fixtures();
     assert!(
         files.len() >= 14,
         "only {} fixture files found",

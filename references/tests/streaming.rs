@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use atenia_engine::formats::gguf::GgufFile;
 use atenia_engine::model::Model;
 use atenia_references::{forward_bf16_with, forward_f64_with, Pages, Streaming};
-use atenia_testkit::{golden, model_path, read_reference};
+use atenia_testkit::{gguf_fixtures, golden, model_path, read_reference};
 use sha2::{Digest, Sha256};
 
 fn hashes_file() -> PathBuf {
@@ -38,16 +38,7 @@ fn load_gguf(path: &Path) -> Model {
 /// model by its file name), with the token ids its reference file runs.
 fn cases() -> Vec<(String, Model, Vec<u32>)> {
     let mut v = vec![];
-    let mut gguf: Vec<PathBuf> = std::fs::read_dir(golden().join("gguf"))
-        .unwrap()
-        .filter_map(|d| d.ok())
-        .filter(|d| d.path().is_dir())
-        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten())
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
-        .collect();
-    gguf.sort();
-    for f in gguf {
+    for f in gguf_fixtures() {
         let ids = read_reference(&f.with_extension("reference.safetensors")).input_ids;
         let name = f.strip_prefix(golden()).unwrap().display().to_string();
         v.push((name, load_gguf(&f), ids));

@@ -16,7 +16,7 @@ mod process;
 mod reference;
 mod rng;
 
-pub use paths::{golden, model_path, smollm2};
+pub use paths::{gguf_fixtures, golden, model_path, smollm2};
 pub use process::{json_of, run_bounded, text};
 pub use reference::{argmax, argmax64, read_reference, Reference};
 pub use rng::Rng;

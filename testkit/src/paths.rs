@@ -12,6 +12,20 @@ pub fn golden() -> PathBuf {
     workspace().join("golden")
 }
 
+/// Every GGUF fixture file under `golden/gguf/<arch>/`, sorted.
+pub fn gguf_fixtures() -> Vec<PathBuf> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(golden().join("gguf"))
+        .expect("golden/gguf")
+        .filter_map(|d| d.ok())
+        .filter(|d| d.path().is_dir())
+        .flat_map(|d| std::fs::read_dir(d.path()).into_iter().flatten())
+        .map(|e| e.expect("a golden/gguf entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "gguf"))
+        .collect();
+    files.sort();
+    files
+}
+
 /// A real model file: in `$ATENIA_MODEL_DIR`, then `<workspace>/models`, then
 /// `~/.cache/atenia/models`. Panics (never skips) when absent: a test that
 /// needs a model and cannot find it fails, and says how to fetch it.

@@ -814,19 +814,13 @@ fn mm(
 ) -> Result<()> {
     let m = matrix_of(w, id);
     let idx = id.index(w.layers.len());
-    let (stream, stats) = match st {
-        Some((s, stats)) => (s, stats),
-        None => {
-            matmul(rt, m, x, n, y);
-            return Ok(());
-        }
-    };
-    let rpp = match stream.place[idx] {
-        Placement::Streamed { rows_per_piece } => rows_per_piece as usize,
-        _ => {
-            matmul(rt, m, x, n, y);
-            return Ok(());
-        }
+    let streamed = st.and_then(|(s, stats)| match s.place[idx] {
+        Placement::Streamed { rows_per_piece } => Some((s, stats, rows_per_piece as usize)),
+        _ => None,
+    });
+    let Some((stream, stats, rpp)) = streamed else {
+        matmul(rt, m, x, n, y);
+        return Ok(());
     };
     if let Some(ring) = &stream.ring {
         return mm_ring(rt, ring, stats, m, idx, x, n, y, tmp);
