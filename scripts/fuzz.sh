@@ -12,6 +12,7 @@
 #
 #   scripts/fuzz.sh                      # every target, 60 s each
 #   FUZZ_SECONDS=600 scripts/fuzz.sh gguf
+#   FUZZ_OPT_LEVEL=1 scripts/fuzz.sh     # a quicker build, fewer runs a second (CI)
 #
 # Seeds: the hostile corpus (golden/hostile/) and the valid fixtures' files.
 # New inputs accumulate in fuzz/corpus/TARGET (ignored by git); a crash, an
@@ -24,6 +25,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 seconds=${FUZZ_SECONDS:-60}
+opt_level=${FUZZ_OPT_LEVEL:-3}
 timeout_s=${FUZZ_TIMEOUT:-30}
 rss_mb=${FUZZ_RSS_MB:-1024}
 all=(gguf safetensors hf_config tokenizer_json)
@@ -55,7 +57,7 @@ cov=(-Cpasses=sancov-module
   --cfg fuzzing -Cdebug-assertions)
 # --target keeps these flags away from build scripts and proc macros.
 RUSTFLAGS="${cov[*]}" cargo build --manifest-path fuzz/Cargo.toml --target "$triple" \
-  --release --bins --locked
+  --release --bins --locked --config "profile.release.opt-level=$opt_level"
 bin=fuzz/target/$triple/release
 
 failed=()

@@ -56,11 +56,14 @@ fn summary(r: &Report) -> serde_json::Value {
     })
 }
 
+/// Greedy tokens after each prompt: the same as `atenia-harness validate`'s default.
+const GEN_TOKENS: usize = 24;
+
 fn gate(model_file: &str, snapshot: &str) {
     let loaded = load(&tk::model_path(model_file)).unwrap();
     let rt = Runtime::new(2, None).unwrap();
     let opts = Options {
-        gen_tokens: 24,
+        gen_tokens: GEN_TOKENS,
         band: DEFAULT_BAND,
         bf16: false,
     };
@@ -86,6 +89,27 @@ fn gate(model_file: &str, snapshot: &str) {
         "prefill and decode logits differ in bits"
     );
     snapshot_settings().bind(|| insta::assert_json_snapshot!(snapshot, summary(&r)));
+    committed_report_has_these_bits(snapshot, &r);
+}
+
+/// The committed report (reports/<snapshot>.json, written by
+/// `scripts/ci-report.sh` with the same prompts and greedy tokens) holds
+/// the logits this run computed, bit for bit: a change that moves the
+/// engine's numbers must regenerate the reports, and CI then needs no second
+/// validate to say whether they are stale.
+fn committed_report_has_these_bits(snapshot: &str, r: &Report) {
+    let path = tk::golden().join(format!("../reports/{snapshot}.json"));
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let committed: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(committed["gen_tokens"], GEN_TOKENS, "{}", path.display());
+    assert_eq!(
+        committed["summary"]["logits_sha256"].as_str(),
+        Some(r.summary.logits_sha256.as_str()),
+        "{}: the committed report's logits are not this engine's; run \
+         scripts/ci-report.sh and commit reports/",
+        path.display()
+    );
 }
 
 #[test]
