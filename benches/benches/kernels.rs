@@ -26,6 +26,10 @@ use atenia_engine::kernels::runtime::Runtime;
 
 /// Tokens of a prefill batch.
 const PREFILL_TOKENS: usize = 128;
+/// A long prompt's prefill (attention is quadratic in it).
+const LONG_PREFILL_TOKENS: usize = 2048;
+/// Layers of KV cache the memory-bound decode bench cycles through.
+const CACHE_LAYERS: usize = 30;
 /// Context depths for decode attention.
 const DEPTHS: [usize; 2] = [512, 2048];
 
@@ -111,14 +115,14 @@ fn shape(heads: usize, kv_heads: usize, head_dim: usize) -> AttnShape {
 }
 
 /// Attention: one decode query over 512 and 2048 cached positions, and a
-/// 128-token prefill from an empty cache, with each model's head layout.
+/// 128- and 2048-token prefill from an empty cache, with each model's head layout.
 fn bench_attention(c: &mut Criterion) {
     let rt = runtime();
     let mut g = c.benchmark_group("attention");
     for &(model, heads, kv_heads, hd) in &REAL_ATTENTION {
         let s = shape(heads, kv_heads, hd);
         let (q_dim, kv_dim) = (heads * hd, kv_heads * hd);
-        let max = DEPTHS[DEPTHS.len() - 1].max(PREFILL_TOKENS);
+        let max = DEPTHS[DEPTHS.len() - 1].max(LONG_PREFILL_TOKENS);
         let keys = random_f32(max * kv_dim, 3);
         let values = random_f32(max * kv_dim, 4);
         for depth in DEPTHS {
@@ -146,29 +150,61 @@ fn bench_attention(c: &mut Criterion) {
                 },
             );
         }
-        let n = PREFILL_TOKENS;
-        let q = random_f32(n * q_dim, 6);
-        let mut out = vec![0f32; n * q_dim];
-        g.throughput(Throughput::Elements((n * (n + 1) / 2 * heads) as u64));
+        // Decode as a model runs it: each call reads another layer's cache,
+        // so the keys and values come from memory, not from the L2/L3 the
+        // benches above keep them in (30 layers at depth 2048: 94 MB for SmolLM2).
+        let depth = DEPTHS[DEPTHS.len() - 1];
+        let layers: Vec<(Vec<f32>, Vec<f32>)> = (0..CACHE_LAYERS as u64)
+            .map(|l| {
+                (
+                    random_f32(depth * kv_dim, 100 + 2 * l),
+                    random_f32(depth * kv_dim, 101 + 2 * l),
+                )
+            })
+            .collect();
+        let q = random_f32(q_dim, 5);
+        let mut out = vec![0f32; q_dim];
+        g.throughput(Throughput::Elements((depth * heads) as u64));
         g.bench_function(
-            BenchmarkId::new(format!("{model}/prefill"), format!("{n} tokens")),
+            BenchmarkId::new(
+                format!("{model}/decode"),
+                format!("depth {depth}, {CACHE_LAYERS} layers"),
+            ),
             |b| {
                 b.iter_custom(|iters| {
+                    let mut l = 0;
                     in_pool(&rt, iters, || {
-                        attention(
-                            &rt,
-                            &s,
-                            &q,
-                            n,
-                            0,
-                            &keys[..n * kv_dim],
-                            &values[..n * kv_dim],
-                            &mut out,
-                        )
+                        let (keys, values) = &layers[l];
+                        l = (l + 1) % layers.len();
+                        attention(&rt, &s, &q, 1, depth - 1, keys, values, &mut out)
                     })
                 })
             },
         );
+        for n in [PREFILL_TOKENS, LONG_PREFILL_TOKENS] {
+            let q = random_f32(n * q_dim, 6);
+            let mut out = vec![0f32; n * q_dim];
+            g.throughput(Throughput::Elements((n * (n + 1) / 2 * heads) as u64));
+            g.bench_function(
+                BenchmarkId::new(format!("{model}/prefill"), format!("{n} tokens")),
+                |b| {
+                    b.iter_custom(|iters| {
+                        in_pool(&rt, iters, || {
+                            attention(
+                                &rt,
+                                &s,
+                                &q,
+                                n,
+                                0,
+                                &keys[..n * kv_dim],
+                                &values[..n * kv_dim],
+                                &mut out,
+                            )
+                        })
+                    })
+                },
+            );
+        }
     }
     g.finish();
 }

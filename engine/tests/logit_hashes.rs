@@ -85,12 +85,14 @@ fn compute() -> BTreeMap<String, [String; 2]> {
             all.insert(name, hashes(&model, &rt, &r.input_ids, 4));
         }
     }
-    for (file, fixtures) in [
+    // The real models, with the length of their long-context case.
+    for (file, fixtures, long) in [
         (
             "SmolLM2-135M-Instruct.Q4_1.gguf",
             "SmolLM2-135M-Instruct.Q4_1",
+            280,
         ),
-        ("gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q4_k_m"),
+        ("gemma-3-270m-q4_k_m.gguf", "gemma-3-270m-q4_k_m", 530),
     ] {
         let g = GgufFile::open(tk::model_path(file)).unwrap();
         let model = Model::from_gguf(&g, g.storage()).unwrap();
@@ -105,8 +107,51 @@ fn compute() -> BTreeMap<String, [String; 2]> {
             );
             all.insert(name, hashes(&model, &rt, &r.input_ids, 8));
         }
+        // A long context: the tiled prefill, and decode past 256 keys (and,
+        // for Gemma 3, past its 512-key sliding window) take the attention
+        // kernel's own paths; these hashes were recorded before those paths
+        // existed (the kernel then read every key once per head and row).
+        let ids = long_prompt(&golden.join("real").join(fixtures), long);
+        let name = format!("real/{fixtures}/long-{}", ids.len());
+        all.insert(name, long_hashes(&model, &rt, &ids));
     }
     all
+}
+
+/// A long prompt, costed for a test (one session, last-position logits
+/// only): the prefill of all but the last 8 ids, those 8 one at a time
+/// through the KV cache, then 4 greedy steps. Returns the hashes of the
+/// prefill's logits and of the 12 steps'.
+fn long_hashes(model: &Model, rt: &Runtime, ids: &[u32]) -> [String; 2] {
+    let vocab = model.config.vocab;
+    let (head, tail) = ids.split_at(ids.len() - 8);
+    let mut s = Session::new(model, rt, ids.len() + 4).unwrap();
+    let mut prefill = Vec::new();
+    s.forward(head, Logits::Last, &mut prefill).unwrap();
+    let mut steps = Vec::new();
+    let mut out = Vec::new();
+    for &t in tail {
+        s.forward(&[t], Logits::Last, &mut out).unwrap();
+        steps.extend_from_slice(&out);
+    }
+    for _ in 0..4 {
+        let next = tk::argmax(&steps[steps.len() - vocab..]) as u32;
+        s.forward(&[next], Logits::Last, &mut out).unwrap();
+        steps.extend_from_slice(&out);
+    }
+    [hash(&prefill), hash(&steps)]
+}
+
+/// `n` token ids: every real case's prompt, in file order, repeated.
+fn long_prompt(dir: &Path, n: usize) -> Vec<u32> {
+    let mut ids = Vec::new();
+    for case in sorted_dir(dir) {
+        if case.extension().is_some_and(|e| e == "safetensors") {
+            ids.extend(tk::read_reference(&case).input_ids);
+        }
+    }
+    assert!(!ids.is_empty(), "no cases in {}", dir.display());
+    ids.iter().copied().cycle().take(n).collect()
 }
 
 fn committed_path() -> PathBuf {

@@ -99,8 +99,7 @@ fn gate(model_file: &str, snapshot: &str) {
 /// validate to say whether they are stale.
 fn committed_report_has_these_bits(snapshot: &str, r: &Report) {
     let path = tk::golden().join(format!("../reports/{snapshot}.json"));
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let committed: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(committed["gen_tokens"], GEN_TOKENS, "{}", path.display());
     assert_eq!(

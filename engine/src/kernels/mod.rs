@@ -95,3 +95,22 @@ pub(crate) fn test_data(n: usize, seed: u32) -> Vec<f32> {
     let mut rng = atenia_testkit::Rng::new(seed.into());
     (0..n).map(|_| rng.range(-1.0, 1.0) as f32).collect()
 }
+
+/// Asks the CPU to bring every cache line of `rows` into L1 ahead of use: for
+/// rows read a page or more apart, which the hardware prefetchers do not
+/// follow. A hint only: no effect on any result, none off x86-64.
+pub fn prefetch_rows<'a>(rows: impl Iterator<Item = &'a [f32]>) {
+    #[cfg(target_arch = "x86_64")]
+    for row in rows {
+        for line in row.chunks(16) {
+            // SAFETY: SSE is part of x86-64; the address lies in `row`.
+            unsafe {
+                std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(
+                    line.as_ptr().cast(),
+                )
+            };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    rows.for_each(drop);
+}
