@@ -15,6 +15,7 @@
 use std::cmp::Ordering;
 use std::collections::{BinaryHeap, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::RwLock;
 
 use tokenizers::models::bpe::{BpeTrainer, Vocab, BPE};
 use tokenizers::{Model, Token};
@@ -289,7 +290,20 @@ pub struct CompactBpe {
     unk_id: Option<u32>,
     /// The `<0xXX>` token of each byte (`u32::MAX`: none), for byte fallback.
     byte_ids: Box<[u32; 256]>,
+    /// Words already merged, with their tokens (id, length in bytes): text
+    /// repeats its words, and merging is most of encoding. Bounded: at most
+    /// [`CACHE_WORDS`] words of at most [`CACHE_WORD_BYTES`] bytes (under
+    /// 1 MiB); once full, new words are merged but not kept.
+    cache: RwLock<WordCache>,
 }
+
+/// A merged word's tokens: (id, length in bytes) each.
+type WordCache = HashMap<Box<str>, Box<[(u32, u32)]>>;
+
+/// Words the merge cache holds at most.
+const CACHE_WORDS: usize = 10_000;
+/// The longest word the merge cache keeps, in bytes.
+const CACHE_WORD_BYTES: usize = 48;
 
 /// A symbol of a word being merged: a token, its neighbours (-1: none) and
 /// its length in bytes (0: merged into the symbol before it).
@@ -352,6 +366,7 @@ impl CompactBpe {
             options,
             unk_id,
             byte_ids,
+            cache: RwLock::new(HashMap::new()),
         })
     }
 
@@ -510,16 +525,45 @@ impl Model for CompactBpe {
                 )]);
             }
         }
+        let tokens = |pieces: &[(u32, u32)]| {
+            let mut pos = 0;
+            pieces
+                .iter()
+                .map(|&(id, len)| {
+                    let offsets = (pos, pos + len as usize);
+                    pos += len as usize;
+                    Token::new(id, self.vocab.token(id).to_owned(), offsets)
+                })
+                .collect()
+        };
+        let cacheable = sequence.len() <= CACHE_WORD_BYTES;
+        if cacheable {
+            // A poisoned lock only means another encode panicked; the map is whole.
+            let cache = self.cache.read().unwrap_or_else(|e| e.into_inner());
+            if let Some(pieces) = cache.get(sequence) {
+                return Ok(tokens(pieces));
+            }
+        }
         let symbols = self.merge(self.symbols(sequence));
-        let mut pos = 0;
-        Ok(symbols
-            .iter()
-            .map(|s| {
-                let offsets = (pos, pos + s.len);
-                pos += s.len;
-                Token::new(s.id, self.vocab.token(s.id).to_owned(), offsets)
-            })
-            .collect())
+        if !cacheable {
+            let mut pos = 0;
+            return Ok(symbols
+                .iter()
+                .map(|s| {
+                    let offsets = (pos, pos + s.len);
+                    pos += s.len;
+                    Token::new(s.id, self.vocab.token(s.id).to_owned(), offsets)
+                })
+                .collect());
+        }
+        // A cacheable word is at most CACHE_WORD_BYTES long: lengths fit u32.
+        let pieces: Box<[(u32, u32)]> = symbols.iter().map(|s| (s.id, s.len as u32)).collect();
+        let out = tokens(&pieces);
+        let mut cache = self.cache.write().unwrap_or_else(|e| e.into_inner());
+        if cache.len() < CACHE_WORDS {
+            cache.insert(sequence.into(), pieces);
+        }
+        Ok(out)
     }
 
     fn token_to_id(&self, token: &str) -> Option<u32> {
