@@ -8,6 +8,7 @@ use std::path::PathBuf;
 
 use atenia_engine::exec::decoder::{set_memory_budget, Logits, Session};
 use atenia_engine::kernels::runtime::Runtime;
+use atenia_engine::memory::control::StreamRead;
 use atenia_engine::model::open::load;
 use atenia_testkit::model_path;
 
@@ -46,7 +47,7 @@ fn run(
     all
 }
 
-fn bit_identical(file: &str) {
+fn bit_identical(file: &str, read: StreamRead) {
     let rt = Runtime::new(2, None).unwrap();
     let loaded = load(&model_path(file)).unwrap();
     let ids = loaded
@@ -55,6 +56,7 @@ fn bit_identical(file: &str) {
         .encode("The capital of France is", true)
         .unwrap();
     let free = run(&loaded, &rt, &ids, 4);
+    loaded.model.memory.set_stream_read(read);
     set_memory_budget(&loaded.model, Some(BUDGET));
     let budgeted = run(&loaded, &rt, &ids, 4);
     let st = loaded.model.memory.stats.to_json(Some(BUDGET));
@@ -70,9 +72,14 @@ fn bit_identical(file: &str) {
     // The streamed matrices came through the reader's ring (read from the
     // file into owned buffers), not through the map.
     let reader = &st["stream_reader"];
+    let want: &[&str] = match read {
+        StreamRead::Direct => &["direct", "buffered"],
+        StreamRead::Cached => &["cached"],
+        StreamRead::Auto => &["direct", "buffered", "cached"],
+    };
     assert!(
-        matches!(reader["mode"].as_str(), Some("direct" | "buffered")),
-        "{st}"
+        reader["mode"].as_str().is_some_and(|m| want.contains(&m)),
+        "{read:?}: {st}"
     );
     assert!(reader["slots"].as_u64().unwrap() >= 1, "{st}");
     assert!(
@@ -91,12 +98,18 @@ fn bit_identical(file: &str) {
 
 #[test]
 fn smollm2_logits_are_bit_identical_under_16mib() {
-    bit_identical("SmolLM2-135M-Instruct.Q4_1.gguf");
+    bit_identical("SmolLM2-135M-Instruct.Q4_1.gguf", StreamRead::Direct);
 }
 
 #[test]
 fn gemma3_logits_are_bit_identical_under_16mib() {
-    bit_identical("gemma-3-270m-q4_k_m.gguf");
+    bit_identical("gemma-3-270m-q4_k_m.gguf", StreamRead::Direct);
+}
+
+/// The same through the page cache (`--stream-read cached`).
+#[test]
+fn smollm2_logits_are_bit_identical_under_16mib_cached() {
+    bit_identical("SmolLM2-135M-Instruct.Q4_1.gguf", StreamRead::Cached);
 }
 
 /// `atenia generate --output json` of `n` greedy tokens after `prompt`, with
@@ -258,6 +271,7 @@ fn pressure_mid_run(file: &str) {
             every: 2,
             sensor: Some(scripted_sensor(script)),
             sensor_script: None,
+            stream_read: StreamRead::Direct,
         },
     )
     .unwrap();

@@ -269,7 +269,13 @@ fn the_logits_digest_is_the_same_at_every_budget() {
         serde_json::from_slice(&o.stdout).unwrap()
     };
     let all = run(&[]);
-    let streamed = run(&["--memory-budget", "16MiB", "--disk"]);
+    let streamed = run(&[
+        "--memory-budget",
+        "16MiB",
+        "--stream-read",
+        "direct",
+        "--disk",
+    ]);
     let d = all["logits_sha256"].as_str().unwrap();
     assert!(d.starts_with("sha256:") && d.len() == 71, "{d}");
     assert!(

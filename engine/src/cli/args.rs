@@ -428,6 +428,16 @@ pub struct GuardArgs {
     /// for tests and for reproducing a recorded run under pressure
     #[arg(long, value_name = "FILE")]
     pub sensor_script: Option<PathBuf>,
+    /// How weights streamed under --memory-budget are read from the file:
+    /// `direct` (O_DIRECT: the page cache does not grow, for models larger
+    /// than memory or a cgroup that counts the page cache), `cached` (buffered
+    /// reads whose pages stay cached: a small model under a tiny budget reads
+    /// from memory after the first pass), or `auto` (`cached` when a pass's
+    /// streamed bytes fit in a quarter of the memory left, else `direct`).
+    /// The logits are the same bits either way
+    #[arg(long, value_name = "MODE", default_value = "auto",
+          value_parser = clap::builder::PossibleValuesParser::new(crate::memory::control::StreamRead::NAMES))]
+    pub stream_read: String,
 }
 
 impl GuardArgs {
@@ -450,6 +460,8 @@ impl GuardArgs {
             every,
             sensor: None,
             sensor_script: self.sensor_script.as_deref(),
+            stream_read: crate::memory::control::StreamRead::from_name(&self.stream_read)
+                .unwrap_or_default(),
         }
     }
 }

@@ -15,6 +15,7 @@ use crate::kernels::matmul::{matmul, matvec_many};
 use crate::kernels::rope::Rope;
 use crate::kernels::runtime::{Runtime, POOL_STACK_BYTES};
 use crate::memory;
+use crate::memory::control::StreamRead;
 use crate::memory::placement::{self, Placement, PlanInput, TensorReq};
 use crate::memory::stats::MemoryStats;
 use crate::model::types::{LayerConfig, LayerWeights, Model, ModelConfig, Weights};
@@ -404,7 +405,8 @@ impl<'m> Session<'m> {
                 .find(|&j| j != 0 && matches!(place[j], Placement::Streamed { .. }));
         }
         let ids: Vec<MatrixId> = MatrixId::pass(c.n_layers).collect();
-        let ring = stream_ring(&model.weights, &ids, &place, p.stream_buffer, st)?;
+        let read = model.memory.stream_read();
+        let ring = stream_ring(&model.weights, &ids, &place, p.stream_buffer, read, st)?;
         Ok(Some(Stream {
             ids,
             place,
@@ -945,6 +947,7 @@ fn stream_ring(
     ids: &[MatrixId],
     place: &[Placement],
     buffer: u64,
+    read: StreamRead,
     st: &MemoryStats,
 ) -> Result<Option<StreamRing>> {
     use crate::formats::reader::{Ring, RingConfig, Segment};
@@ -985,6 +988,15 @@ fn stream_ring(
             });
         }
     }
+    // Auto: O_DIRECT unless a pass's streamed bytes fit in a quarter of the
+    // memory left (a small model under a tiny budget): then the page cache
+    // keeps them and serves every pass after the first. Same bytes either way.
+    let per_pass: u64 = schedule.iter().map(|s| s.len as u64).sum();
+    let direct = match read {
+        StreamRead::Direct => true,
+        StreamRead::Cached => false,
+        StreamRead::Auto => memory::os::free_memory().is_none_or(|free| per_pass > free / 4),
+    };
     let ring = Ring::new(
         &path,
         schedule,
@@ -993,16 +1005,19 @@ fn stream_ring(
             slot_bytes: layout.slot_bytes as usize,
             io_threads: layout.io_threads,
             read_chunk: placement::RING_READ_CHUNK,
-            direct: true,
+            direct,
         },
     )?;
     MemoryStats::set(&st.ring_slots, layout.slots as u64);
     MemoryStats::set(&st.ring_slot_bytes, layout.slot_bytes);
     MemoryStats::set(&st.ring_io_threads, layout.io_threads as u64);
-    MemoryStats::set(
-        &st.ring_mode,
-        1 + (ring.mode() == crate::formats::reader::ReadMode::Direct) as u64,
-    );
+    use crate::formats::reader::ReadMode;
+    let mode = match ring.mode() {
+        ReadMode::Buffered => 1,
+        ReadMode::Direct => 2,
+        ReadMode::Cached => 3,
+    };
+    MemoryStats::set(&st.ring_mode, mode);
     Ok(Some(StreamRing { ring, pieces }))
 }
 

@@ -20,6 +20,11 @@
 //! `posix_fadvise(POSIX_FADV_DONTNEED)` on the range, which drops the pages
 //! the read left in the page cache. Bindings are declared `extern "C"` as in
 //! [`crate::formats::pages`].
+//!
+//! A caller whose streamed bytes fit easily in the memory left (a small model
+//! under a tiny budget, [`RingConfig::direct`] off) reads buffered and keeps
+//! the pages ([`ReadMode::Cached`]): every pass after the first is served by
+//! the page cache instead of the device.
 
 use std::alloc::Layout;
 use std::fs::File;
@@ -130,6 +135,8 @@ pub enum ReadMode {
     Direct,
     /// Buffered `pread`, then `POSIX_FADV_DONTNEED` on the range.
     Buffered,
+    /// Buffered `pread`, the pages left in the page cache.
+    Cached,
 }
 
 impl ReadMode {
@@ -137,6 +144,7 @@ impl ReadMode {
         match self {
             ReadMode::Direct => "direct",
             ReadMode::Buffered => "buffered",
+            ReadMode::Cached => "cached",
         }
     }
 }
@@ -151,13 +159,15 @@ pub struct Source {
 
 impl Source {
     /// Opens `path`, with `O_DIRECT` when `direct` is asked and a probe read
-    /// shows the file system takes it; buffered otherwise.
+    /// shows the file system takes it (buffered, pages dropped, when it does
+    /// not); buffered keeping the pages when `direct` is not asked.
     pub fn open(path: &Path, direct: bool) -> Result<Source> {
         let plain = File::open(path).map_err(|e| Error::io(path, e))?;
         let len = plain.metadata().map_err(|e| Error::io(path, e))?.len();
-        let (file, mode) = match direct.then(|| open_direct(path)).flatten() {
-            Some(f) => (f, ReadMode::Direct),
-            None => (plain, ReadMode::Buffered),
+        let (file, mode) = match direct.then(|| open_direct(path)) {
+            Some(Some(f)) => (f, ReadMode::Direct),
+            Some(None) => (plain, ReadMode::Buffered),
+            None => (plain, ReadMode::Cached),
         };
         Ok(Source {
             file,
@@ -192,7 +202,7 @@ impl Source {
                 let end = (seg.offset + seg.len as u64).div_ceil(a) * a;
                 (start, (end - start) as usize)
             }
-            ReadMode::Buffered => (seg.offset, seg.len),
+            ReadMode::Buffered | ReadMode::Cached => (seg.offset, seg.len),
         }
     }
 
@@ -294,7 +304,8 @@ pub struct RingConfig {
     pub io_threads: usize,
     /// Bytes of one positioned read (a slot is filled by one or more).
     pub read_chunk: usize,
-    /// Ask for `O_DIRECT`.
+    /// Ask for `O_DIRECT` (the page cache left alone); off, reads keep
+    /// their pages in the page cache ([`ReadMode::Cached`]).
     pub direct: bool,
 }
 
@@ -835,7 +846,7 @@ mod tests {
         };
         let ring = Ring::new(&f.0, sched.clone(), cfg).unwrap();
         if !direct {
-            assert_eq!(ring.mode(), ReadMode::Buffered);
+            assert_eq!(ring.mode(), ReadMode::Cached);
         }
         // Four passes: every segment lands in every slot (6 segments, 3 slots).
         for pass in 0..4 {

@@ -87,6 +87,8 @@ pub struct GuardOptions<'a> {
     pub sensor: Option<Sensor>,
     /// `--sensor-script FILE`: readings replayed instead of the OS's.
     pub sensor_script: Option<&'a Path>,
+    /// `--stream-read`.
+    pub stream_read: crate::memory::control::StreamRead,
 }
 
 /// The guard of one run (see the module docs).
@@ -178,6 +180,7 @@ impl<'m> RunGuard<'m> {
             }
             _ => tracer.action("proceed", &format!("budget {budget:?}"))?,
         }
+        model.memory.set_stream_read(o.stream_read);
         set_memory_budget(model, budget);
         Ok(RunGuard {
             model,

@@ -1,6 +1,6 @@
 //! A model's memory settings and counters, shared by its sessions.
 
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, Ordering};
 
 use crate::memory::stats::MemoryStats;
 
@@ -14,7 +14,39 @@ pub struct MemoryControl {
     /// Set by a guard's eviction: plan with nothing kept mapped
     /// ([`crate::memory::placement::PlanInput::stream_all`]) until pressure ends.
     stream_all: std::sync::atomic::AtomicBool,
+    /// How streamed weights are read ([`StreamRead`] as a number).
+    stream_read: AtomicU8,
     pub stats: MemoryStats,
+}
+
+/// How streamed weights are read from the model file (`--stream-read`). The
+/// bytes, and so the logits, are the same either way.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum StreamRead {
+    /// `cached` when a pass's streamed bytes fit in a quarter of the memory
+    /// left (the page cache can keep them), else `direct`.
+    #[default]
+    Auto,
+    /// `O_DIRECT` reads: the page cache does not grow (a model larger than
+    /// memory, a memory cgroup that counts the page cache).
+    Direct,
+    /// Buffered reads that leave the pages in the page cache: every pass after
+    /// the first is served from memory (a small model under a tiny budget).
+    Cached,
+}
+
+impl StreamRead {
+    pub const NAMES: [&'static str; 3] = ["auto", "direct", "cached"];
+
+    pub fn name(self) -> &'static str {
+        Self::NAMES[self as usize]
+    }
+
+    pub fn from_name(s: &str) -> Option<StreamRead> {
+        [StreamRead::Auto, StreamRead::Direct, StreamRead::Cached]
+            .into_iter()
+            .find(|m| m.name() == s)
+    }
 }
 
 impl MemoryControl {
@@ -27,6 +59,19 @@ impl MemoryControl {
 
     pub fn set_budget(&self, b: Option<u64>) {
         self.budget.store(b.unwrap_or(0), Ordering::Relaxed);
+    }
+
+    pub fn stream_read(&self) -> StreamRead {
+        match self.stream_read.load(Ordering::Relaxed) {
+            1 => StreamRead::Direct,
+            2 => StreamRead::Cached,
+            _ => StreamRead::Auto,
+        }
+    }
+
+    /// Takes effect at the next plan (set it before the budget).
+    pub fn set_stream_read(&self, m: StreamRead) {
+        self.stream_read.store(m as u8, Ordering::Relaxed);
     }
 
     pub fn stream_all(&self) -> bool {

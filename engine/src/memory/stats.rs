@@ -143,6 +143,7 @@ impl MemoryStats {
         let mode = match g(&self.ring_mode) {
             1 => Some("buffered"),
             2 => Some("direct"),
+            3 => Some("cached"),
             _ => None,
         };
         serde_json::json!({
