@@ -22,6 +22,7 @@
 //! * anything shorter: a task per query row and KV group (or single head).
 
 use std::cell::RefCell;
+use std::ops::Range;
 
 use rayon::prelude::*;
 
@@ -145,22 +146,22 @@ fn weighted_sum(isa: Isa, acc: &mut [f64], p: &[f64], values: Values<'_>) {
     }
 }
 
-/// `xs = softmax(xs)` for rows of equal length, in `f64`: the max, `e^(x −
-/// max)` ([`super::exp`]), the sum in order, a division. The rows' sums are
-/// independent chains interleaved for speed; each is the same sequence of
-/// additions as alone.
-fn softmax_rows(isa: Isa, rows: &mut [&mut [f64]]) {
-    let mut sums = Vec::with_capacity(rows.len());
-    for r in rows.iter_mut() {
-        let max = r.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x));
-        super::exp::exp_sub_in_place(isa, r, max);
-    }
-    for group in rows.chunks(4) {
-        let len = group[0].len();
+/// `h[keys] = softmax(h[keys])` for each head `h` of `heads` (heads of
+/// `len` scores each), in `f64`: the max, `e^(x − max)` ([`super::exp`]), the
+/// sum in order, a division. Four heads' sums are independent chains
+/// interleaved for speed; each is the same sequence of additions as alone.
+fn softmax_heads(isa: Isa, heads: &mut [f64], len: usize, keys: Range<usize>) {
+    for group in heads.chunks_mut(4 * len) {
+        for h in group.chunks_exact_mut(len) {
+            let r = &mut h[keys.clone()];
+            let max = r.iter().fold(f64::NEG_INFINITY, |m, &x| m.max(x));
+            super::exp::exp_sub_in_place(isa, r, max);
+        }
         let mut s = [0f64; 4];
-        match group {
-            [a, b, c, d] => {
-                for j in 0..len {
+        let mut rows = group.chunks_exact(len).map(|h| &h[keys.clone()]);
+        match (rows.next(), rows.next(), rows.next(), rows.next()) {
+            (Some(a), Some(b), Some(c), Some(d)) => {
+                for j in 0..a.len() {
                     s[0] += a[j];
                     s[1] += b[j];
                     s[2] += c[j];
@@ -168,18 +169,17 @@ fn softmax_rows(isa: Isa, rows: &mut [&mut [f64]]) {
                 }
             }
             _ => {
-                for (s, r) in s.iter_mut().zip(group.iter()) {
-                    for &x in r.iter() {
+                for (s, h) in s.iter_mut().zip(group.chunks_exact(len)) {
+                    for &x in &h[keys.clone()] {
                         *s += x;
                     }
                 }
             }
         }
-        sums.extend_from_slice(&s[..group.len()]);
-    }
-    for (r, sum) in rows.iter_mut().zip(sums) {
-        for x in r.iter_mut() {
-            *x /= sum;
+        for (h, sum) in group.chunks_exact_mut(len).zip(s) {
+            for x in &mut h[keys.clone()] {
+                *x /= sum;
+            }
         }
     }
 }
@@ -254,12 +254,7 @@ fn attend(
         }
         // 2. Probabilities, each row's heads together.
         for (r, row) in scores.chunks_exact_mut(gh * len).enumerate() {
-            let ks = seen(r);
-            let mut heads: Vec<&mut [f64]> = row
-                .chunks_exact_mut(len)
-                .map(|h| &mut h[ks.clone()])
-                .collect();
-            softmax_rows(isa, &mut heads);
+            softmax_heads(isa, row, len, seen(r));
         }
         // 3. acc = Σ p_j v_j: with one or two heads, straight from the
         // cache; with more, a block of values (widened once) at a time.
@@ -422,7 +417,7 @@ fn decode(
                 for (c, part) in row.chunks_mut(chunk).enumerate() {
                     part.copy_from_slice(&chunks[(c * heads + h) * chunk..][..part.len()]);
                 }
-                softmax_rows(isa, &mut [row]);
+                softmax_heads(isa, row, len, 0..len);
             });
         // 3. acc = Σ p_j v_j, a task per KV head and COLUMNS columns.
         sums.par_chunks_mut(group * COLUMNS)
