@@ -275,30 +275,31 @@ fn attend(
                     },
                 );
             }
-        }
-        vals.resize(block * hd, 0.0);
-        for b0 in (0..len).step_by(block).filter(|_| rows * gh > 2) {
-            let b = b0..(b0 + block).min(len);
-            for (j, v) in b.clone().zip(vals.chunks_exact_mut(hd)) {
-                let src = &values[(lo + j) * kv_dim + col..][..hd];
-                for (v, &x) in v.iter_mut().zip(src) {
-                    *v = x as f64;
+        } else {
+            vals.resize(block * hd, 0.0);
+            for b0 in (0..len).step_by(block) {
+                let b = b0..(b0 + block).min(len);
+                for (j, v) in b.clone().zip(vals.chunks_exact_mut(hd)) {
+                    let src = &values[(lo + j) * kv_dim + col..][..hd];
+                    for (v, &x) in v.iter_mut().zip(src) {
+                        *v = x as f64;
+                    }
                 }
-            }
-            for r in 0..rows {
-                let ks = seen(r);
-                let (j0, j1) = (b.start.max(ks.start), b.end.min(ks.end));
-                if j0 >= j1 {
-                    continue;
-                }
-                for i in 0..gh {
-                    let rh = r * gh + i;
-                    weighted_sum(
-                        isa,
-                        &mut acc[rh * hd..][..hd],
-                        &scores[rh * len..][j0..j1],
-                        Values::F64(&vals[(j0 - b.start) * hd..(j1 - b.start) * hd]),
-                    );
+                for r in 0..rows {
+                    let ks = seen(r);
+                    let (j0, j1) = (b.start.max(ks.start), b.end.min(ks.end));
+                    if j0 >= j1 {
+                        continue;
+                    }
+                    for i in 0..gh {
+                        let rh = r * gh + i;
+                        weighted_sum(
+                            isa,
+                            &mut acc[rh * hd..][..hd],
+                            &scores[rh * len..][j0..j1],
+                            Values::F64(&vals[(j0 - b.start) * hd..(j1 - b.start) * hd]),
+                        );
+                    }
                 }
             }
         }
